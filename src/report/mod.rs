@@ -1,0 +1,1 @@
+//! Leaderboards and tables printed from the store (table, markdown, csv, json).

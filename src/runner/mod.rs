@@ -1,0 +1,1 @@
+//! Wires spec, data, model, train and store: claims trials, runs them, records results.

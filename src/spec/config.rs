@@ -1,0 +1,265 @@
+//! The typed experiment spec: one struct per TOML section.
+//!
+//! Every section denies unknown keys and every field has a default, so a spec
+//! only names what differs from the defaults. Range checks live in
+//! `spec::validate`; these types only describe the shape.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// A whole spec file: the fixed configuration plus the sweep axes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Spec {
+    pub experiment: ExperimentSection,
+    pub data: DataSection,
+    pub preprocess: PreprocessSection,
+    pub model: ModelSection,
+    pub train: TrainSection,
+    /// Dotted key path (e.g. "model.cell") -> list of values (an axis of the grid).
+    pub sweep: BTreeMap<String, Vec<toml::Value>>,
+}
+
+/// One point of the grid: everything a single training run needs.
+/// Its hash (see `spec::config_hash`) is the trial's identity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrialConfig {
+    pub experiment: String,
+    pub seed: u64,
+    pub data: DataSection,
+    pub preprocess: PreprocessSection,
+    pub model: ModelSection,
+    pub train: TrainSection,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExperimentSection {
+    pub name: String,
+    pub description: String,
+    /// Every grid point runs once per seed.
+    pub seeds: Vec<u64>,
+}
+
+impl Default for ExperimentSection {
+    fn default() -> Self {
+        Self {
+            name: "experiment".into(),
+            description: String::new(),
+            seeds: vec![13],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataSection {
+    /// CSV/TSV file, optionally gzip-compressed (.gz); relative to the spec file.
+    pub path: PathBuf,
+    /// Name of the text column.
+    pub text: String,
+    /// Name of the label column.
+    pub label: String,
+    /// Field delimiter; when absent it follows the extension (.tsv -> tab, else comma).
+    pub delimiter: Option<String>,
+    /// Raw label -> class name; merges or renames labels. Unmapped labels are kept as they are.
+    pub label_map: BTreeMap<String, String>,
+    /// Take only the first N data rows.
+    pub limit: Option<usize>,
+    pub split: SplitSection,
+}
+
+impl Default for DataSection {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::new(),
+            text: "text".into(),
+            label: "label".into(),
+            delimiter: None,
+            label_map: BTreeMap::new(),
+            limit: None,
+            split: SplitSection::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SplitSection {
+    pub train: f64,
+    pub valid: f64,
+    pub test: f64,
+    /// Keep each class's share equal across the three splits.
+    pub stratify: bool,
+    /// The split is fixed by this seed (not the trial seed), so every trial of
+    /// an experiment is scored on the same test rows.
+    pub seed: u64,
+}
+
+impl Default for SplitSection {
+    fn default() -> Self {
+        Self {
+            train: 0.8,
+            valid: 0.1,
+            test: 0.1,
+            stratify: true,
+            seed: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PreprocessSection {
+    pub lowercase: bool,
+    pub strip_html: bool,
+    pub remove_urls: bool,
+    pub remove_digits: bool,
+    pub remove_punctuation: bool,
+    /// "none" | "english" | path to a word list (one word per line, relative to the spec file).
+    pub stopwords: String,
+    pub stem: Stem,
+    pub min_freq: usize,
+    pub max_vocab: usize,
+    pub max_len: usize,
+    /// Applied to the training split only.
+    pub balance: Balance,
+}
+
+impl Default for PreprocessSection {
+    fn default() -> Self {
+        Self {
+            lowercase: true,
+            strip_html: true,
+            remove_urls: true,
+            remove_digits: false,
+            remove_punctuation: true,
+            stopwords: "none".into(),
+            stem: Stem::None,
+            min_freq: 2,
+            max_vocab: 20000,
+            max_len: 64,
+            balance: Balance::None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stem {
+    None,
+    Snowball,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Balance {
+    None,
+    Upsample,
+    Downsample,
+    ClassWeights,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelSection {
+    pub cell: Cell,
+    pub bidirectional: bool,
+    pub layers: usize,
+    pub embedding_dim: usize,
+    pub hidden: usize,
+    /// Applied to the embeddings, between recurrent layers and before the head.
+    pub dropout: f64,
+    pub pooling: Pooling,
+}
+
+impl Default for ModelSection {
+    fn default() -> Self {
+        Self {
+            cell: Cell::Lstm,
+            bidirectional: false,
+            layers: 1,
+            embedding_dim: 100,
+            hidden: 128,
+            dropout: 0.3,
+            pooling: Pooling::Last,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cell {
+    Lstm,
+    Gru,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pooling {
+    Last,
+    Mean,
+    Max,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainSection {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub optimizer: Optimizer,
+    pub lr: f64,
+    pub weight_decay: f64,
+    /// SGD momentum (ignored by Adam/AdamW).
+    pub momentum: f64,
+    /// Clip the global gradient norm to this value; 0 turns clipping off.
+    pub grad_clip: f64,
+    pub early_stopping: Option<EarlyStopping>,
+    /// Sort training rows into batches of similar length so little padding is computed.
+    pub bucket_by_length: bool,
+    /// "cpu" | "cuda:N" | "auto"; not part of the trial's identity.
+    pub device: String,
+}
+
+impl Default for TrainSection {
+    fn default() -> Self {
+        Self {
+            epochs: 10,
+            batch_size: 64,
+            optimizer: Optimizer::Adam,
+            lr: 1e-3,
+            weight_decay: 0.0,
+            momentum: 0.9,
+            grad_clip: 5.0,
+            early_stopping: None,
+            bucket_by_length: true,
+            device: "cpu".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Optimizer {
+    Adam,
+    Adamw,
+    Sgd,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EarlyStopping {
+    /// "valid.loss" | "valid.accuracy" | "valid.macro_f1"
+    pub monitor: String,
+    pub mode: Mode,
+    pub patience: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Min,
+    Max,
+}
