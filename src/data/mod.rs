@@ -106,6 +106,8 @@ pub struct Batch {
     pub ids: Vec<u32>,
     pub lengths: Vec<usize>,
     pub labels: Vec<u32>,
+    /// For each batch row, its index in the split (to put predictions back in order).
+    pub rows: Vec<usize>,
     pub batch: usize,
     pub time: usize,
 }
