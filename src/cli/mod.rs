@@ -1,1 +1,62 @@
-//! Command-line interface: one file per subcommand.
+//! Command-line interface: one file per subcommand; each parses its arguments,
+//! calls the library and prints.
+
+mod compare;
+mod predict;
+mod progress;
+mod run;
+mod show;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "lab", version, about = "Declarative LSTM/GRU/BiLSTM text-classification experiments")]
+struct Cli {
+    /// The SQLite store; artifacts and the dataset cache go beside it.
+    #[arg(long, global = true, default_value = "runs/lab.db")]
+    db: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Expand a spec's grid and train every trial not yet done.
+    Run(run::Args),
+    /// Leaderboard of an experiment (or of every experiment).
+    Compare(compare::Args),
+    /// One trial: config, epochs, test metrics, confusion matrix.
+    Show(show::Args),
+    /// Classify texts with a trained trial.
+    Predict(predict::Args),
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run::execute(args, &cli.db),
+        Command::Compare(args) => compare::execute(args, &cli.db),
+        Command::Show(args) => show::execute(args, &cli.db),
+        Command::Predict(args) => predict::execute(args, &cli.db),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            1
+        }
+    }
+}
+
+/// Refuse to create a database just to report that it is empty.
+fn require_db(db: &std::path::Path) -> anyhow::Result<()> {
+    if !db.exists() {
+        anyhow::bail!(
+            "no results database at {} (run `lab run SPEC` first, or pass --db PATH)",
+            db.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,42 @@
+use crate::report::{self, Format, LeaderboardOptions};
+use crate::store::Store;
+use anyhow::Context;
+use std::path::Path;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Experiment name; all experiments when omitted.
+    experiment: Option<String>,
+    /// Test metric to rank by (accuracy, macro_f1, weighted_f1, loss, roc_auc, f1.<class>, ...).
+    #[arg(long, default_value = "macro_f1")]
+    metric: String,
+    /// Group by these config keys instead of every swept key (repeatable, e.g. model.cell).
+    #[arg(long = "group-by", value_name = "KEY")]
+    group_by: Vec<String>,
+    /// Show only the best N rows.
+    #[arg(long)]
+    top: Option<usize>,
+    #[arg(long, default_value = "table")]
+    format: Format,
+}
+
+pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
+    super::require_db(db)?;
+    let store = Store::open(db)?;
+    let opts = LeaderboardOptions {
+        metric: args.metric,
+        group_by: (!args.group_by.is_empty()).then_some(args.group_by),
+        top: args.top,
+    };
+    let output = match &args.experiment {
+        Some(name) => {
+            let experiment = store
+                .experiment_by_name(name)?
+                .with_context(|| format!("no experiment named `{name}` in {}", db.display()))?;
+            report::render(&report::leaderboard(&store, &experiment, &opts)?, args.format)
+        }
+        None => report::render_all(&store, &opts, args.format)?,
+    };
+    println!("{output}");
+    Ok(0)
+}

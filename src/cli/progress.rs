@@ -1,0 +1,125 @@
+//! Sweep progress: bars on a terminal (trials with ETA, batches with running loss
+//! and samples/s), plain log lines otherwise (files, CI, cron).
+
+use crate::runner::RunEvent;
+use crate::train::Progress as TrainProgress;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+
+pub struct Progress {
+    bars: Option<Bars>,
+    trial: String,
+    trials_total: usize,
+    trials_seen: usize,
+}
+
+struct Bars {
+    multi: MultiProgress,
+    sweep: ProgressBar,
+    epoch: ProgressBar,
+}
+
+impl Progress {
+    pub fn new() -> Self {
+        let bars = std::io::stderr().is_terminal().then(|| {
+            let multi = MultiProgress::new();
+            let sweep = multi.add(ProgressBar::new(0));
+            sweep.set_style(
+                ProgressStyle::with_template("trials {bar:30} {pos}/{len} [{elapsed_precise}, eta {eta}] {msg}")
+                    .expect("valid template"),
+            );
+            let epoch = multi.add(ProgressBar::new(0));
+            epoch.set_style(
+                ProgressStyle::with_template("  {prefix} {bar:30} {pos}/{len} batches {msg}").expect("valid template"),
+            );
+            Bars { multi, sweep, epoch }
+        });
+        Self {
+            bars,
+            trial: String::new(),
+            trials_total: 0,
+            trials_seen: 0,
+        }
+    }
+
+    pub fn on_event(&mut self, event: RunEvent) {
+        match event {
+            RunEvent::Planned { total, done } => {
+                self.trials_total = total;
+                self.trials_seen = done;
+                match &self.bars {
+                    Some(b) => {
+                        b.sweep.set_length(total as u64);
+                        b.sweep.set_position(done as u64);
+                    }
+                    None => eprintln!("{total} trials, {done} already done"),
+                }
+            }
+            RunEvent::TrialStart { trial_id, label } => {
+                self.trials_seen += 1;
+                self.trial = format!("trial {trial_id} ({}/{}) {label}", self.trials_seen, self.trials_total);
+                match &self.bars {
+                    Some(b) => b.sweep.set_message(label.to_string()),
+                    None => eprintln!("{} started", self.trial),
+                }
+            }
+            RunEvent::Train(p) => self.on_train(p),
+            RunEvent::TrialDone {
+                test_accuracy, seconds, ..
+            } => {
+                let line = format!("{} done in {seconds:.1} s: test accuracy {test_accuracy:.4}", self.trial);
+                match &self.bars {
+                    Some(b) => {
+                        b.sweep.inc(1);
+                        let _ = b.multi.println(line);
+                    }
+                    None => eprintln!("{line}"),
+                }
+            }
+            RunEvent::TrialFailed { error, .. } => {
+                let line = format!("{} FAILED: {error}", self.trial);
+                match &self.bars {
+                    Some(b) => {
+                        b.sweep.inc(1);
+                        let _ = b.multi.println(line);
+                    }
+                    None => eprintln!("{line}"),
+                }
+            }
+        }
+    }
+
+    fn on_train(&self, p: &TrainProgress) {
+        match (p, &self.bars) {
+            (TrainProgress::EpochStart { epoch, epochs, batches }, Some(b)) => {
+                b.epoch.reset();
+                b.epoch.set_length(*batches as u64);
+                b.epoch.set_prefix(format!("epoch {epoch}/{epochs}"));
+            }
+            (TrainProgress::Batch { done, loss, samples_per_second }, Some(b)) => {
+                b.epoch.set_position(*done as u64);
+                b.epoch.set_message(format!("loss {loss:.4}, {samples_per_second:.0} samples/s"));
+            }
+            (TrainProgress::EpochEnd(e), bars) => {
+                let line = format!(
+                    "  epoch {:>3}: train loss {:.4}, valid loss {:.4}, valid acc {:.4}, valid macro F1 {:.4} ({:.1} s, {:.0} samples/s)",
+                    e.epoch, e.train_loss, e.valid_loss, e.valid_accuracy, e.valid_macro_f1, e.seconds, e.samples_per_second
+                );
+                match bars {
+                    Some(b) => {
+                        let _ = b.multi.println(line);
+                    }
+                    None => eprintln!("{line}"),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.bars {
+            b.epoch.finish_and_clear();
+            b.sweep.finish();
+        }
+    }
+}
