@@ -616,18 +616,15 @@ fn same_seed_same_numbers() {
 fn early_stopping_restores_the_best_weights() {
     let data = synthetic(3);
     let model = BagModel::new(13, 8, 2, 5);
-    // lr so large that later epochs overshoot; patience 1 on valid loss.
+    // Valid loss falls as the model learns, so "max" makes epoch 1 the best: with
+    // patience 1 the run stops after epoch 2 and must restore epoch 1's weights.
     let cfg = TrainSection {
-        optimizer: OptKind::Sgd,
-        lr: 40.0,
-        momentum: 0.9,
-        grad_clip: 0.0,
         early_stopping: Some(EarlyStopping {
             monitor: "valid.loss".into(),
-            mode: Mode::Min,
+            mode: Mode::Max,
             patience: 1,
         }),
-        ..cfg(20)
+        ..cfg(10)
     };
     let out = train(
         &model,
@@ -639,17 +636,65 @@ fn early_stopping_restores_the_best_weights() {
         &mut |_| {},
     )
     .unwrap();
-    let best = out
-        .epochs
-        .iter()
-        .min_by(|a, b| a.valid_loss.total_cmp(&b.valid_loss))
-        .unwrap();
     assert!(out.stopped_early);
-    assert_eq!(out.best_epoch, best.epoch);
-    assert_eq!(out.best_monitored_epoch, best.epoch);
-    assert_eq!(out.epochs.len(), best.epoch + 1);
-    // Valid is re-scored with the restored weights: same loss as that epoch.
-    assert!(close(out.valid.get("loss").unwrap(), best.valid_loss, 1e-9));
+    assert_eq!(out.epochs.len(), 2);
+    assert_eq!((out.best_epoch, out.best_monitored_epoch), (1, 1));
+    let (first, second) = (out.epochs[0].valid_loss, out.epochs[1].valid_loss);
+    assert!(second < first - 1e-3, "{first} -> {second}");
+    // Valid is re-scored with the restored weights: epoch 1's loss, not epoch 2's.
+    assert!(close(out.valid.get("loss").unwrap(), first, 1e-9));
+}
+
+#[test]
+#[ignore = "needs data::batches"]
+fn without_early_stopping_the_last_weights_are_kept() {
+    let data = synthetic(3);
+    let model = BagModel::new(13, 8, 2, 5);
+    let out = train(
+        &model,
+        &data,
+        &all_rows(&data),
+        &cfg(3),
+        1,
+        &Device::Cpu,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(out.best_epoch, 3);
+    assert!((1..=3).contains(&out.best_monitored_epoch));
+    assert!(close(
+        out.valid.get("loss").unwrap(),
+        out.epochs[2].valid_loss,
+        1e-9
+    ));
+}
+
+#[test]
+#[ignore = "needs data::batches"]
+fn class_weights_change_the_training_loss() {
+    let data = synthetic(3);
+    let run = |class_weights: Option<Vec<f32>>| {
+        let model = BagModel::new(13, 8, 2, 5);
+        let balanced = Balanced {
+            indices: (0..data.train.len()).collect(),
+            class_weights,
+        };
+        let out = train(
+            &model,
+            &data,
+            &balanced,
+            &cfg(1),
+            1,
+            &Device::Cpu,
+            &mut |_| {},
+        )
+        .unwrap();
+        (out.epochs[0].train_loss, out.epochs[0].valid_loss)
+    };
+    let (plain, weighted) = (run(None), run(Some(vec![1.0, 3.0])));
+    assert!(plain.0.is_finite() && weighted.0.is_finite());
+    assert_ne!(plain.0, weighted.0);
+    assert_ne!(plain.1, weighted.1); // different updates, same unweighted valid loss formula
 }
 
 #[test]

@@ -42,7 +42,9 @@ pub fn train_step<M: Trainable + ?Sized>(
         return Ok(value);
     }
     let mut grads = loss.backward()?;
-    clip_grad_norm(&mut grads, &model.vars(), opts.grad_clip)?;
+    if opts.grad_clip > 0.0 {
+        clip_grad_norm(&mut grads, &model.vars(), opts.grad_clip)?;
+    }
     optimizer.step(&grads)?;
     Ok(value)
 }
