@@ -14,6 +14,7 @@ pub struct Verdict {
 
 /// Decides after each epoch whether it improved and whether to stop.
 pub trait StoppingPolicy {
+    /// Judge one finished epoch.
     fn observe(&mut self, record: &EpochRecord) -> Verdict;
     /// The best epoch seen so far (its `EpochRecord::epoch`).
     fn best_epoch(&self) -> Option<usize>;
@@ -41,6 +42,7 @@ impl Monitor {
         }
     }
 
+    /// The monitored number of `record`.
     pub fn value(self, record: &EpochRecord) -> f64 {
         match self {
             Self::ValidLoss => record.valid_loss,
@@ -63,6 +65,7 @@ pub struct Patience {
 }
 
 impl Patience {
+    /// `patience` epochs without strict improvement end the run.
     pub fn new(monitor: Monitor, mode: Mode, patience: usize) -> Self {
         Self {
             monitor,

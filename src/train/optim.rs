@@ -101,6 +101,7 @@ pub struct Adam {
 }
 
 impl Adam {
+    /// `weight_decay` is added to the gradient as `wd·θ` (L2).
     pub fn new(vars: Vec<Var>, lr: f64, weight_decay: f64) -> Self {
         Self {
             core: AdamCore::new(vars, lr),
@@ -130,6 +131,7 @@ pub struct AdamW {
 }
 
 impl AdamW {
+    /// `weight_decay` shrinks θ by `lr·wd·θ` before each step.
     pub fn new(vars: Vec<Var>, lr: f64, weight_decay: f64) -> Self {
         Self {
             core: AdamCore::new(vars, lr),
@@ -169,6 +171,7 @@ pub struct Sgd {
 }
 
 impl Sgd {
+    /// `momentum` 0 is plain SGD; `weight_decay` is L2 on the gradient.
     pub fn new(vars: Vec<Var>, lr: f64, momentum: f64, weight_decay: f64) -> Self {
         let buffers = vars.iter().map(|_| None).collect();
         Self {
