@@ -1,10 +1,26 @@
 //! Training: optimizers, the epoch loop, early stopping, metrics and progress
 //! reporting through a callback. Knows nothing of SQLite or the CLI.
 
-use crate::data::{Balanced, Dataset};
+mod clip;
+pub mod early_stopping;
+mod fit;
+mod loss;
+pub mod metrics;
+pub mod optim;
+mod step;
+
+pub use clip::clip_grad_norm;
+pub use early_stopping::{Monitor, Patience, StoppingPolicy, Verdict};
+pub use fit::train;
+pub use loss::{cross_entropy, nll_per_row};
+pub use metrics::evaluate;
+pub use optim::Optimizer;
+pub use step::{batch_ids, train_step, StepOptions};
+
+use crate::data::Split;
 use crate::model::Classifier;
-use crate::spec::TrainSection;
-use candle_core::Device;
+use candle_core::{Device, Tensor, Var};
+use rand_chacha::ChaCha8Rng;
 
 /// One epoch's record.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,23 +47,38 @@ pub struct Evaluation {
 
 impl Evaluation {
     pub fn get(&self, name: &str) -> Option<f64> {
-        self.metrics.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+        self.metrics
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
     }
 }
 
 /// Progress events for bars or log lines.
 #[derive(Debug, Clone)]
 pub enum Progress {
-    EpochStart { epoch: usize, epochs: usize, batches: usize },
-    Batch { done: usize, loss: f64, samples_per_second: f64 },
+    EpochStart {
+        epoch: usize,
+        epochs: usize,
+        batches: usize,
+    },
+    Batch {
+        done: usize,
+        loss: f64,
+        samples_per_second: f64,
+    },
     EpochEnd(EpochRecord),
 }
 
 #[derive(Debug)]
 pub struct TrainOutcome {
     pub epochs: Vec<EpochRecord>,
-    /// Epoch whose weights were kept (best on the monitor, or the last).
+    /// Epoch whose weights were kept (best on the monitor, or the last); 0 when
+    /// no epoch ran.
     pub best_epoch: usize,
+    /// Best epoch on the early-stopping monitor, or on valid.macro_f1 without early
+    /// stopping (then only reported: the last weights are kept).
+    pub best_monitored_epoch: usize,
     pub stopped_early: bool,
     pub valid: Evaluation,
     pub test: Evaluation,
@@ -56,34 +87,62 @@ pub struct TrainOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     #[error("loss became {value} at epoch {epoch}, batch {batch}")]
-    NonFinite { epoch: usize, batch: usize, value: f64 },
+    NonFinite {
+        epoch: usize,
+        batch: usize,
+        value: f64,
+    },
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 }
 
-/// Train `model` on `dataset.train` (rows and weights from `balanced`), pick the best
-/// epoch on `dataset.valid`, evaluate on `dataset.test`.
-pub fn train(
-    model: &Classifier,
-    dataset: &Dataset,
-    balanced: &Balanced,
-    cfg: &TrainSection,
-    seed: u64,
-    device: &Device,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<TrainOutcome, TrainError> {
-    let _ = (model, dataset, balanced, cfg, seed, device, progress);
-    todo!("train helper")
+/// What the loop needs from a model, so it can train `model::Classifier` or any
+/// small test model alike.
+pub trait Trainable {
+    /// Logits (batch, n_classes) for (batch, time) u32 `ids` padded with 0;
+    /// `dropout` is `Some(rng)` when training.
+    fn forward(
+        &self,
+        ids: &Tensor,
+        lengths: &[usize],
+        dropout: Option<&mut ChaCha8Rng>,
+    ) -> candle_core::Result<Tensor>;
+    /// Logits without dropout and without autograd bookkeeping.
+    fn forward_inference(&self, ids: &Tensor, lengths: &[usize]) -> candle_core::Result<Tensor>;
+    /// The parameters the optimizer updates.
+    fn vars(&self) -> Vec<Var>;
 }
 
-/// Class probabilities (n, n_classes) for already-encoded sequences, batched,
-/// without autograd bookkeeping.
-pub fn predict_proba(
-    model: &Classifier,
+impl Trainable for Classifier {
+    fn forward(
+        &self,
+        ids: &Tensor,
+        lengths: &[usize],
+        dropout: Option<&mut ChaCha8Rng>,
+    ) -> candle_core::Result<Tensor> {
+        Classifier::forward(self, ids, lengths, dropout)
+    }
+    fn forward_inference(&self, ids: &Tensor, lengths: &[usize]) -> candle_core::Result<Tensor> {
+        // TODO(integrator): call Classifier::forward_inference
+        Ok(Classifier::forward(self, ids, lengths, None)?.detach())
+    }
+    fn vars(&self) -> Vec<Var> {
+        self.named_vars().into_iter().map(|(_, v)| v).collect()
+    }
+}
+
+/// Class probabilities (n, n_classes) for already-encoded sequences, in input
+/// order, batched by length, without autograd bookkeeping. Empty input gives an
+/// empty result; a `batch_size` of 0 is treated as 1.
+pub fn predict_proba<M: Trainable + ?Sized>(
+    model: &M,
     ids: &[Vec<u32>],
     batch_size: usize,
     device: &Device,
 ) -> candle_core::Result<Vec<Vec<f32>>> {
-    let _ = (model, ids, batch_size, device);
-    todo!("train helper")
+    let split = Split {
+        ids: ids.to_vec(),
+        labels: vec![0; ids.len()],
+    };
+    Ok(step::infer(model, &split, batch_size, device)?.0)
 }
