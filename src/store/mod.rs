@@ -371,6 +371,7 @@ impl Store {
 
     /// Requeue the experiment's running trials whose worker `is_dead` says is gone
     /// (a crashed process). A running trial with no worker is passed as "".
+    /// `is_dead` runs while the write lock is held, so it should be quick.
     pub fn requeue_running_if(
         &self,
         experiment_id: i64,
