@@ -1,1 +1,59 @@
 //! Leaderboards and tables printed from the store (table, markdown, csv, json).
+//! Reads the store only; knows nothing of training.
+
+mod flatten;
+mod grid;
+mod leaderboard;
+mod render;
+mod trial;
+
+pub use flatten::flatten_config;
+pub use leaderboard::{leaderboard, Leaderboard, LeaderboardOptions, LeaderboardRow, Summary};
+pub use render::{render, render_all};
+pub use trial::render_trial;
+
+use std::fmt;
+use std::str::FromStr;
+
+/// How a table is printed (`--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// Boxed text table for terminals.
+    #[default]
+    Table,
+    Markdown,
+    Csv,
+    Json,
+}
+
+impl Format {
+    const CHOICES: &'static str = "table|markdown|csv|json";
+}
+
+impl FromStr for Format {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "table" => Ok(Format::Table),
+            "markdown" | "md" => Ok(Format::Markdown),
+            "csv" => Ok(Format::Csv),
+            "json" => Ok(Format::Json),
+            other => anyhow::bail!(
+                "unknown format `{other}`; expected one of {}",
+                Format::CHOICES
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::Table => "table",
+            Format::Markdown => "markdown",
+            Format::Csv => "csv",
+            Format::Json => "json",
+        })
+    }
+}

@@ -1,0 +1,230 @@
+//! `lab show TRIAL`: everything the store knows about one trial.
+
+use super::grid::grid;
+use super::Format;
+use crate::store::{ConfusionRow, Store, TrialRow};
+use anyhow::{anyhow, Context, Result};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+/// A titled table.
+struct Section {
+    title: String,
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+fn strings<const N: usize>(items: [&str; N]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// Print one trial: header, resolved config, epochs, metrics by split, confusion
+/// matrices (rows true, columns predicted) and artifacts. CSV prints each table
+/// after a `# title` line; JSON prints one object.
+pub fn render_trial(store: &Store, trial_id: i64, format: Format) -> Result<String> {
+    let trial = store
+        .trial(trial_id)?
+        .ok_or_else(|| anyhow!("no trial {trial_id} in {}", store.path().display()))?;
+    let experiment = store
+        .experiment(trial.experiment_id)?
+        .map(|e| e.name)
+        .unwrap_or_else(|| format!("#{}", trial.experiment_id));
+    let config: Value = serde_json::from_str(&trial.config_json)
+        .with_context(|| format!("trial {trial_id}: its stored config is not valid JSON"))?;
+    let epochs = store.epochs(trial_id)?;
+    let metrics = store.metrics(trial_id)?;
+    let confusion = store.confusion(trial_id)?;
+    let artifacts = store.artifacts(trial_id)?;
+
+    if format == Format::Json {
+        let value = json!({
+            "id": trial.id,
+            "experiment": experiment,
+            "status": trial.status.to_string(),
+            "seed": trial.seed,
+            "device": trial.device,
+            "worker": trial.worker,
+            "started_at": trial.started_at,
+            "finished_at": trial.finished_at,
+            "error": trial.error,
+            "config_hash": trial.config_hash,
+            "config": config,
+            "epochs": epochs.iter().map(|e| json!({
+                "epoch": e.epoch, "train_loss": e.train_loss, "valid_loss": e.valid_loss,
+                "valid_accuracy": e.valid_accuracy, "valid_macro_f1": e.valid_macro_f1,
+                "lr": e.lr, "seconds": e.seconds, "samples_per_second": e.samples_per_second,
+            })).collect::<Vec<_>>(),
+            "metrics": metrics.iter().map(|(s, n, v)| json!({"split": s, "name": n, "value": v}))
+                .collect::<Vec<_>>(),
+            "confusion": confusion.iter().map(|c| json!({
+                "split": c.split, "labels": c.labels, "matrix": c.matrix,
+            })).collect::<Vec<_>>(),
+            "artifacts": artifacts.iter().map(|a| json!({
+                "kind": a.kind, "path": a.path, "sha256": a.sha256,
+            })).collect::<Vec<_>>(),
+        });
+        return Ok(serde_json::to_string_pretty(&value)?);
+    }
+
+    let mut sections = vec![header_section(&trial, &experiment)];
+    if !epochs.is_empty() {
+        sections.push(Section {
+            title: "epochs".into(),
+            header: strings([
+                "epoch",
+                "train_loss",
+                "valid_loss",
+                "valid_accuracy",
+                "valid_macro_f1",
+                "lr",
+                "seconds",
+                "samples/s",
+            ]),
+            rows: epochs
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.epoch.to_string(),
+                        format!("{:.4}", e.train_loss),
+                        format!("{:.4}", e.valid_loss),
+                        format!("{:.4}", e.valid_accuracy),
+                        format!("{:.4}", e.valid_macro_f1),
+                        format!("{:e}", e.lr),
+                        format!("{:.1}", e.seconds),
+                        format!("{:.0}", e.samples_per_second),
+                    ]
+                })
+                .collect(),
+        });
+    }
+    if !metrics.is_empty() {
+        sections.push(metrics_section(&metrics));
+    }
+    sections.extend(confusion.iter().map(confusion_section));
+    if !artifacts.is_empty() {
+        sections.push(Section {
+            title: "artifacts".into(),
+            header: strings(["kind", "path", "sha256"]),
+            rows: artifacts
+                .iter()
+                .map(|a| vec![a.kind.clone(), a.path.clone(), a.sha256.clone()])
+                .collect(),
+        });
+    }
+
+    let config_text = serde_json::to_string_pretty(&config)?;
+    let mut out = Vec::new();
+    for (i, s) in sections.iter().enumerate() {
+        let table = grid(&s.header, &s.rows, format);
+        out.push(match format {
+            Format::Markdown if i == 0 => format!("# {}\n\n{table}", s.title),
+            Format::Markdown => format!("## {}\n\n{table}", s.title),
+            Format::Csv => format!("# {}\n{table}", s.title),
+            _ => format!("{}\n{table}", s.title),
+        });
+        if i == 0 && format != Format::Csv {
+            // The config follows the header: it is what the reader looks at next.
+            out.push(match format {
+                Format::Markdown => format!("## config\n\n```json\n{config_text}\n```"),
+                _ => format!("config\n{config_text}"),
+            });
+        }
+    }
+    if format == Format::Csv {
+        let flat = super::flatten_config(&config);
+        let rows = flat
+            .into_iter()
+            .map(|(k, v)| vec![k, v])
+            .collect::<Vec<_>>();
+        out.insert(
+            1,
+            format!(
+                "# config\n{}",
+                grid(&strings(["key", "value"]), &rows, format)
+            ),
+        );
+    }
+    Ok(out.join("\n\n"))
+}
+
+fn header_section(trial: &TrialRow, experiment: &str) -> Section {
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let mut rows = vec![
+        vec!["experiment".into(), experiment.to_string()],
+        vec!["status".into(), trial.status.to_string()],
+        vec!["seed".into(), trial.seed.to_string()],
+        vec!["device".into(), opt(&trial.device)],
+        vec!["worker".into(), opt(&trial.worker)],
+        vec!["started".into(), opt(&trial.started_at)],
+        vec!["finished".into(), opt(&trial.finished_at)],
+        vec!["config hash".into(), trial.config_hash.clone()],
+    ];
+    if let Some(e) = &trial.error {
+        rows.push(vec!["error".into(), e.clone()]);
+    }
+    Section {
+        title: format!("trial {}", trial.id),
+        header: strings(["field", "value"]),
+        rows,
+    }
+}
+
+/// Metric names down, splits across (test, then valid, then any others).
+fn metrics_section(metrics: &[(String, String, f64)]) -> Section {
+    let order = |s: &str| match s {
+        "test" => 0,
+        "valid" => 1,
+        _ => 2,
+    };
+    let mut splits: Vec<&str> = metrics
+        .iter()
+        .map(|(s, _, _)| s.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    splits.sort_by_key(|s| (order(s), *s));
+    let names: BTreeSet<&str> = metrics.iter().map(|(_, n, _)| n.as_str()).collect();
+    let mut header = vec!["metric".to_string()];
+    header.extend(splits.iter().map(|s| s.to_string()));
+    let rows = names
+        .into_iter()
+        .map(|name| {
+            let mut row = vec![name.to_string()];
+            for split in &splits {
+                let v = metrics
+                    .iter()
+                    .find(|(s, n, _)| s == split && n == name)
+                    .map(|(_, _, v)| format!("{v:.4}"))
+                    .unwrap_or_else(|| "-".into());
+                row.push(v);
+            }
+            row
+        })
+        .collect();
+    Section {
+        title: "metrics".into(),
+        header,
+        rows,
+    }
+}
+
+fn confusion_section(c: &ConfusionRow) -> Section {
+    let mut header = vec!["true \\ predicted".to_string()];
+    header.extend(c.labels.iter().cloned());
+    let rows = c
+        .matrix
+        .iter()
+        .enumerate()
+        .map(|(i, counts)| {
+            let label = c.labels.get(i).cloned().unwrap_or_else(|| i.to_string());
+            let mut row = vec![label];
+            row.extend(counts.iter().map(|n| n.to_string()));
+            row
+        })
+        .collect();
+    Section {
+        title: format!("confusion ({})", c.split),
+        header,
+        rows,
+    }
+}

@@ -1,0 +1,121 @@
+//! The whole schema and its migrations, in one place. The database's version is
+//! `PRAGMA user_version`: the number of migration steps applied so far.
+
+use anyhow::{bail, Context, Result};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use std::path::Path;
+
+/// Ordered migration steps; step `i` takes the database from version `i` to `i + 1`.
+/// Never edit a released step: append a new one.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: initial schema
+    "
+    CREATE TABLE experiments (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        spec_toml   TEXT NOT NULL,
+        spec_hash   TEXT NOT NULL,
+        created_at  TEXT NOT NULL
+    );
+    CREATE TABLE trials (
+        id            INTEGER PRIMARY KEY,
+        experiment_id INTEGER NOT NULL REFERENCES experiments(id) ON DELETE CASCADE,
+        config_json   TEXT NOT NULL,
+        config_hash   TEXT NOT NULL,
+        seed          INTEGER NOT NULL,
+        status        TEXT NOT NULL DEFAULT 'pending'
+                      CHECK (status IN ('pending', 'running', 'done', 'failed')),
+        device        TEXT,
+        worker        TEXT,
+        started_at    TEXT,
+        finished_at   TEXT,
+        error         TEXT,
+        UNIQUE (experiment_id, config_hash)
+    );
+    CREATE INDEX trials_experiment_status ON trials(experiment_id, status);
+    CREATE TABLE epochs (
+        trial_id           INTEGER NOT NULL REFERENCES trials(id) ON DELETE CASCADE,
+        epoch              INTEGER NOT NULL,
+        train_loss         REAL NOT NULL,
+        valid_loss         REAL NOT NULL,
+        valid_accuracy     REAL NOT NULL,
+        valid_macro_f1     REAL NOT NULL,
+        lr                 REAL NOT NULL,
+        seconds            REAL NOT NULL,
+        samples_per_second REAL NOT NULL,
+        PRIMARY KEY (trial_id, epoch)
+    );
+    CREATE TABLE metrics (
+        trial_id INTEGER NOT NULL REFERENCES trials(id) ON DELETE CASCADE,
+        split    TEXT NOT NULL,
+        name     TEXT NOT NULL,
+        value    REAL NOT NULL,
+        PRIMARY KEY (trial_id, split, name)
+    );
+    CREATE TABLE confusion (
+        trial_id    INTEGER NOT NULL REFERENCES trials(id) ON DELETE CASCADE,
+        split       TEXT NOT NULL,
+        matrix_json TEXT NOT NULL,
+        labels_json TEXT NOT NULL,
+        PRIMARY KEY (trial_id, split)
+    );
+    CREATE TABLE artifacts (
+        trial_id INTEGER NOT NULL REFERENCES trials(id) ON DELETE CASCADE,
+        kind     TEXT NOT NULL,
+        path     TEXT NOT NULL,
+        sha256   TEXT NOT NULL,
+        PRIMARY KEY (trial_id, kind)
+    );
+    ",
+];
+
+/// The schema version this build writes.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+/// Refuse databases from a newer build, then apply the missing steps, one
+/// transaction each. The version is re-read inside each write transaction so
+/// that two processes opening a fresh file at once do not both apply a step.
+pub fn migrate(conn: &Connection, path: &Path) -> Result<()> {
+    let latest = latest_version();
+    loop {
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
+            .with_context(|| format!("{}: cannot start a migration transaction", path.display()))?;
+        let version = user_version(&tx)
+            .with_context(|| format!("{}: cannot read the schema version", path.display()))?;
+        if version > latest {
+            bail!(
+                "{}: the database has schema version {version} but this build of lab knows \
+                 versions up to {latest}; upgrade lab to open it",
+                path.display()
+            );
+        }
+        if version < 0 {
+            bail!("{}: invalid schema version {version}", path.display());
+        }
+        if version == latest {
+            return Ok(());
+        }
+        let step = MIGRATIONS[version as usize];
+        tx.execute_batch(step).with_context(|| {
+            format!(
+                "{}: migration from schema version {version} to {} failed",
+                path.display(),
+                version + 1
+            )
+        })?;
+        tx.pragma_update(None, "user_version", version + 1)?;
+        tx.commit().with_context(|| {
+            format!(
+                "{}: cannot commit migration {}",
+                path.display(),
+                version + 1
+            )
+        })?;
+    }
+}
