@@ -1,12 +1,39 @@
 //! The classifier: embedding -> recurrent stack (LSTM/GRU, bidirectional, stacked,
 //! padding-aware) -> pooling -> linear head. Save/load as safetensors.
 
+pub mod dropout;
+pub mod init;
+pub mod pooling;
+pub mod recurrent;
+
+pub use recurrent::{LayerState, Projection, RecurrentLayer};
+
 use crate::spec::ModelSection;
-use candle_core::{Device, Result, Tensor, Var};
+use candle_core::{bail, DType, Device, Error, Result, Tensor, Var};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use recurrent::{gates, step_masks, Input};
+use std::collections::HashMap;
 use std::path::Path;
 
-pub struct Classifier;
+/// The weights of one direction of one recurrent layer.
+struct Direction {
+    w_ih: Var,
+    w_hh: Var,
+    b_ih: Var,
+    b_hh: Var,
+}
+
+/// Embedding, recurrent stack, pooling and linear head, with `Var` (F32) parameters.
+pub struct Classifier {
+    cfg: ModelSection,
+    embedding: Var,
+    /// layers[l][0] is forward, layers[l][1] (bidirectional only) is backward.
+    layers: Vec<Vec<Direction>>,
+    head_w: Var,
+    head_b: Var,
+    projection: Projection,
+}
 
 impl Classifier {
     /// Weights initialised from `seed` (PyTorch's schemes), so a CPU run is repeatable.
@@ -17,8 +44,68 @@ impl Classifier {
         seed: u64,
         device: &Device,
     ) -> Result<Self> {
-        let _ = (cfg, vocab_size, n_classes, seed, device);
-        todo!("model helper")
+        if cfg.layers == 0 || cfg.hidden == 0 || cfg.embedding_dim == 0 {
+            bail!(
+                "model needs layers, hidden and embedding_dim >= 1 (got {}, {}, {})",
+                cfg.layers,
+                cfg.hidden,
+                cfg.embedding_dim
+            );
+        }
+        if vocab_size == 0 || n_classes == 0 {
+            bail!("model needs vocab_size and n_classes >= 1 (got {vocab_size}, {n_classes})");
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let emb = init::normal(&mut rng, &[vocab_size, cfg.embedding_dim], device)?;
+        // Row 0 is <pad>: zero, as PyTorch's padding_idx leaves it.
+        let emb = Var::from_tensor(&Tensor::cat(
+            &[
+                emb.zeros_like()?.narrow(0, 0, 1)?,
+                emb.narrow(0, 1, vocab_size - 1)?,
+            ],
+            0,
+        )?)?;
+        let h = cfg.hidden;
+        let g = gates(cfg.cell);
+        let bound = 1.0 / (h as f64).sqrt();
+        let dirs = if cfg.bidirectional { 2 } else { 1 };
+        let mut layers = Vec::with_capacity(cfg.layers);
+        for l in 0..cfg.layers {
+            let input = if l == 0 { cfg.embedding_dim } else { h * dirs };
+            let mut layer = Vec::with_capacity(dirs);
+            for _ in 0..dirs {
+                layer.push(Direction {
+                    w_ih: init::uniform(&mut rng, &[g * h, input], bound, device)?,
+                    w_hh: init::uniform(&mut rng, &[g * h, h], bound, device)?,
+                    b_ih: init::uniform(&mut rng, &[g * h], bound, device)?,
+                    b_hh: init::uniform(&mut rng, &[g * h], bound, device)?,
+                });
+            }
+            layers.push(layer);
+        }
+        let pooled = h * dirs;
+        let bound = 1.0 / (pooled as f64).sqrt();
+        let head_w = init::uniform(&mut rng, &[n_classes, pooled], bound, device)?;
+        let head_b = init::uniform(&mut rng, &[n_classes], bound, device)?;
+        Ok(Self {
+            cfg: cfg.clone(),
+            embedding: emb,
+            layers,
+            head_w,
+            head_b,
+            projection: Projection::default(),
+        })
+    }
+
+    /// The configuration the model was built for.
+    pub fn config(&self) -> &ModelSection {
+        &self.cfg
+    }
+
+    /// Chooses how recurrent layers compute their input projection (benchmarks only;
+    /// every choice gives the same result).
+    pub fn set_projection(&mut self, projection: Projection) {
+        self.projection = projection;
     }
 
     /// Logits (batch, n_classes). `ids` is (batch, time) u32 padded with 0;
@@ -29,20 +116,125 @@ impl Classifier {
         lengths: &[usize],
         dropout: Option<&mut ChaCha8Rng>,
     ) -> Result<Tensor> {
-        let _ = (ids, lengths, dropout);
-        todo!("model helper")
+        self.run(ids, lengths, dropout, false)
     }
 
-    /// Trainable parameters with stable names (the safetensors keys).
+    /// Logits without dropout and without building an autograd graph (the weights are
+    /// used through detached views), for evaluation and serving.
+    pub fn forward_inference(&self, ids: &Tensor, lengths: &[usize]) -> Result<Tensor> {
+        self.run(ids, lengths, None, true)
+    }
+
+    fn run(
+        &self,
+        ids: &Tensor,
+        lengths: &[usize],
+        mut rng: Option<&mut ChaCha8Rng>,
+        detach: bool,
+    ) -> Result<Tensor> {
+        let get = |v: &Var| {
+            if detach {
+                v.as_detached_tensor()
+            } else {
+                v.as_tensor().clone()
+            }
+        };
+        let (b, t) = ids.dims2()?;
+        if lengths.len() != b {
+            bail!("{} lengths for a batch of {b} sequences", lengths.len());
+        }
+        if let Some(l) = lengths.iter().find(|&&l| l > t) {
+            bail!("length {l} exceeds the batch's {t} time steps");
+        }
+        // A batch of empty texts still needs one (padding) step to run through.
+        let ids = if t == 0 {
+            Tensor::zeros((b, 1), DType::U32, ids.device())?
+        } else {
+            ids.clone()
+        };
+        let t = t.max(1);
+        let rate = self.cfg.dropout;
+        let mut maybe_dropout = |x: &Tensor| match rng.as_deref_mut() {
+            Some(r) => dropout::dropout(x, rate, r),
+            None => Ok(x.clone()),
+        };
+
+        let emb = get(&self.embedding);
+        let flat = ids.t()?.contiguous()?.flatten_all()?;
+        let x = emb.index_select(&flat, 0)?.reshape((t, b, ()))?;
+        let mut input = Input::Whole(maybe_dropout(&x)?);
+        let masks = step_masks(lengths, t, DType::F32, ids.device())?;
+        let mut outputs = None;
+        let mut finals = Vec::new();
+        for (l, layer) in self.layers.iter().enumerate() {
+            let mut outs = Vec::with_capacity(layer.len());
+            finals.clear();
+            for (d, w) in layer.iter().enumerate() {
+                let mut rl = RecurrentLayer::new(
+                    self.cfg.cell,
+                    get(&w.w_ih),
+                    get(&w.w_hh),
+                    get(&w.b_ih),
+                    get(&w.b_hh),
+                    d == 1,
+                )?;
+                rl.projection = self.projection;
+                let (o, state) = rl.forward_input(&input, &masks)?;
+                outs.push(Tensor::stack(&o, 0)?);
+                finals.push(state.h);
+            }
+            let out = Tensor::cat(&outs, 2)?;
+            if l + 1 < self.layers.len() {
+                input = Input::Whole(maybe_dropout(&out)?);
+            } else {
+                outputs = Some(out);
+            }
+        }
+        let outputs = outputs.ok_or_else(|| Error::Msg("model has no layers".into()))?;
+        let last = Tensor::cat(&finals, 1)?;
+        let pooled = pooling::pool(self.cfg.pooling, &outputs, &last, lengths)?;
+        let pooled = maybe_dropout(&pooled)?;
+        pooled
+            .matmul(&get(&self.head_w).t()?)?
+            .broadcast_add(&get(&self.head_b))
+    }
+
+    /// Trainable parameters with stable names (the safetensors keys):
+    /// `embedding.weight`, `rnn.{layer}.{fwd|bwd}.{w_ih|w_hh|b_ih|b_hh}`,
+    /// `head.weight`, `head.bias`.
     pub fn named_vars(&self) -> Vec<(String, Var)> {
-        todo!("model helper")
+        let mut vars = vec![("embedding.weight".to_string(), self.embedding.clone())];
+        for (l, layer) in self.layers.iter().enumerate() {
+            for (d, w) in layer.iter().enumerate() {
+                let dir = if d == 0 { "fwd" } else { "bwd" };
+                for (name, v) in [
+                    ("w_ih", &w.w_ih),
+                    ("w_hh", &w.w_hh),
+                    ("b_ih", &w.b_ih),
+                    ("b_hh", &w.b_hh),
+                ] {
+                    vars.push((format!("rnn.{l}.{dir}.{name}"), v.clone()));
+                }
+            }
+        }
+        vars.push(("head.weight".to_string(), self.head_w.clone()));
+        vars.push(("head.bias".to_string(), self.head_b.clone()));
+        vars
     }
 
+    /// Writes every parameter to `path` as safetensors, keyed by `named_vars` names.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let _ = path;
-        todo!("model helper")
+        let tensors: HashMap<String, Tensor> = self
+            .named_vars()
+            .into_iter()
+            .map(|(n, v)| (n, v.as_detached_tensor()))
+            .collect();
+        candle_core::safetensors::save(&tensors, path)
+            .map_err(|e| Error::Msg(format!("writing weights to {}: {e}", path.display())))
     }
 
+    /// Rebuilds the model for `cfg` and takes every parameter from the safetensors file
+    /// at `path`. Fails naming the tensor when one is missing, extra or mis-shaped.
     pub fn load(
         cfg: &ModelSection,
         vocab_size: usize,
@@ -50,7 +242,35 @@ impl Classifier {
         path: &Path,
         device: &Device,
     ) -> Result<Self> {
-        let _ = (cfg, vocab_size, n_classes, path, device);
-        todo!("model helper")
+        let model = Self::new(cfg, vocab_size, n_classes, 0, device)?;
+        let mut tensors = candle_core::safetensors::load(path, device)
+            .map_err(|e| Error::Msg(format!("reading weights from {}: {e}", path.display())))?;
+        for (name, var) in model.named_vars() {
+            let t = tensors.remove(&name).ok_or_else(|| {
+                Error::Msg(format!(
+                    "weights file {} has no tensor `{name}` (does the model config match?)",
+                    path.display()
+                ))
+            })?;
+            if t.dims() != var.dims() {
+                bail!(
+                    "tensor `{name}` in {} has shape {:?}, expected {:?} for this model config",
+                    path.display(),
+                    t.dims(),
+                    var.dims()
+                );
+            }
+            var.set(&t.to_dtype(var.dtype())?)?;
+        }
+        let mut extra: Vec<_> = tensors.into_keys().collect();
+        if !extra.is_empty() {
+            extra.sort();
+            bail!(
+                "weights file {} has tensors this model config lacks: {}",
+                path.display(),
+                extra.join(", ")
+            );
+        }
+        Ok(model)
     }
 }
