@@ -6,7 +6,7 @@ use tabled::settings::Style;
 
 /// Print `header` and `rows` in `format`. Json is not a grid: callers build JSON
 /// themselves; here it falls back to CSV.
-pub(crate) fn grid(header: &[String], rows: &[Vec<String>], format: Format) -> String {
+pub fn grid(header: &[String], rows: &[Vec<String>], format: Format) -> String {
     match format {
         Format::Table | Format::Markdown => {
             let mut builder = Builder::default();

@@ -8,6 +8,7 @@ mod render;
 mod trial;
 
 pub use flatten::flatten_config;
+pub use grid::grid as render_rows;
 pub use leaderboard::{leaderboard, Leaderboard, LeaderboardOptions, LeaderboardRow, Summary};
 pub use render::{render, render_all};
 pub use trial::render_trial;

@@ -238,6 +238,31 @@ impl Store {
         Ok(trial)
     }
 
+    /// Atomically move one given trial from pending to running: the runner claims
+    /// the trials of its own grid, so a trial left pending by an older version of
+    /// the spec is not picked up. `None` when it is not pending.
+    pub fn claim_trial_id(
+        &self,
+        trial_id: i64,
+        worker: &str,
+        device: &str,
+    ) -> Result<Option<TrialRow>> {
+        let tx = self.write()?;
+        let sql = format!(
+            "UPDATE trials
+             SET status = 'running', worker = ?2, device = ?3, started_at = ?4,
+                 finished_at = NULL, error = NULL
+             WHERE id = ?1 AND status = 'pending'
+             RETURNING {TRIAL_COLUMNS}"
+        );
+        let trial = tx
+            .query_row(&sql, params![trial_id, worker, device, now()], trial_from_row)
+            .optional()
+            .with_context(|| format!("cannot claim trial {trial_id}"))?;
+        tx.commit()?;
+        Ok(trial)
+    }
+
     /// Record (or replace) one epoch of a trial.
     pub fn record_epoch(&self, trial_id: i64, epoch: &EpochRow) -> Result<()> {
         let tx = self.write()?;

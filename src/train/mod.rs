@@ -123,8 +123,7 @@ impl Trainable for Classifier {
         Classifier::forward(self, ids, lengths, dropout)
     }
     fn forward_inference(&self, ids: &Tensor, lengths: &[usize]) -> candle_core::Result<Tensor> {
-        // TODO(integrator): call Classifier::forward_inference
-        Ok(Classifier::forward(self, ids, lengths, None)?.detach())
+        Classifier::forward_inference(self, ids, lengths)
     }
     fn vars(&self) -> Vec<Var> {
         self.named_vars().into_iter().map(|(_, v)| v).collect()
