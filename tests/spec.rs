@@ -359,6 +359,8 @@ fn wrong_type_names_the_expected_type() {
     assert_err(&e, Some(6), "model.hidden", "expected a whole number");
     let e = err(&format!("{MINIMAL}[train]\nlr = true\n"));
     assert_err(&e, Some(6), "train.lr", "expected a number");
+    let e = err("model = 3\n[data]\npath = \"d.csv\"\n");
+    assert_err(&e, Some(1), "model", "expected a table");
 }
 
 #[test]

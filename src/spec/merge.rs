@@ -54,6 +54,7 @@ fn friendly(expected: &str) -> String {
         "usize" | "u64" | "u32" => "a whole number >= 0".into(),
         "a sequence" => "a list".into(),
         "a boolean" => "true or false".into(),
+        other if other.starts_with("struct ") || other.starts_with("a map") => "a table".into(),
         other => other.into(),
     }
 }
