@@ -2,8 +2,18 @@
 //! validation with file/line/key, sweep expansion and the trial identity hash.
 
 mod config;
-pub use config::*;
+mod grid;
+mod hash;
+mod layers;
+mod locate;
+mod merge;
+mod schema;
+mod validate;
 
+pub use config::*;
+pub use hash::{config_hash, spec_hash};
+
+use layers::Layers;
 use std::path::{Path, PathBuf};
 
 /// A spec loaded from a file, with everything needed to expand and record it.
@@ -19,22 +29,110 @@ pub struct LoadedSpec {
     pub spec: Spec,
 }
 
-/// Load, layer and validate a spec. `overrides` are `--set key=value` strings.
+/// Load, layer and validate a spec. `overrides` are `--set key=value` strings;
+/// `LAB_<SECTION>__<KEY>` variables come from the process environment.
 pub fn load(path: &Path, overrides: &[String]) -> Result<LoadedSpec, SpecError> {
-    let _ = (path, overrides);
-    todo!("spec helper")
+    // Variables that are not valid UTF-8 cannot be ours; skipping them avoids a panic.
+    let env = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+    load_with_env(path, overrides, env)
 }
 
-/// Expand the grid: cartesian product of the sweep axes (in key order) times the seeds.
+/// `load` with the environment given explicitly, so tests need not touch the
+/// process's. Layers: defaults < file < `LAB_` variables < `overrides`. Every
+/// grid point is validated, so a spec that loads also expands.
+pub fn load_with_env(
+    path: &Path,
+    overrides: &[String],
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<LoadedSpec, SpecError> {
+    let schema = schema::Schema::new();
+    let (source, file_table) = layers::read_file(path)?;
+    let layers = Layers {
+        file: path.to_path_buf(),
+        locator: locate::Locator::new(&source),
+        file_table,
+        env: layers::env_overrides(env, &schema),
+        set: layers::set_overrides(overrides, &schema, path)?,
+    };
+    let env_table = layers::to_table(&layers.env);
+    let set_table = layers::to_table(&layers.set);
+    for table in [&layers.file_table, &env_table, &set_table] {
+        schema.check_keys(table).map_err(|p| layers.error(p))?;
+    }
+    let spec = merge::merge(&layers)?;
+    let base_dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    grid::trials(&spec, &base_dir, &layers)?;
+    Ok(LoadedSpec {
+        path: path.to_path_buf(),
+        base_dir,
+        source,
+        spec,
+    })
+}
+
+/// Expand the grid: cartesian product of the sweep axes times the seeds.
+/// Axes go in key order, the first key varying slowest; seeds are innermost.
 pub fn expand(spec: &LoadedSpec) -> Result<Vec<TrialConfig>, SpecError> {
-    let _ = spec;
-    todo!("spec helper")
+    let layers = Layers::file_only(&spec.path, &spec.source);
+    grid::trials(&spec.spec, &spec.base_dir, &layers)
 }
 
-/// Stable identity of a trial: hex sha256 of its canonical JSON, device excluded.
-pub fn config_hash(config: &TrialConfig) -> String {
-    let _ = config;
-    todo!("spec helper")
+/// `(dotted key, value)` for each of `axes` (the sweep keys), values written as
+/// on the command line: `("model.cell", "gru")`, `("train.lr", "0.003")`.
+pub fn swept_values(trial: &TrialConfig, axes: &[String]) -> Vec<(String, String)> {
+    grid::swept_values(trial, axes)
+}
+
+/// A short name for a trial: its swept values and seed, e.g.
+/// `model.cell=gru train.lr=0.003 seed=13`.
+pub fn trial_label(trial: &TrialConfig, axes: &[String]) -> String {
+    let mut parts: Vec<String> = swept_values(trial, axes)
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    parts.push(format!("seed={}", trial.seed));
+    parts.join(" ")
+}
+
+/// What is wrong and at which key, before it is placed in a file or flag.
+#[derive(Debug, Clone)]
+pub(crate) struct Problem {
+    /// The key the error names.
+    pub path: Vec<String>,
+    /// Where to look for its line when that differs (an element of an axis).
+    pub at: Option<Vec<String>>,
+    pub message: String,
+    pub suggestion: Option<String>,
+}
+
+impl Problem {
+    pub(crate) fn new(path: Vec<String>, message: String) -> Self {
+        Self {
+            path,
+            at: None,
+            message,
+            suggestion: None,
+        }
+    }
+
+    /// A problem at a dotted key of the fixed configuration.
+    pub(crate) fn at_key(key: &str, message: String) -> Self {
+        Self::new(key.split('.').map(String::from).collect(), message)
+    }
+
+    pub(crate) fn suggest(mut self, suggestion: Option<String>) -> Self {
+        self.suggestion = suggestion;
+        self
+    }
+
+    pub(crate) fn locate(mut self, at: Vec<String>) -> Self {
+        self.at = Some(at);
+        self
+    }
 }
 
 /// An error in a spec: where it is and what was expected.
@@ -46,7 +144,7 @@ pub struct SpecError {
     /// Dotted key path, e.g. "train.lr".
     pub key: Option<String>,
     pub message: String,
-    /// For unknown keys: the nearest valid key.
+    /// For unknown keys: the nearest valid key; for unknown values: the nearest valid value.
     pub suggestion: Option<String>,
 }
 

@@ -1,0 +1,233 @@
+//! Range checks: values of the right type that still make no sense.
+//! The first problem found is reported, with the key it belongs to.
+
+use super::config::{ExperimentSection, Mode, TrialConfig};
+use super::schema::nearest;
+use super::Problem;
+use std::path::Path;
+
+const MONITORS: &[&str] = &["valid.loss", "valid.accuracy", "valid.macro_f1"];
+
+type Check = Result<(), Problem>;
+
+fn fail(key: &str, message: impl Into<String>) -> Check {
+    Err(Problem::at_key(key, message.into()))
+}
+
+/// The experiment section: not part of any trial, checked once.
+pub(crate) fn experiment(e: &ExperimentSection) -> Check {
+    let name_ok = !e.name.is_empty()
+        && e.name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !name_ok || e.name == "." || e.name == ".." {
+        return fail(
+            "experiment.name",
+            format!(
+                "`{}` is not a valid name: it becomes a directory name, so use only letters, digits, `_`, `.` and `-`",
+                e.name
+            ),
+        );
+    }
+    if e.seeds.is_empty() {
+        return fail("experiment.seeds", "needs at least one seed");
+    }
+    for (i, s) in e.seeds.iter().enumerate() {
+        if e.seeds[..i].contains(s) {
+            return fail(
+                "experiment.seeds",
+                format!("seed {s} is listed twice; its trials would be identical"),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Every field of one grid point. `base_dir` resolves a stopword file.
+pub(crate) fn trial(t: &TrialConfig, base_dir: &Path) -> Check {
+    data(t)?;
+    preprocess(t, base_dir)?;
+    model(t)?;
+    train(t)
+}
+
+fn data(t: &TrialConfig) -> Check {
+    let d = &t.data;
+    if d.path.as_os_str().is_empty() {
+        return fail(
+            "data.path",
+            "must name the data file (CSV or TSV, relative to the spec file)",
+        );
+    }
+    if d.text.is_empty() {
+        return fail("data.text", "must name the text column");
+    }
+    if d.label.is_empty() {
+        return fail("data.label", "must name the label column");
+    }
+    if let Some(delim) = &d.delimiter {
+        if delim.chars().count() != 1 {
+            return fail(
+                "data.delimiter",
+                format!("expected a single character, found {delim:?}"),
+            );
+        }
+    }
+    if d.limit == Some(0) {
+        return fail(
+            "data.limit",
+            "must be at least 1 (leave it out to read every row)",
+        );
+    }
+    let s = &d.split;
+    for (name, v) in [("train", s.train), ("valid", s.valid), ("test", s.test)] {
+        if !(v > 0.0 && v <= 1.0) {
+            return fail(
+                &format!("data.split.{name}"),
+                format!("expected a fraction in (0, 1], found {v}"),
+            );
+        }
+    }
+    let sum = s.train + s.valid + s.test;
+    if (sum - 1.0).abs() > 1e-6 {
+        return fail(
+            "data.split",
+            format!("train + valid + test must be 1, found {sum}"),
+        );
+    }
+    Ok(())
+}
+
+fn preprocess(t: &TrialConfig, base_dir: &Path) -> Check {
+    let p = &t.preprocess;
+    if p.min_freq == 0 {
+        return fail("preprocess.min_freq", "must be at least 1");
+    }
+    if p.max_vocab < 3 {
+        return fail(
+            "preprocess.max_vocab",
+            format!(
+                "must be at least 3 (padding, unknown and one word), found {}",
+                p.max_vocab
+            ),
+        );
+    }
+    if p.max_len == 0 {
+        return fail("preprocess.max_len", "must be at least 1");
+    }
+    let sw = p.stopwords.as_str();
+    if sw != "none" && sw != "english" && !base_dir.join(sw).is_file() {
+        return fail(
+            "preprocess.stopwords",
+            format!(
+                "expected \"none\", \"english\" or a word-list file; {} does not exist",
+                base_dir.join(sw).display()
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn model(t: &TrialConfig) -> Check {
+    let m = &t.model;
+    for (name, v) in [
+        ("layers", m.layers),
+        ("embedding_dim", m.embedding_dim),
+        ("hidden", m.hidden),
+    ] {
+        if v == 0 {
+            return fail(&format!("model.{name}"), "must be at least 1");
+        }
+    }
+    if !(0.0..1.0).contains(&m.dropout) {
+        return fail(
+            "model.dropout",
+            format!("expected a probability in [0, 1), found {}", m.dropout),
+        );
+    }
+    Ok(())
+}
+
+fn train(t: &TrialConfig) -> Check {
+    let tr = &t.train;
+    if tr.epochs == 0 {
+        return fail("train.epochs", "must be at least 1");
+    }
+    if tr.batch_size == 0 {
+        return fail("train.batch_size", "must be at least 1");
+    }
+    if !(tr.lr.is_finite() && tr.lr > 0.0) {
+        return fail(
+            "train.lr",
+            format!("expected a finite number > 0, found {}", tr.lr),
+        );
+    }
+    if !(tr.weight_decay.is_finite() && tr.weight_decay >= 0.0) {
+        return fail(
+            "train.weight_decay",
+            format!("expected a finite number >= 0, found {}", tr.weight_decay),
+        );
+    }
+    if !(0.0..1.0).contains(&tr.momentum) {
+        return fail(
+            "train.momentum",
+            format!("expected a value in [0, 1), found {}", tr.momentum),
+        );
+    }
+    if !(tr.grad_clip.is_finite() && tr.grad_clip >= 0.0) {
+        return fail(
+            "train.grad_clip",
+            format!(
+                "expected a finite number >= 0 (0 turns clipping off), found {}",
+                tr.grad_clip
+            ),
+        );
+    }
+    if let Some(es) = &tr.early_stopping {
+        if !MONITORS.contains(&es.monitor.as_str()) {
+            let p = Problem::at_key(
+                "train.early_stopping.monitor",
+                format!(
+                    "unknown metric `{}`; expected one of {}",
+                    es.monitor,
+                    MONITORS.join(", ")
+                ),
+            );
+            return Err(p.suggest(nearest(&es.monitor, MONITORS.iter().copied()).map(String::from)));
+        }
+        // A loss only ever improves downwards, the other metrics upwards.
+        let want = if es.monitor == "valid.loss" {
+            Mode::Min
+        } else {
+            Mode::Max
+        };
+        if es.mode != want {
+            let w = if want == Mode::Min { "min" } else { "max" };
+            return fail(
+                "train.early_stopping.mode",
+                format!(
+                    "`{}` improves in the other direction; use mode = \"{w}\"",
+                    es.monitor
+                ),
+            );
+        }
+        if es.patience == 0 {
+            return fail("train.early_stopping.patience", "must be at least 1");
+        }
+    }
+    device(&tr.device)
+}
+
+fn device(d: &str) -> Check {
+    let ok = matches!(d, "cpu" | "auto" | "cuda")
+        || d.strip_prefix("cuda:")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if ok {
+        return Ok(());
+    }
+    let p = Problem::at_key(
+        "train.device",
+        format!("unknown device `{d}`; expected cpu, auto, cuda or cuda:N"),
+    );
+    Err(p.suggest(nearest(d, ["cpu", "auto", "cuda", "cuda:0"]).map(String::from)))
+}
