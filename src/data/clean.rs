@@ -19,7 +19,8 @@ use anyhow::Context;
 use regex::Regex;
 use rust_stemmers::{Algorithm, Stemmer};
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -115,51 +116,104 @@ impl Preprocessor {
         if self.remove_urls && url_regex().is_match(&text) {
             text = Cow::Owned(url_regex().replace_all(&text, " ").into_owned());
         }
-        let mut tokens = self.split(&text);
-        if !self.stopwords.is_empty() {
-            tokens.retain(|t| !self.stopwords.contains(t));
-        }
-        if let Some(stemmer) = &self.stemmer {
-            for t in tokens.iter_mut() {
-                if let Cow::Owned(s) = stemmer.stem(t) {
-                    *t = s;
-                }
-            }
-        }
-        tokens
+        self.split(&text)
     }
 
-    /// Lowercase, digits, punctuation and whitespace splitting in one pass.
+    /// Lowercase, digits, punctuation and whitespace splitting in one pass; each token
+    /// goes through `emit` (stop words, stemming) as soon as it is complete.
     fn split(&self, text: &str) -> Vec<String> {
         let mut tokens = Vec::new();
         let mut cur = String::new();
-        let flush = |cur: &mut String, tokens: &mut Vec<String>| {
-            if !cur.is_empty() {
-                tokens.push(std::mem::take(cur));
-            }
-        };
         for c in text.chars() {
-            if c.is_whitespace() {
-                flush(&mut cur, &mut tokens);
-            } else if self.remove_digits && c.is_numeric() {
-                // Deleted, not a separator.
-            } else if !c.is_alphanumeric() {
-                if self.remove_punctuation {
-                    if !is_apostrophe(c) {
-                        flush(&mut cur, &mut tokens);
-                    }
-                } else {
-                    flush(&mut cur, &mut tokens);
-                    tokens.push(c.to_string());
+            match kind(c) {
+                Kind::Space => self.emit(&mut cur, &mut tokens),
+                Kind::Digit if self.remove_digits => {} // deleted, not a separator
+                Kind::Apostrophe if self.remove_punctuation => {} // "don't" -> "dont"
+                Kind::Punct | Kind::Apostrophe if self.remove_punctuation => {
+                    self.emit(&mut cur, &mut tokens)
                 }
-            } else if self.lowercase {
-                cur.extend(c.to_lowercase());
-            } else {
-                cur.push(c);
+                Kind::Punct | Kind::Apostrophe => {
+                    self.emit(&mut cur, &mut tokens);
+                    cur.push(c);
+                    self.emit(&mut cur, &mut tokens);
+                }
+                _ if !self.lowercase => cur.push(c),
+                _ if c.is_ascii() => cur.push(c.to_ascii_lowercase()),
+                _ => cur.extend(c.to_lowercase()),
             }
         }
-        flush(&mut cur, &mut tokens);
+        self.emit(&mut cur, &mut tokens);
         tokens
+    }
+
+    /// Stop words are dropped before stemming, without allocating a token for them.
+    fn emit(&self, cur: &mut String, tokens: &mut Vec<String>) {
+        if cur.is_empty() {
+            return;
+        }
+        if self.stopwords.contains(cur.as_str()) {
+            cur.clear();
+            return;
+        }
+        let token = match &self.stemmer {
+            Some(stemmer) => stem_cached(stemmer, cur),
+            None => cur.clone(),
+        };
+        cur.clear();
+        tokens.push(token);
+    }
+}
+
+/// Stems of recently seen words, per thread: snowball is costly and a corpus repeats
+/// a few thousand words millions of times. Only the English stemmer exists here, so a
+/// word's stem does not depend on the `Preprocessor`.
+fn stem_cached(stemmer: &Stemmer, word: &str) -> String {
+    const MAX_ENTRIES: usize = 100_000;
+    thread_local! {
+        static CACHE: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+    }
+    CACHE.with_borrow_mut(|cache| {
+        if let Some(s) = cache.get(word) {
+            return s.clone();
+        }
+        if cache.len() >= MAX_ENTRIES {
+            cache.clear();
+        }
+        let s = stemmer.stem(word).into_owned();
+        cache.insert(word.to_string(), s.clone());
+        s
+    })
+}
+
+enum Kind {
+    Space,
+    Digit,
+    Apostrophe,
+    Punct,
+    Letter,
+}
+
+/// ASCII is checked first: it is nearly all of the text and far cheaper to classify.
+fn kind(c: char) -> Kind {
+    if c.is_ascii() {
+        match c {
+            'a'..='z' | 'A'..='Z' => Kind::Letter,
+            '0'..='9' => Kind::Digit,
+            '\'' | '`' => Kind::Apostrophe,
+            _ if c.is_ascii_whitespace() => Kind::Space,
+            _ if c.is_ascii_control() => Kind::Space,
+            _ => Kind::Punct,
+        }
+    } else if c.is_whitespace() {
+        Kind::Space
+    } else if c.is_numeric() {
+        Kind::Digit
+    } else if is_apostrophe(c) {
+        Kind::Apostrophe
+    } else if c.is_alphanumeric() {
+        Kind::Letter
+    } else {
+        Kind::Punct
     }
 }
 

@@ -143,12 +143,11 @@ pub fn parse(bytes: &[u8], path: &Path, data: &DataSection) -> anyhow::Result<Ta
         names.push(name.to_string());
     }
     // The csv reader accepts a quote left open at the end of the file, swallowing the
-    // rest of it into one field; an odd number of quotes in the last record gives it away.
-    // (When `limit` stopped early, the record that was read is complete by construction.)
+    // rest of it into one field; only the last record read can be affected.
     if let Some((line, start)) = last_start {
-        let rest = &bytes[(start as usize).min(bytes.len())..];
         let at_end = reader.position().byte() as usize >= bytes.len();
-        if at_end && rest.iter().filter(|&&b| b == b'"').count() % 2 == 1 {
+        let rest = &bytes[(start as usize).min(bytes.len())..];
+        if at_end && ends_inside_quotes(rest, delim) {
             bail!("{file}, line {line}: unterminated quoted field (a \" is never closed)");
         }
     }
@@ -175,6 +174,31 @@ pub fn parse(bytes: &[u8], path: &Path, data: &DataSection) -> anyhow::Result<Ta
         rows_read,
         rows_skipped,
     })
+}
+
+/// Whether `bytes` end inside a quoted field, by the csv crate's rules: a quote opens a
+/// quoted field only at the start of a field, and `""` inside one is an escaped quote.
+fn ends_inside_quotes(bytes: &[u8], delim: u8) -> bool {
+    let mut in_quotes = false;
+    let mut field_start = true;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_quotes {
+            if b == b'"' {
+                if bytes.get(i + 1) == Some(&b'"') {
+                    i += 1;
+                } else {
+                    in_quotes = false;
+                }
+            }
+        } else if b == b'"' && field_start {
+            in_quotes = true;
+        }
+        field_start = !in_quotes && (b == delim || b == b'\n' || b == b'\r');
+        i += 1;
+    }
+    in_quotes
 }
 
 fn row_error(file: &impl std::fmt::Display, e: csv::Error) -> anyhow::Error {
