@@ -1,48 +1,31 @@
 //! Data: CSV/TSV loading, label mapping, cleaning, stopwords, stemming,
 //! stratified split, balancing, vocabulary, encoding, batching and the dataset cache.
+//!
+//! `prepare` is the pipeline: read file -> (cache hit? done) -> parse rows -> tokenise
+//! (in parallel) -> split -> vocabulary from train -> encode -> write cache.
+//! Balancing and batching happen per trial, on the prepared dataset.
 
-use crate::spec::{Balance, DataSection, PreprocessSection};
+mod balance;
+mod batch;
+pub mod cache;
+mod clean;
+mod load;
+mod split;
+pub mod stopwords;
+mod vocab;
+
+pub use balance::{balance, Balanced};
+pub use batch::{batches, Batch};
+pub use clean::Preprocessor;
+pub use load::{data_path, load, parse, Table};
+pub use split::split_indices;
+pub use vocab::{Encoder, Vocab, PAD_ID, UNK_ID};
+
+use crate::spec::{DataSection, PreprocessSection};
+use anyhow::Context;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-
-/// Reserved ids.
-pub const PAD_ID: u32 = 0;
-pub const UNK_ID: u32 = 1;
-
-/// Token <-> id map built from the training split. Id 0 is `<pad>`, 1 is `<unk>`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Vocab {
-    pub itos: Vec<String>,
-}
-
-impl Vocab {
-    pub fn len(&self) -> usize {
-        self.itos.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.itos.is_empty()
-    }
-    /// Ids for tokens, truncated to `max_len`; never empty (an empty input gives `[UNK_ID]`).
-    pub fn encode(&self, tokens: &[String], max_len: usize) -> Vec<u32> {
-        let _ = (tokens, max_len);
-        todo!("data helper")
-    }
-}
-
-/// Turns raw text into tokens as the preprocess section says.
-pub struct Preprocessor;
-
-impl Preprocessor {
-    /// `base_dir` resolves a stopword-list path.
-    pub fn new(cfg: &PreprocessSection, base_dir: &Path) -> anyhow::Result<Self> {
-        let _ = (cfg, base_dir);
-        todo!("data helper")
-    }
-    pub fn tokens(&self, text: &str) -> Vec<String> {
-        let _ = text;
-        todo!("data helper")
-    }
-}
 
 /// One split, encoded. `ids[i]` has at least one id and at most max_len.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -76,52 +59,100 @@ pub struct Dataset {
 }
 
 /// Load, clean, split and encode (cached under `cache_dir` when given, keyed by
-/// the data file's bytes and the data + preprocess settings).
+/// the data file's bytes and the data + preprocess settings). A cache entry that
+/// cannot be read back is ignored and rebuilt.
 pub fn prepare(
     data: &DataSection,
     preprocess: &PreprocessSection,
     base_dir: &Path,
     cache_dir: Option<&Path>,
 ) -> anyhow::Result<Dataset> {
-    let _ = (data, preprocess, base_dir, cache_dir);
-    todo!("data helper")
+    let path = data_path(data, base_dir);
+    let bytes = load::read_bytes(&path)?;
+    let cache_file = match cache_dir {
+        Some(dir) => {
+            let stop = stopword_file_bytes(preprocess, base_dir)?;
+            let key = cache::key_from_bytes(&bytes, data, preprocess, stop.as_deref())?;
+            Some(cache::cache_path(dir, &key))
+        }
+        None => None,
+    };
+    if let Some(file) = cache_file.as_deref().filter(|f| f.exists()) {
+        if let Ok(ds) = cache::read(file) {
+            return Ok(ds);
+        }
+    }
+    let ds = build(&bytes, &path, data, preprocess, base_dir)?;
+    if let Some(file) = cache_file {
+        cache::write(&file, &ds)?;
+    }
+    Ok(ds)
 }
 
-/// Training-split balancing for one trial: the row indices to train on (each epoch
-/// shuffles them) and, for `ClassWeights`, a weight per class.
-pub struct Balanced {
-    pub indices: Vec<usize>,
-    pub class_weights: Option<Vec<f32>>,
+fn build(
+    bytes: &[u8],
+    path: &Path,
+    data: &DataSection,
+    preprocess: &PreprocessSection,
+    base_dir: &Path,
+) -> anyhow::Result<Dataset> {
+    let table = parse(bytes, path, data)?;
+    let pre = Preprocessor::new(preprocess, base_dir)?;
+    let tokens: Vec<Vec<String>> = table.texts.par_iter().map(|t| pre.tokens(t)).collect();
+    let [train, valid, test] = split_indices(&table.labels, table.classes.len(), &data.split)?;
+    let vocab = Vocab::build(
+        train.iter().map(|&i| tokens[i].as_slice()),
+        preprocess.min_freq,
+        preprocess.max_vocab,
+    );
+    let encoder = vocab.encoder();
+    let encode = |rows: &[usize]| Split {
+        ids: rows
+            .par_iter()
+            .map(|&i| encoder.encode(&tokens[i], preprocess.max_len))
+            .collect(),
+        labels: rows.iter().map(|&i| table.labels[i]).collect(),
+    };
+    let (train, valid, test) = (encode(&train), encode(&valid), encode(&test));
+    drop(encoder);
+    Ok(Dataset {
+        classes: table.classes,
+        vocab,
+        train,
+        valid,
+        test,
+        rows_read: table.rows_read,
+        rows_skipped: table.rows_skipped,
+    })
 }
 
-pub fn balance(train: &Split, n_classes: usize, mode: Balance, seed: u64) -> Balanced {
-    let _ = (train, n_classes, mode, seed);
-    todo!("data helper")
+/// Hex sha256 naming the cache entry: the data file's bytes, the data section, the
+/// preprocess section without `balance` (applied per trial) and, when `stopwords` is
+/// a file, that file's bytes.
+pub fn cache_key(
+    data: &DataSection,
+    pre: &PreprocessSection,
+    base_dir: &Path,
+) -> anyhow::Result<String> {
+    let bytes = load::read_bytes(&data_path(data, base_dir))?;
+    let stop = stopword_file_bytes(pre, base_dir)?;
+    cache::key_from_bytes(&bytes, data, pre, stop.as_deref())
 }
 
-/// A padded batch: `ids` is row-major (batch, time), padded with PAD_ID to the
-/// longest sequence of this batch only.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Batch {
-    pub ids: Vec<u32>,
-    pub lengths: Vec<usize>,
-    pub labels: Vec<u32>,
-    /// For each batch row, its index in the split (to put predictions back in order).
-    pub rows: Vec<usize>,
-    pub batch: usize,
-    pub time: usize,
-}
-
-/// Cut `order` (indices into `split`) into batches. With `shuffle_seed` the order
-/// is shuffled first; with `bucket` rows of similar length share a batch (the
-/// batches themselves are then shuffled).
-pub fn batches(
-    split: &Split,
-    order: &[usize],
-    batch_size: usize,
-    bucket: bool,
-    shuffle_seed: Option<u64>,
-) -> Vec<Batch> {
-    let _ = (split, order, batch_size, bucket, shuffle_seed);
-    todo!("data helper")
+fn stopword_file_bytes(
+    pre: &PreprocessSection,
+    base_dir: &Path,
+) -> anyhow::Result<Option<Vec<u8>>> {
+    match pre.stopwords.trim() {
+        "" | "none" | "english" => Ok(None),
+        p => {
+            let path = base_dir.join(p);
+            std::fs::read(&path).map(Some).with_context(|| {
+                format!(
+                    "cannot read the stop-word list {} (preprocess.stopwords)",
+                    path.display()
+                )
+            })
+        }
+    }
 }

@@ -1,0 +1,87 @@
+//! Cutting a split into padded batches, optionally bucketed by length.
+
+use super::{Split, PAD_ID};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+/// A padded batch: `ids` is row-major (batch, time), padded with PAD_ID to the
+/// longest sequence of this batch only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub ids: Vec<u32>,
+    pub lengths: Vec<usize>,
+    pub labels: Vec<u32>,
+    /// For each batch row, its index in the split (to put predictions back in order).
+    pub rows: Vec<usize>,
+    pub batch: usize,
+    pub time: usize,
+}
+
+/// Rows of similar length are sorted together within windows of this many batches,
+/// so batches stay short of padding but still differ from epoch to epoch.
+const BUCKET_WINDOW: usize = 50;
+
+/// Cut `order` (indices into `split`) into batches of `batch_size` (the last may be
+/// smaller; a size of 0 counts as 1).
+///
+/// With `shuffle_seed` the order is shuffled first. With `bucket` and a seed, windows of
+/// 50 batches are sorted by length, cut into batches and the batches are shuffled; with
+/// `bucket` and no seed (evaluation) the whole order is sorted by length.
+/// Indices outside the split are skipped.
+pub fn batches(
+    split: &Split,
+    order: &[usize],
+    batch_size: usize,
+    bucket: bool,
+    shuffle_seed: Option<u64>,
+) -> Vec<Batch> {
+    let bs = batch_size.max(1);
+    let mut order: Vec<usize> = order
+        .iter()
+        .copied()
+        .filter(|&i| i < split.ids.len() && i < split.labels.len())
+        .collect();
+    let mut rng = shuffle_seed.map(ChaCha8Rng::seed_from_u64);
+    if let Some(rng) = rng.as_mut() {
+        order.shuffle(rng);
+    }
+    let len = |i: &usize| split.ids[*i].len();
+    let mut groups: Vec<&[usize]> = Vec::new();
+    match (bucket, rng.as_mut()) {
+        (false, _) => groups.extend(order.chunks(bs)),
+        (true, None) => {
+            order.sort_by_key(len);
+            groups.extend(order.chunks(bs));
+        }
+        (true, Some(rng)) => {
+            for window in order.chunks_mut(bs * BUCKET_WINDOW) {
+                window.sort_by_key(len);
+            }
+            // Windows are whole multiples of `bs`, so only the very last batch is short.
+            groups.extend(order.chunks(bs));
+            groups.shuffle(rng);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|rows| make_batch(split, rows))
+        .collect()
+}
+
+fn make_batch(split: &Split, rows: &[usize]) -> Batch {
+    let lengths: Vec<usize> = rows.iter().map(|&i| split.ids[i].len()).collect();
+    let time = lengths.iter().copied().max().unwrap_or(0);
+    let mut ids = vec![PAD_ID; rows.len() * time];
+    for (r, &i) in rows.iter().enumerate() {
+        ids[r * time..r * time + lengths[r]].copy_from_slice(&split.ids[i]);
+    }
+    Batch {
+        ids,
+        lengths,
+        labels: rows.iter().map(|&i| split.labels[i]).collect(),
+        rows: rows.to_vec(),
+        batch: rows.len(),
+        time,
+    }
+}

@@ -1,0 +1,95 @@
+//! The vocabulary (built from the training split only) and encoding of tokens to ids.
+
+use super::clean::Preprocessor;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Reserved ids.
+pub const PAD_ID: u32 = 0;
+pub const UNK_ID: u32 = 1;
+const PAD: &str = "<pad>";
+const UNK: &str = "<unk>";
+
+/// Token <-> id map built from the training split. Id 0 is `<pad>`, 1 is `<unk>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Vocab {
+    pub itos: Vec<String>,
+}
+
+impl Vocab {
+    /// Count tokens over `docs`, keep those seen at least `min_freq` times, most frequent
+    /// first (ties by token), at most `max_vocab` entries including `<pad>` and `<unk>`.
+    pub fn build<'a, D>(docs: D, min_freq: usize, max_vocab: usize) -> Vocab
+    where
+        D: IntoIterator<Item = &'a [String]>,
+    {
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for doc in docs {
+            for t in doc {
+                *counts.entry(t.as_str()).or_insert(0) += 1;
+            }
+        }
+        let mut kept: Vec<(&str, usize)> = counts
+            .into_iter()
+            .filter(|&(t, c)| c >= min_freq.max(1) && t != PAD && t != UNK)
+            .collect();
+        kept.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        kept.truncate(max_vocab.saturating_sub(2));
+        let mut itos = vec![PAD.to_string(), UNK.to_string()];
+        itos.extend(kept.into_iter().map(|(t, _)| t.to_string()));
+        Vocab { itos }
+    }
+
+    pub fn len(&self) -> usize {
+        self.itos.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.itos.is_empty()
+    }
+
+    /// Ids for tokens, truncated to `max_len`; never empty (an empty input gives `[UNK_ID]`).
+    /// Builds a lookup table per call: for many texts use [`Vocab::encoder`].
+    pub fn encode(&self, tokens: &[String], max_len: usize) -> Vec<u32> {
+        self.encoder().encode(tokens, max_len)
+    }
+
+    /// Clean, tokenise and encode one text (e.g. for prediction).
+    pub fn encode_text(&self, pre: &Preprocessor, text: &str, max_len: usize) -> Vec<u32> {
+        self.encode(&pre.tokens(text), max_len)
+    }
+
+    /// A token -> id lookup table, for encoding many texts.
+    pub fn encoder(&self) -> Encoder<'_> {
+        Encoder {
+            stoi: self
+                .itos
+                .iter()
+                .enumerate()
+                // A text token must never encode to padding.
+                .filter(|&(i, _)| i as u32 != PAD_ID)
+                .map(|(i, t)| (t.as_str(), i as u32))
+                .collect(),
+        }
+    }
+}
+
+/// Token -> id lookup borrowed from a [`Vocab`].
+pub struct Encoder<'a> {
+    stoi: HashMap<&'a str, u32>,
+}
+
+impl Encoder<'_> {
+    /// Same contract as [`Vocab::encode`]: keeps the first `max_len` tokens, unknown -> `UNK_ID`,
+    /// never empty.
+    pub fn encode(&self, tokens: &[String], max_len: usize) -> Vec<u32> {
+        let mut ids: Vec<u32> = tokens
+            .iter()
+            .take(max_len.max(1))
+            .map(|t| self.stoi.get(t.as_str()).copied().unwrap_or(UNK_ID))
+            .collect();
+        if ids.is_empty() {
+            ids.push(UNK_ID);
+        }
+        ids
+    }
+}
