@@ -41,18 +41,43 @@ fn quick_sweep_records_every_table_and_reruns_nothing() {
     assert!(out.status.success(), "lab run failed:\n{stdout}\n{stderr}");
 
     let conn = Connection::open(&db).unwrap();
-    assert_eq!(count(&conn, "SELECT count(*) FROM experiments WHERE name = 'quick'"), 1);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM experiments WHERE name = 'quick'"
+        ),
+        1
+    );
     // 2 cells x 2 seeds
     assert_eq!(count(&conn, "SELECT count(*) FROM trials"), 4);
-    assert_eq!(count(&conn, "SELECT count(*) FROM trials WHERE status = 'done'"), 4);
-    // quick.toml has no early stopping: every trial runs all 3 epochs
-    assert_eq!(count(&conn, "SELECT count(*) FROM epochs"), 12);
     assert_eq!(
-        count(&conn, "SELECT count(*) FROM epochs WHERE train_loss > 0 AND valid_loss > 0 AND seconds > 0"),
-        12
+        count(&conn, "SELECT count(*) FROM trials WHERE status = 'done'"),
+        4
     );
-    for name in ["accuracy", "macro_f1", "weighted_f1", "macro_precision", "macro_recall", "roc_auc", "average_precision", "f1.fresh", "f1.rotten"] {
-        let n = count(&conn, &format!("SELECT count(*) FROM metrics WHERE split = 'test' AND name = '{name}'"));
+    // quick.toml has no early stopping: every trial runs all 4 epochs
+    assert_eq!(count(&conn, "SELECT count(*) FROM epochs"), 16);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM epochs WHERE train_loss > 0 AND valid_loss > 0 AND seconds > 0"
+        ),
+        16
+    );
+    for name in [
+        "accuracy",
+        "macro_f1",
+        "weighted_f1",
+        "macro_precision",
+        "macro_recall",
+        "roc_auc",
+        "average_precision",
+        "f1.fresh",
+        "f1.rotten",
+    ] {
+        let n = count(
+            &conn,
+            &format!("SELECT count(*) FROM metrics WHERE split = 'test' AND name = '{name}'"),
+        );
         assert_eq!(n, 4, "test metric {name}");
     }
     assert_eq!(count(&conn, "SELECT count(*) FROM confusion"), 8);
@@ -84,7 +109,10 @@ fn quick_sweep_records_every_table_and_reruns_nothing() {
     let matrix: Vec<Vec<u64>> = serde_json::from_str(&matrix).unwrap();
     let totals: Vec<u64> = matrix.iter().map(|row| row.iter().sum()).collect();
     let majority = *totals.iter().max().unwrap() as f64 / totals.iter().sum::<u64>() as f64;
-    assert!(accuracy > majority, "mean test accuracy {accuracy} <= majority share {majority}");
+    assert!(
+        accuracy > majority,
+        "mean test accuracy {accuracy} <= majority share {majority}"
+    );
 
     // A second run finds every trial done and trains nothing.
     let out = lab(&["run", spec_arg, "--db", db_arg]);
@@ -92,7 +120,7 @@ fn quick_sweep_records_every_table_and_reruns_nothing() {
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("4 done before, 0 run now"), "{stderr}");
     assert_eq!(count(&conn, "SELECT count(*) FROM trials"), 4);
-    assert_eq!(count(&conn, "SELECT count(*) FROM epochs"), 12);
+    assert_eq!(count(&conn, "SELECT count(*) FROM epochs"), 16);
 
     // The leaderboard has one row per cell with mean ± std over the 2 seeds.
     let out = lab(&["compare", "quick", "--db", db_arg, "--format", "csv"]);
@@ -105,9 +133,22 @@ fn quick_sweep_records_every_table_and_reruns_nothing() {
     let out = lab(&["show", "1", "--db", db_arg]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
-    assert!(stdout.contains("fresh") && stdout.contains("rotten"), "{stdout}");
+    assert!(
+        stdout.contains("fresh") && stdout.contains("rotten"),
+        "{stdout}"
+    );
 
-    let out = lab(&["predict", "--trial", "1", "--db", db_arg, "--format", "json", "a moving, beautiful film", ""]);
+    let out = lab(&[
+        "predict",
+        "--trial",
+        "1",
+        "--db",
+        db_arg,
+        "--format",
+        "json",
+        "a moving, beautiful film",
+        "",
+    ]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     let preds: serde_json::Value = serde_json::from_str(&stdout).unwrap();
@@ -166,7 +207,14 @@ fn cuda_without_the_feature_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("lab.db");
     let spec = quick_spec();
-    let out = lab(&["run", spec.to_str().unwrap(), "--db", db.to_str().unwrap(), "--device", "cuda:0"]);
+    let out = lab(&[
+        "run",
+        spec.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--device",
+        "cuda:0",
+    ]);
     let (_, stderr) = text(&out);
     assert!(!out.status.success());
     assert!(stderr.contains("without CUDA support"), "{stderr}");

@@ -531,7 +531,6 @@ fn all_rows(d: &Dataset) -> Balanced {
 }
 
 #[test]
-#[ignore = "needs data::batches"]
 fn train_learns_the_synthetic_task() {
     let data = synthetic(3);
     let model = BagModel::new(13, 8, 2, 5);
@@ -585,7 +584,6 @@ fn train_learns_the_synthetic_task() {
 }
 
 #[test]
-#[ignore = "needs data::batches"]
 fn same_seed_same_numbers() {
     let data = synthetic(3);
     let run = |seed: u64| {
@@ -612,7 +610,6 @@ fn same_seed_same_numbers() {
 }
 
 #[test]
-#[ignore = "needs data::batches"]
 fn early_stopping_restores_the_best_weights() {
     let data = synthetic(3);
     let model = BagModel::new(13, 8, 2, 5);
@@ -646,7 +643,6 @@ fn early_stopping_restores_the_best_weights() {
 }
 
 #[test]
-#[ignore = "needs data::batches"]
 fn without_early_stopping_the_last_weights_are_kept() {
     let data = synthetic(3);
     let model = BagModel::new(13, 8, 2, 5);
@@ -670,7 +666,6 @@ fn without_early_stopping_the_last_weights_are_kept() {
 }
 
 #[test]
-#[ignore = "needs data::batches"]
 fn class_weights_change_the_training_loss() {
     let data = synthetic(3);
     let run = |class_weights: Option<Vec<f32>>| {
@@ -698,7 +693,6 @@ fn class_weights_change_the_training_loss() {
 }
 
 #[test]
-#[ignore = "needs data::batches"]
 fn non_finite_loss_stops_with_its_position() {
     let data = synthetic(3);
     let mut model = BagModel::new(13, 8, 2, 5);

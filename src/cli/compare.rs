@@ -33,7 +33,10 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
             let experiment = store
                 .experiment_by_name(name)?
                 .with_context(|| format!("no experiment named `{name}` in {}", db.display()))?;
-            report::render(&report::leaderboard(&store, &experiment, &opts)?, args.format)
+            report::render(
+                &report::leaderboard(&store, &experiment, &opts)?,
+                args.format,
+            )
         }
         None => report::render_all(&store, &opts, args.format)?,
     };

@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "lab", version, about = "Declarative LSTM/GRU/BiLSTM text-classification experiments")]
+#[command(
+    name = "lab",
+    version,
+    about = "Declarative LSTM/GRU/BiLSTM text-classification experiments"
+)]
 struct Cli {
     /// The SQLite store; artifacts and the dataset cache go beside it.
     #[arg(long, global = true, default_value = "runs/lab.db")]

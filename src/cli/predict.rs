@@ -35,7 +35,11 @@ pub fn execute(args: Args, db: &Path) -> Result<i32> {
         .trial(args.trial)?
         .with_context(|| format!("no trial {} in {}", args.trial, db.display()))?;
     if trial.status != TrialStatus::Done {
-        bail!("trial {} is {}, not done: it has no trained model", args.trial, trial.status);
+        bail!(
+            "trial {} is {}, not done: it has no trained model",
+            args.trial,
+            trial.status
+        );
     }
     let weights = store
         .artifacts(args.trial)?
@@ -58,14 +62,22 @@ pub fn execute(args: Args, db: &Path) -> Result<i32> {
     }
 }
 
-fn print_predictions(texts: &[String], predictions: &[Prediction], classes: &[String], format: Format) -> Result<()> {
+fn print_predictions(
+    texts: &[String],
+    predictions: &[Prediction],
+    classes: &[String],
+    format: Format,
+) -> Result<()> {
     if format == Format::Json {
         let rows: Vec<_> = texts
             .iter()
             .zip(predictions)
             .map(|(text, p)| {
-                let probs: serde_json::Map<_, _> =
-                    p.probabilities.iter().map(|(c, v)| (c.clone(), serde_json::json!(v))).collect();
+                let probs: serde_json::Map<_, _> = p
+                    .probabilities
+                    .iter()
+                    .map(|(c, v)| (c.clone(), serde_json::json!(v)))
+                    .collect();
                 serde_json::json!({"text": text, "label": p.label, "probabilities": probs})
             })
             .collect();
@@ -96,12 +108,20 @@ fn shorten(text: &str, max: usize) -> String {
 }
 
 /// Append `predicted_label` and one `p_<class>` column per class to every row.
-fn predict_csv(model: &TrainedModel, input: &Path, column: &str, output: Option<&Path>) -> Result<i32> {
+fn predict_csv(
+    model: &TrainedModel,
+    input: &Path,
+    column: &str,
+    output: Option<&Path>,
+) -> Result<i32> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
         .from_path(input)
         .with_context(|| format!("cannot open {}", input.display()))?;
-    let headers = reader.headers().with_context(|| format!("{}: cannot read the header", input.display()))?.clone();
+    let headers = reader
+        .headers()
+        .with_context(|| format!("{}: cannot read the header", input.display()))?
+        .clone();
     let Some(text_index) = headers.iter().position(|h| h == column) else {
         bail!(
             "{}: no column `{column}` (columns: {}); choose one with --column",
@@ -111,13 +131,20 @@ fn predict_csv(model: &TrainedModel, input: &Path, column: &str, output: Option<
     };
     let mut records = Vec::new();
     for (i, record) in reader.records().enumerate() {
-        records.push(record.with_context(|| format!("{}: bad CSV row {}", input.display(), i + 2))?);
+        records
+            .push(record.with_context(|| format!("{}: bad CSV row {}", input.display(), i + 2))?);
     }
-    let texts: Vec<String> = records.iter().map(|r| r.get(text_index).unwrap_or("").to_string()).collect();
+    let texts: Vec<String> = records
+        .iter()
+        .map(|r| r.get(text_index).unwrap_or("").to_string())
+        .collect();
     let predictions = model.predict(&texts)?;
 
     let sink: Box<dyn std::io::Write> = match output {
-        Some(path) => Box::new(std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?),
+        Some(path) => Box::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot write {}", path.display()))?,
+        ),
         None => Box::new(std::io::stdout()),
     };
     let mut writer = csv::Writer::from_writer(sink);
@@ -133,7 +160,11 @@ fn predict_csv(model: &TrainedModel, input: &Path, column: &str, output: Option<
     }
     writer.flush()?;
     if let Some(path) = output {
-        eprintln!("wrote {} predictions to {}", predictions.len(), path.display());
+        eprintln!(
+            "wrote {} predictions to {}",
+            predictions.len(),
+            path.display()
+        );
     }
     Ok(0)
 }

@@ -25,14 +25,21 @@ impl Progress {
             let multi = MultiProgress::new();
             let sweep = multi.add(ProgressBar::new(0));
             sweep.set_style(
-                ProgressStyle::with_template("trials {bar:30} {pos}/{len} [{elapsed_precise}, eta {eta}] {msg}")
-                    .expect("valid template"),
+                ProgressStyle::with_template(
+                    "trials {bar:30} {pos}/{len} [{elapsed_precise}, eta {eta}] {msg}",
+                )
+                .expect("valid template"),
             );
             let epoch = multi.add(ProgressBar::new(0));
             epoch.set_style(
-                ProgressStyle::with_template("  {prefix} {bar:30} {pos}/{len} batches {msg}").expect("valid template"),
+                ProgressStyle::with_template("  {prefix} {bar:30} {pos}/{len} batches {msg}")
+                    .expect("valid template"),
             );
-            Bars { multi, sweep, epoch }
+            Bars {
+                multi,
+                sweep,
+                epoch,
+            }
         });
         Self {
             bars,
@@ -57,7 +64,10 @@ impl Progress {
             }
             RunEvent::TrialStart { trial_id, label } => {
                 self.trials_seen += 1;
-                self.trial = format!("trial {trial_id} ({}/{}) {label}", self.trials_seen, self.trials_total);
+                self.trial = format!(
+                    "trial {trial_id} ({}/{}) {label}",
+                    self.trials_seen, self.trials_total
+                );
                 match &self.bars {
                     Some(b) => b.sweep.set_message(label.to_string()),
                     None => eprintln!("{} started", self.trial),
@@ -65,9 +75,14 @@ impl Progress {
             }
             RunEvent::Train(p) => self.on_train(p),
             RunEvent::TrialDone {
-                test_accuracy, seconds, ..
+                test_accuracy,
+                seconds,
+                ..
             } => {
-                let line = format!("{} done in {seconds:.1} s: test accuracy {test_accuracy:.4}", self.trial);
+                let line = format!(
+                    "{} done in {seconds:.1} s: test accuracy {test_accuracy:.4}",
+                    self.trial
+                );
                 match &self.bars {
                     Some(b) => {
                         b.sweep.inc(1);
@@ -91,14 +106,29 @@ impl Progress {
 
     fn on_train(&self, p: &TrainProgress) {
         match (p, &self.bars) {
-            (TrainProgress::EpochStart { epoch, epochs, batches }, Some(b)) => {
+            (
+                TrainProgress::EpochStart {
+                    epoch,
+                    epochs,
+                    batches,
+                },
+                Some(b),
+            ) => {
                 b.epoch.reset();
                 b.epoch.set_length(*batches as u64);
                 b.epoch.set_prefix(format!("epoch {epoch}/{epochs}"));
             }
-            (TrainProgress::Batch { done, loss, samples_per_second }, Some(b)) => {
+            (
+                TrainProgress::Batch {
+                    done,
+                    loss,
+                    samples_per_second,
+                },
+                Some(b),
+            ) => {
                 b.epoch.set_position(*done as u64);
-                b.epoch.set_message(format!("loss {loss:.4}, {samples_per_second:.0} samples/s"));
+                b.epoch
+                    .set_message(format!("loss {loss:.4}, {samples_per_second:.0} samples/s"));
             }
             (TrainProgress::EpochEnd(e), bars) => {
                 let line = format!(

@@ -57,17 +57,21 @@ pub fn save(
         config: config.clone(),
     };
     write_json(&dir.join(CONFIG), &config_file)?;
-    [("weights", WEIGHTS), ("vocabulary", VOCAB), ("config", CONFIG)]
-        .into_iter()
-        .map(|(kind, name)| {
-            let path = dir.join(name);
-            Ok(ArtifactRow {
-                kind: kind.into(),
-                path: relative_to(&path, root).display().to_string(),
-                sha256: sha256_file(&path)?,
-            })
+    [
+        ("weights", WEIGHTS),
+        ("vocabulary", VOCAB),
+        ("config", CONFIG),
+    ]
+    .into_iter()
+    .map(|(kind, name)| {
+        let path = dir.join(name);
+        Ok(ArtifactRow {
+            kind: kind.into(),
+            path: relative_to(&path, root).display().to_string(),
+            sha256: sha256_file(&path)?,
         })
-        .collect()
+    })
+    .collect()
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
@@ -78,7 +82,8 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not a valid lab artifact", path.display()))
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a valid lab artifact", path.display()))
 }
 
 pub fn sha256_file(path: &Path) -> Result<String> {
@@ -87,7 +92,9 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 }
 
 fn relative_to(path: &Path, root: &Path) -> PathBuf {
-    path.strip_prefix(root).map(Path::to_path_buf).unwrap_or_else(|_| path.to_path_buf())
+    path.strip_prefix(root)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// One text's prediction: the most probable class and every class's probability.
@@ -138,9 +145,10 @@ impl TrainedModel {
     /// Classify raw texts (cleaned and encoded exactly as in training).
     pub fn predict(&self, texts: &[String]) -> Result<Vec<Prediction>> {
         let max_len = self.config.preprocess.max_len;
+        let encoder = self.vocab.encoder();
         let ids: Vec<Vec<u32>> = texts
             .iter()
-            .map(|t| self.vocab.encode(&self.preprocessor.tokens(t), max_len))
+            .map(|t| encoder.encode(&self.preprocessor.tokens(t), max_len))
             .collect();
         let probs = crate::train::predict_proba(&self.model, &ids, 64, &self.device)?;
         Ok(probs
@@ -160,7 +168,12 @@ fn argmax(values: &[f32]) -> usize {
     values
         .iter()
         .enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 {
+                (i, v)
+            } else {
+                best
+            }
+        })
         .0
 }
-

@@ -13,9 +13,9 @@ pub fn select(name: &str) -> Result<Device> {
         "cuda" => cuda(0),
         _ => match name.strip_prefix("cuda:") {
             Some(n) => {
-                let ordinal = n
-                    .parse::<usize>()
-                    .with_context(|| format!("device `{name}`: expected cuda:N with N a GPU number"))?;
+                let ordinal = n.parse::<usize>().with_context(|| {
+                    format!("device `{name}`: expected cuda:N with N a GPU number")
+                })?;
                 cuda(ordinal)
             }
             None => bail!("unknown device `{name}`: expected cpu, cuda, cuda:N or auto"),

@@ -58,11 +58,26 @@ pub fn worker_name() -> String {
 #[derive(Debug)]
 pub enum RunEvent<'a> {
     /// `total` trials in the grid, `done` of them finished before this run.
-    Planned { total: usize, done: usize },
-    TrialStart { trial_id: i64, label: &'a str },
+    Planned {
+        total: usize,
+        done: usize,
+    },
+    TrialStart {
+        trial_id: i64,
+        label: &'a str,
+    },
     Train(&'a Progress),
-    TrialDone { trial_id: i64, label: &'a str, test_accuracy: f64, seconds: f64 },
-    TrialFailed { trial_id: i64, label: &'a str, error: &'a str },
+    TrialDone {
+        trial_id: i64,
+        label: &'a str,
+        test_accuracy: f64,
+        seconds: f64,
+    },
+    TrialFailed {
+        trial_id: i64,
+        label: &'a str,
+        error: &'a str,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,7 +98,10 @@ struct PlannedTrial {
 
 /// Expand the spec into labelled trials (what `--dry-run` prints).
 pub fn plan(loaded: &LoadedSpec) -> Result<Vec<(String, String)>> {
-    Ok(planned(loaded)?.into_iter().map(|t| (t.hash, t.label)).collect())
+    Ok(planned(loaded)?
+        .into_iter()
+        .map(|t| (t.hash, t.label))
+        .collect())
 }
 
 fn planned(loaded: &LoadedSpec) -> Result<Vec<PlannedTrial>> {
@@ -99,14 +117,25 @@ fn planned(loaded: &LoadedSpec) -> Result<Vec<PlannedTrial>> {
 }
 
 /// Run every trial of the spec that is not done yet.
-pub fn run(loaded: &LoadedSpec, opts: &RunOptions, on_event: &mut dyn FnMut(RunEvent)) -> Result<RunSummary> {
+pub fn run(
+    loaded: &LoadedSpec,
+    opts: &RunOptions,
+    on_event: &mut dyn FnMut(RunEvent),
+) -> Result<RunSummary> {
     let trials = planned(loaded)?;
     let store = Store::open(&opts.db)?;
     let name = &loaded.spec.experiment.name;
-    let experiment_id = store.upsert_experiment(name, &loaded.source, &spec::spec_hash(&loaded.source))?;
+    let experiment_id =
+        store.upsert_experiment(name, &loaded.source, &spec::spec_hash(&loaded.source))?;
     let rows: Vec<(String, String, u64)> = trials
         .iter()
-        .map(|t| Ok((serde_json::to_string(&t.config)?, t.hash.clone(), t.config.seed)))
+        .map(|t| {
+            Ok((
+                serde_json::to_string(&t.config)?,
+                t.hash.clone(),
+                t.config.seed,
+            ))
+        })
         .collect::<Result<_>>()?;
     let ids = store.add_trials(experiment_id, &rows)?;
     // Trials this host left `running` when its process died go back to the queue.
@@ -134,8 +163,14 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions, on_event: &mut dyn FnMut(RunE
     let mut datasets = DatasetMemo::default();
     let root = opts.root();
     for (trial, &trial_id) in trials.iter().zip(&ids) {
-        let device_name = opts.device.clone().unwrap_or_else(|| trial.config.train.device.clone());
-        if store.claim_trial_id(trial_id, &opts.worker, &device_name)?.is_none() {
+        let device_name = opts
+            .device
+            .clone()
+            .unwrap_or_else(|| trial.config.train.device.clone());
+        if store
+            .claim_trial_id(trial_id, &opts.worker, &device_name)?
+            .is_none()
+        {
             continue; // done, failed, or taken by another process
         }
         on_event(RunEvent::TrialStart {
@@ -144,9 +179,23 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions, on_event: &mut dyn FnMut(RunE
         });
         let started = Instant::now();
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            run_trial(&store, trial_id, &trial.config, loaded, &device_name, &root, &mut datasets, on_event)
+            run_trial(
+                &store,
+                trial_id,
+                &trial.config,
+                loaded,
+                &device_name,
+                &root,
+                &mut datasets,
+                on_event,
+            )
         }))
-        .unwrap_or_else(|panic| Err(anyhow::anyhow!("internal error (panic): {}", panic_message(&panic))));
+        .unwrap_or_else(|panic| {
+            Err(anyhow::anyhow!(
+                "internal error (panic): {}",
+                panic_message(&panic)
+            ))
+        });
         summary.ran += 1;
         match outcome {
             Ok(test_accuracy) => on_event(RunEvent::TrialDone {
@@ -176,12 +225,22 @@ pub fn run(loaded: &LoadedSpec, opts: &RunOptions, on_event: &mut dyn FnMut(RunE
 struct DatasetMemo(HashMap<String, Arc<Dataset>>);
 
 impl DatasetMemo {
-    fn get(&mut self, config: &TrialConfig, base_dir: &Path, cache_dir: &Path) -> Result<Arc<Dataset>> {
+    fn get(
+        &mut self,
+        config: &TrialConfig,
+        base_dir: &Path,
+        cache_dir: &Path,
+    ) -> Result<Arc<Dataset>> {
         let key = data::cache_key(&config.data, &config.preprocess, base_dir)?;
         if let Some(dataset) = self.0.get(&key) {
             return Ok(dataset.clone());
         }
-        let dataset = Arc::new(data::prepare(&config.data, &config.preprocess, base_dir, Some(cache_dir))?);
+        let dataset = Arc::new(data::prepare(
+            &config.data,
+            &config.preprocess,
+            base_dir,
+            Some(cache_dir),
+        )?);
         self.0.insert(key, dataset.clone());
         Ok(dataset)
     }
@@ -201,8 +260,19 @@ fn run_trial(
 ) -> Result<f64> {
     let device = device::select(device_name)?;
     let dataset = datasets.get(config, &loaded.base_dir, &root.join("cache"))?;
-    let balanced = data::balance(&dataset.train, dataset.classes.len(), config.preprocess.balance, config.seed);
-    let model = Classifier::new(&config.model, dataset.vocab.len(), dataset.classes.len(), config.seed, &device)?;
+    let balanced = data::balance(
+        &dataset.train,
+        dataset.classes.len(),
+        config.preprocess.balance,
+        config.seed,
+    );
+    let model = Classifier::new(
+        &config.model,
+        dataset.vocab.len(),
+        dataset.classes.len(),
+        config.seed,
+        &device,
+    )?;
     let started = Instant::now();
     let mut record_error = None;
     let outcome = train::train(
@@ -235,8 +305,21 @@ fn run_trial(
         return Err(err.context("cannot record an epoch"));
     }
     let dir = root.join(&config.experiment).join(trial_id.to_string());
-    let artifacts = artifacts::save(&dir, root, &model, &dataset.vocab, &dataset.classes, config, &loaded.base_dir)?;
-    let result = trial_result(&outcome, &dataset.classes, started.elapsed().as_secs_f64(), artifacts);
+    let artifacts = artifacts::save(
+        &dir,
+        root,
+        &model,
+        &dataset.vocab,
+        &dataset.classes,
+        config,
+        &loaded.base_dir,
+    )?;
+    let result = trial_result(
+        &outcome,
+        &dataset.classes,
+        started.elapsed().as_secs_f64(),
+        artifacts,
+    );
     store
         .finish_trial(trial_id, &result)
         .with_context(|| format!("cannot record trial {trial_id}"))?;
@@ -252,7 +335,11 @@ fn trial_result(
     let mut metrics = Vec::new();
     let mut confusion = Vec::new();
     for (split, eval) in [("valid", &outcome.valid), ("test", &outcome.test)] {
-        metrics.extend(eval.metrics.iter().map(|(n, v)| (split.to_string(), n.clone(), *v)));
+        metrics.extend(
+            eval.metrics
+                .iter()
+                .map(|(n, v)| (split.to_string(), n.clone(), *v)),
+        );
         confusion.push(ConfusionRow {
             split: split.into(),
             matrix: eval.confusion.clone(),
@@ -260,7 +347,11 @@ fn trial_result(
         });
     }
     metrics.push(("train".into(), "seconds".into(), seconds));
-    metrics.push(("train".into(), "best_epoch".into(), outcome.best_epoch as f64));
+    metrics.push((
+        "train".into(),
+        "best_epoch".into(),
+        outcome.best_epoch as f64,
+    ));
     metrics.push(("train".into(), "epochs".into(), outcome.epochs.len() as f64));
     TrialResult {
         metrics,

@@ -256,7 +256,11 @@ impl Store {
              RETURNING {TRIAL_COLUMNS}"
         );
         let trial = tx
-            .query_row(&sql, params![trial_id, worker, device, now()], trial_from_row)
+            .query_row(
+                &sql,
+                params![trial_id, worker, device, now()],
+                trial_from_row,
+            )
             .optional()
             .with_context(|| format!("cannot claim trial {trial_id}"))?;
         tx.commit()?;
