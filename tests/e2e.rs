@@ -219,3 +219,42 @@ fn cuda_without_the_feature_is_a_clear_error() {
     assert!(!out.status.success());
     assert!(stderr.contains("without CUDA support"), "{stderr}");
 }
+
+#[test]
+fn a_diverging_trial_is_recorded_as_failed_and_the_sweep_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("lab.db");
+    let spec = quick_spec();
+    // lr 1e38 pushes weights past f32's range after one step: the loss turns NaN.
+    let out = lab(&[
+        "run",
+        spec.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--set",
+        "experiment.seeds=[1]",
+        "--set",
+        "sweep.model.cell=[gru]",
+        "--set",
+        "sweep.train.lr=[1e38, 0.005]",
+        "--set",
+        "train.optimizer=sgd",
+    ]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let conn = Connection::open(&db).unwrap();
+    let (status, error): (String, String) = conn
+        .query_row(
+            "SELECT status, error FROM trials WHERE config_json LIKE '%\"lr\":1e38%'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(status, "failed");
+    assert!(error.contains("loss became"), "{error}");
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM trials WHERE status = 'done'"),
+        1
+    );
+    assert_eq!(count(&conn, "SELECT count(*) FROM metrics m JOIN trials t ON t.id = m.trial_id WHERE t.status = 'failed'"), 0);
+}
