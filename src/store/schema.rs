@@ -67,6 +67,8 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (trial_id, kind)
     );
     ",
+    // 2: leases: a running trial's worker refreshes heartbeat_at; a stale one is reclaimable
+    "ALTER TABLE trials ADD COLUMN heartbeat_at TEXT;",
 ];
 
 /// The schema version this build writes.
