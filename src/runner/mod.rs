@@ -155,7 +155,15 @@ pub fn run(
     // Bad data is the user's to fix: find it before anything is recorded.
     let mut datasets = DatasetMemo::default();
     for trial in &trials {
-        datasets.get(&trial.config, &loaded.base_dir, &root.join("cache"))?;
+        datasets
+            .get(&trial.config, &loaded.base_dir, &root.join("cache"))
+            .with_context(|| {
+                format!(
+                    "{}: bad data for trial {} (nothing was recorded)",
+                    loaded.path.display(),
+                    trial.label
+                )
+            })?;
     }
     let store = Store::open(&opts.db)?;
     let name = &loaded.spec.experiment.name;
