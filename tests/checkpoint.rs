@@ -115,7 +115,11 @@ fn resumed_runs_end_as_uninterrupted_ones() {
         let cfg = TrainSection {
             epochs: 6,
             batch_size: 8,
-            lr: if optimizer == Optimizer::Sgd { 0.1 } else { 0.01 },
+            lr: if optimizer == Optimizer::Sgd {
+                0.1
+            } else {
+                0.01
+            },
             optimizer,
             momentum,
             weight_decay,

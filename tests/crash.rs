@@ -231,3 +231,86 @@ fn two_processes_share_one_sweep_and_run_every_trial_once() {
         }
     }
 }
+
+const SMALL: &[&str] = &[
+    "experiment.seeds=[1]",
+    "sweep.model.cell=[\"gru\"]",
+    "train.epochs=1",
+    "data.limit=400",
+];
+
+/// Force the experiment's only trial into `status` with this worker and heartbeat.
+fn set_trial(db: &Path, status: &str, worker: &str, heartbeat: &str) {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .execute(
+            "UPDATE trials SET status = ?1, worker = ?2, heartbeat_at = ?3",
+            [status, worker, heartbeat],
+        )
+        .unwrap();
+}
+
+fn ran_now(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    stderr
+        .lines()
+        .find(|l| l.starts_with("1 trials:"))
+        .unwrap_or_else(|| panic!("no summary in {stderr}"))
+        .to_string()
+}
+
+#[test]
+fn a_lease_expired_on_another_host_is_rerun_and_a_live_one_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("lab.db");
+    output(run_cmd(&db, "lease", SMALL));
+
+    // Another host's worker, renewing its lease just now: not ours to take.
+    set_trial(&db, "running", "elsewhere:1", &lab::store::now());
+    let out = output(run_cmd(&db, "lease", SMALL));
+    assert_eq!(
+        ran_now(&out),
+        "1 trials: 0 done before, 0 run now, 0 failed"
+    );
+    let status = output(lab(&db, &["status", "lease"]));
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(!status.contains("stale:"), "{status}");
+
+    // Its heartbeat stopped long ago: the trial is abandoned and runs again.
+    set_trial(&db, "running", "elsewhere:1", "2000-01-01T00:00:00.000Z");
+    let status = output(lab(&db, &["status", "lease"]));
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.contains("stale: lease trial 1, worker elsewhere:1"),
+        "{status}"
+    );
+    let out = output(run_cmd(&db, "lease", SMALL));
+    assert_eq!(
+        ran_now(&out),
+        "1 trials: 0 done before, 1 run now, 0 failed"
+    );
+}
+
+#[test]
+fn failed_trials_wait_for_retry_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("lab.db");
+    output(run_cmd(&db, "retry", SMALL));
+    set_trial(&db, "failed", "", "");
+
+    let out = output(run_cmd(&db, "retry", SMALL));
+    assert_eq!(
+        ran_now(&out),
+        "1 trials: 0 done before, 0 run now, 0 failed"
+    );
+    let mut retry = run_cmd(&db, "retry", SMALL);
+    retry.arg("--retry-failed");
+    let out = output(retry);
+    assert_eq!(
+        ran_now(&out),
+        "1 trials: 0 done before, 1 run now, 0 failed"
+    );
+    let store = Store::open(&db).unwrap();
+    let experiment = store.experiment_by_name("retry").unwrap().unwrap();
+    assert_eq!(store.status_counts(experiment.id).unwrap().done, 1);
+}

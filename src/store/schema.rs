@@ -85,6 +85,10 @@ fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
 /// that two processes opening a fresh file at once do not both apply a step.
 pub fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     let latest = latest_version();
+    // Up to date (the common case): no write lock, so readers never wait on writers.
+    if user_version(conn).ok() == Some(latest) {
+        return Ok(());
+    }
     loop {
         let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
             .with_context(|| format!("{}: cannot start a migration transaction", path.display()))?;
