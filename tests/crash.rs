@@ -314,3 +314,55 @@ fn failed_trials_wait_for_retry_failed() {
     let experiment = store.experiment_by_name("retry").unwrap().unwrap();
     assert_eq!(store.status_counts(experiment.id).unwrap().done, 1);
 }
+
+#[test]
+fn a_worker_stopped_past_its_lease_loses_the_trial_and_records_nothing() {
+    let sets = [
+        "experiment.seeds=[3]",
+        "sweep.model.cell=[\"gru\"]",
+        "train.epochs=3",
+        "data.limit=1500",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("lab.db");
+    let log = dir.path().join("a.log");
+    let mut a = run_cmd(&db, "stopped", &sets);
+    a.args(["--lease-secs", "1"]);
+    let mut a = a
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let checkpoint = dir
+        .path()
+        .join("stopped/1/checkpoint/checkpoint.safetensors");
+    wait_for("an epoch", &log, &mut a, || checkpoint.exists());
+    let signal = |sig: &str| {
+        let ok = Command::new("kill")
+            .args([sig, &a.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    };
+    signal("-STOP");
+    std::thread::sleep(Duration::from_millis(2500));
+    let mut b = run_cmd(&db, "stopped", &sets);
+    b.args(["--lease-secs", "1"]);
+    let out = output(b);
+    assert_eq!(
+        ran_now(&out),
+        "1 trials: 0 done before, 1 run now, 0 failed"
+    );
+    signal("-CONT");
+    let status = a.wait().unwrap();
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(2), "{log}");
+    assert!(log.contains("taken over by another worker"), "{log}");
+    let store = Store::open(&db).unwrap();
+    let experiment = store.experiment_by_name("stopped").unwrap().unwrap();
+    let trials = store.trials(experiment.id).unwrap();
+    assert_eq!(trials.len(), 1);
+    assert_eq!(trials[0].status, TrialStatus::Done);
+    assert_eq!(trials[0].error, None);
+}

@@ -234,6 +234,7 @@ pub fn run(
                 &device_name,
                 &root,
                 &mut datasets,
+                &opts.worker,
                 on_event,
             )
         }))
@@ -255,7 +256,10 @@ pub fn run(
             Err(err) => {
                 summary.failed += 1;
                 let message = format!("{err:#}");
-                store.fail_trial(trial_id, &message)?;
+                // A trial another worker took over is theirs to record.
+                if !err.is::<LostLease>() {
+                    store.fail_trial(trial_id, &message)?;
+                }
                 on_event(RunEvent::TrialFailed {
                     trial_id,
                     label: &trial.label,
@@ -304,6 +308,7 @@ fn run_trial(
     device_name: &str,
     root: &Path,
     datasets: &mut DatasetMemo,
+    worker: &str,
     on_event: &mut dyn FnMut(RunEvent),
 ) -> Result<f64> {
     let device = device::select(device_name)?;
@@ -374,6 +379,9 @@ fn run_trial(
         started.elapsed().as_secs_f64(),
         artifacts,
     );
+    if !store.heartbeat(trial_id, worker)? {
+        return Err(LostLease { trial_id }.into());
+    }
     store
         .finish_trial(trial_id, &result)
         .with_context(|| format!("cannot record trial {trial_id}"))?;
@@ -436,6 +444,14 @@ impl Checkpointer for StoreCheckpointer<'_> {
     fn save(&mut self, checkpoint: &Checkpoint) -> candle_core::Result<()> {
         self.files.save(checkpoint)
     }
+}
+
+/// This worker's lease expired (it was stopped longer than the lease) and another
+/// worker claimed the trial: its results are not recorded twice.
+#[derive(Debug, thiserror::Error)]
+#[error("trial {trial_id} was taken over by another worker after this one's lease expired; its results were not recorded")]
+struct LostLease {
+    trial_id: i64,
 }
 
 /// A thread renewing a running trial's lease through its own connection.
