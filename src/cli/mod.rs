@@ -6,6 +6,7 @@ mod predict;
 mod progress;
 mod run;
 mod show;
+mod status;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -34,6 +35,8 @@ enum Command {
     Show(show::Args),
     /// Classify texts with a trained trial.
     Predict(predict::Args),
+    /// Trial counts by status, and running trials whose worker is gone.
+    Status(status::Args),
 }
 
 /// Runs the command line; returns the process exit code.
@@ -44,6 +47,7 @@ pub fn main() -> i32 {
         Command::Compare(args) => compare::execute(args, &cli.db),
         Command::Show(args) => show::execute(args, &cli.db),
         Command::Predict(args) => predict::execute(args, &cli.db),
+        Command::Status(args) => status::execute(args, &cli.db),
     };
     match result {
         Ok(code) => code,

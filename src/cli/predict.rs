@@ -18,6 +18,10 @@ pub struct Args {
     /// Column of --input holding the text.
     #[arg(long, default_value = "text")]
     column: String,
+    /// Column of --input holding true labels: each must be a class the model was
+    /// trained on; the accuracy is printed.
+    #[arg(long, requires = "input", value_name = "COLUMN")]
+    label_column: Option<String>,
     /// Where to write --input with the prediction columns appended (stdout when omitted).
     #[arg(long, requires = "input")]
     output: Option<PathBuf>,
@@ -52,7 +56,13 @@ pub fn execute(args: Args, db: &Path) -> Result<i32> {
     let model = TrainedModel::load(dir, &device::select(&args.device)?)?;
 
     match &args.input {
-        Some(input) => predict_csv(&model, input, &args.column, args.output.as_deref()),
+        Some(input) => predict_csv(
+            &model,
+            input,
+            &args.column,
+            args.label_column.as_deref(),
+            args.output.as_deref(),
+        ),
         None if args.texts.is_empty() => bail!("give texts to classify, or --input FILE.csv"),
         None => {
             let predictions = model.predict(&args.texts)?;
@@ -112,6 +122,7 @@ fn predict_csv(
     model: &TrainedModel,
     input: &Path,
     column: &str,
+    label_column: Option<&str>,
     output: Option<&Path>,
 ) -> Result<i32> {
     let mut reader = csv::ReaderBuilder::new()
@@ -134,6 +145,34 @@ fn predict_csv(
         records
             .push(record.with_context(|| format!("{}: bad CSV row {}", input.display(), i + 2))?);
     }
+    // True labels are checked before any prediction is written.
+    let truth: Option<Vec<&str>> = match label_column {
+        None => None,
+        Some(name) => {
+            let Some(index) = headers.iter().position(|h| h == name) else {
+                bail!(
+                    "{}: no column `{name}` (--label-column; columns: {})",
+                    input.display(),
+                    headers.iter().collect::<Vec<_>>().join(", ")
+                );
+            };
+            let mut labels = Vec::new();
+            for (i, record) in records.iter().enumerate() {
+                let label = record.get(index).unwrap_or("").trim();
+                if !model.classes.iter().any(|c| c == label) {
+                    bail!(
+                        "{}, line {}: label {label:?} in column `{name}` was not seen at \
+                         training time; the model knows: {}",
+                        input.display(),
+                        i + 2,
+                        model.classes.join(", ")
+                    );
+                }
+                labels.push(label);
+            }
+            Some(labels)
+        }
+    };
     let texts: Vec<String> = records
         .iter()
         .map(|r| r.get(text_index).unwrap_or("").to_string())
@@ -159,6 +198,18 @@ fn predict_csv(
         writer.write_record(&row)?;
     }
     writer.flush()?;
+    if let Some(truth) = &truth {
+        let right = truth
+            .iter()
+            .zip(&predictions)
+            .filter(|(t, p)| **t == p.label)
+            .count();
+        eprintln!(
+            "accuracy {:.4} ({right} of {} rows)",
+            right as f64 / truth.len().max(1) as f64,
+            truth.len()
+        );
+    }
     if let Some(path) = output {
         eprintln!(
             "wrote {} predictions to {}",

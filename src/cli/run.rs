@@ -18,6 +18,16 @@ pub struct Args {
     /// Print the expanded trials and exit without training.
     #[arg(long)]
     dry_run: bool,
+    /// Refuse a grid of more trials than this.
+    #[arg(long, default_value_t = runner::DEFAULT_MAX_TRIALS)]
+    max_trials: usize,
+    /// Run the grid's failed trials again.
+    #[arg(long)]
+    retry_failed: bool,
+    /// Seconds without a heartbeat after which another worker's running trial is
+    /// taken to be abandoned and run again.
+    #[arg(long, default_value_t = runner::DEFAULT_LEASE.as_secs())]
+    lease_secs: u64,
     /// Format of the leaderboard printed at the end.
     #[arg(long, default_value = "table")]
     format: Format,
@@ -38,6 +48,9 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
     }
     let mut opts = RunOptions::new(db.to_path_buf());
     opts.device = args.device;
+    opts.max_trials = args.max_trials;
+    opts.retry_failed = args.retry_failed;
+    opts.lease = std::time::Duration::from_secs(args.lease_secs.max(1));
     let mut progress = Progress::new();
     let summary = runner::run(&loaded, &opts, &mut |event| progress.on_event(event))?;
     progress.finish();

@@ -1,6 +1,6 @@
 //! Reading a labelled CSV/TSV file (optionally gzip-compressed) into texts and class ids.
 
-use crate::spec::DataSection;
+use crate::spec::{DataSection, OnBadRow, OnInvalidUtf8};
 use anyhow::{bail, Context};
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
@@ -111,6 +111,7 @@ pub fn parse(bytes: &[u8], path: &Path, data: &DataSection) -> anyhow::Result<Ta
     let mut rows_read = 0;
     let mut rows_skipped = 0;
     let mut last_start: Option<(u64, u64)> = None;
+    let (mut bad_utf8, mut bad_utf8_rows) = (None, 0usize);
     let mut record = csv::ByteRecord::new();
     while data.limit.is_none_or(|n| rows_read < n) {
         if !reader
@@ -125,8 +126,27 @@ pub fn parse(bytes: &[u8], path: &Path, data: &DataSection) -> anyhow::Result<Ta
             .unwrap_or((0, 0));
         last_start = Some((line, start));
         rows_read += 1;
+        for (col, key) in [(text_col, &data.text), (label_col, &data.label)] {
+            if std::str::from_utf8(&record[col]).is_err() {
+                if data.on_invalid_utf8.unwrap_or_default() == OnInvalidUtf8::Error {
+                    bail!(
+                        "{file}, line {line}: invalid UTF-8 in column {key:?} \
+                         (data.on_invalid_utf8 = \"error\"; \"lossy\" replaces bad bytes)"
+                    );
+                }
+                bad_utf8.get_or_insert(line);
+                bad_utf8_rows += 1;
+            }
+        }
         let text = String::from_utf8_lossy(&record[text_col]);
         if text.trim().is_empty() {
+            if data.on_bad_row.unwrap_or_default() == OnBadRow::Error {
+                bail!(
+                    "{file}, line {line}: empty text in column {:?} \
+                     (data.on_bad_row = \"error\"; \"skip\" skips and counts such rows)",
+                    data.text
+                );
+            }
             rows_skipped += 1;
             continue;
         }
@@ -152,6 +172,18 @@ pub fn parse(bytes: &[u8], path: &Path, data: &DataSection) -> anyhow::Result<Ta
         }
     }
 
+    if let Some(line) = bad_utf8 {
+        eprintln!(
+            "warning: {file}: {bad_utf8_rows} field(s) with invalid UTF-8 (first at line {line}) \
+             had bad bytes replaced; set data.on_invalid_utf8 = \"error\" to refuse them"
+        );
+    }
+    if rows_skipped > 0 {
+        eprintln!(
+            "warning: {file}: skipped {rows_skipped} row(s) with empty text \
+             (data.on_bad_row = \"error\" to refuse them)"
+        );
+    }
     let classes = sorted_classes(names.iter().map(String::as_str).collect());
     if classes.len() < 2 {
         bail!(

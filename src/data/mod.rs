@@ -100,6 +100,25 @@ fn build(
     let pre = Preprocessor::new(preprocess, base_dir)?;
     let tokens: Vec<Vec<String>> = table.texts.par_iter().map(|t| pre.tokens(t)).collect();
     let [train, valid, test] = split_indices(&table.labels, table.classes.len(), &data.split)?;
+    // A class the test split never shows cannot be scored: say so now, not as NaNs.
+    for (class_id, class) in table.classes.iter().enumerate() {
+        let in_test = test.iter().any(|&i| table.labels[i] as usize == class_id);
+        if !in_test && !test.is_empty() {
+            let total = table
+                .labels
+                .iter()
+                .filter(|&&l| l as usize == class_id)
+                .count();
+            anyhow::bail!(
+                "{}: class {class:?} (column {:?}) has no rows in the test split \
+                 ({total} row(s) in all, data.split.test = {}); add rows of it, \
+                 raise data.split.test or merge it with data.label_map",
+                path.display(),
+                data.label,
+                data.split.test
+            );
+        }
+    }
     let vocab = Vocab::build(
         train.iter().map(|&i| tokens[i].as_slice()),
         preprocess.min_freq,

@@ -9,13 +9,14 @@ use crate::data::{self, Dataset};
 use crate::model::Classifier;
 use crate::spec::{self, LoadedSpec, TrialConfig};
 use crate::store::{ConfusionRow, EpochRow, Store, TrialResult, TrialStatus};
-use crate::train::{self, Progress, TrainOutcome};
+use crate::train::{self, Checkpoint, Checkpointer, DirCheckpointer, Progress, TrainOutcome};
 use anyhow::{Context, Result};
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Where results go and what runs them.
 #[derive(Debug, Clone)]
@@ -26,7 +27,19 @@ pub struct RunOptions {
     pub device: Option<String>,
     /// Recorded with each claimed trial: `host:pid`.
     pub worker: String,
+    /// A running trial whose heartbeat is older than this is taken to be abandoned
+    /// (its worker crashed, on any host) and is run again.
+    pub lease: Duration,
+    /// Refuse a grid larger than this.
+    pub max_trials: usize,
+    /// Run the grid's failed trials again.
+    pub retry_failed: bool,
 }
+
+/// Default `RunOptions::lease`.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(120);
+/// Default `RunOptions::max_trials`.
+pub const DEFAULT_MAX_TRIALS: usize = 1000;
 
 impl RunOptions {
     pub fn new(db: PathBuf) -> Self {
@@ -34,6 +47,9 @@ impl RunOptions {
             db,
             device: None,
             worker: worker_name(),
+            lease: DEFAULT_LEASE,
+            max_trials: DEFAULT_MAX_TRIALS,
+            retry_failed: false,
         }
     }
 
@@ -123,6 +139,32 @@ pub fn run(
     on_event: &mut dyn FnMut(RunEvent),
 ) -> Result<RunSummary> {
     let trials = planned(loaded)?;
+    if trials.is_empty() {
+        anyhow::bail!("{}: the grid has no trials", loaded.path.display());
+    }
+    if trials.len() > opts.max_trials {
+        anyhow::bail!(
+            "{}: the grid has {} trials, more than --max-trials {}; pass --max-trials {} to run them all",
+            loaded.path.display(),
+            trials.len(),
+            opts.max_trials,
+            trials.len()
+        );
+    }
+    let root = opts.root();
+    // Bad data is the user's to fix: find it before anything is recorded.
+    let mut datasets = DatasetMemo::default();
+    for trial in &trials {
+        datasets
+            .get(&trial.config, &loaded.base_dir, &root.join("cache"))
+            .with_context(|| {
+                format!(
+                    "{}: bad data for trial {} (nothing was recorded)",
+                    loaded.path.display(),
+                    trial.label
+                )
+            })?;
+    }
     let store = Store::open(&opts.db)?;
     let name = &loaded.spec.experiment.name;
     let experiment_id =
@@ -138,8 +180,14 @@ pub fn run(
         })
         .collect::<Result<_>>()?;
     let ids = store.add_trials(experiment_id, &rows)?;
-    // Trials this host left `running` when its process died go back to the queue.
-    store.requeue_running_if(experiment_id, &|worker| !worker_alive(worker))?;
+    // Trials whose worker died (this host) or stopped renewing its lease (any host)
+    // go back to the queue; their checkpoints let them resume.
+    store.requeue_stale(experiment_id, &|worker, beat| {
+        is_stale(worker, beat, opts.lease)
+    })?;
+    if opts.retry_failed {
+        store.requeue_failed(&ids)?;
+    }
 
     let already_done = ids
         .iter()
@@ -160,8 +208,6 @@ pub fn run(
         ran: 0,
         failed: 0,
     };
-    let mut datasets = DatasetMemo::default();
-    let root = opts.root();
     for (trial, &trial_id) in trials.iter().zip(&ids) {
         let device_name = opts
             .device
@@ -178,6 +224,7 @@ pub fn run(
             label: &trial.label,
         });
         let started = Instant::now();
+        let beat = Heartbeat::start(&opts.db, trial_id, &opts.worker, opts.lease / 4)?;
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             run_trial(
                 &store,
@@ -187,6 +234,7 @@ pub fn run(
                 &device_name,
                 &root,
                 &mut datasets,
+                &opts.worker,
                 on_event,
             )
         }))
@@ -196,6 +244,7 @@ pub fn run(
                 panic_message(&panic)
             ))
         });
+        beat.stop();
         summary.ran += 1;
         match outcome {
             Ok(test_accuracy) => on_event(RunEvent::TrialDone {
@@ -207,7 +256,10 @@ pub fn run(
             Err(err) => {
                 summary.failed += 1;
                 let message = format!("{err:#}");
-                store.fail_trial(trial_id, &message)?;
+                // A trial another worker took over is theirs to record.
+                if !err.is::<LostLease>() {
+                    store.fail_trial(trial_id, &message)?;
+                }
                 on_event(RunEvent::TrialFailed {
                     trial_id,
                     label: &trial.label,
@@ -256,6 +308,7 @@ fn run_trial(
     device_name: &str,
     root: &Path,
     datasets: &mut DatasetMemo,
+    worker: &str,
     on_event: &mut dyn FnMut(RunEvent),
 ) -> Result<f64> {
     let device = device::select(device_name)?;
@@ -275,7 +328,13 @@ fn run_trial(
     )?;
     let started = Instant::now();
     let mut record_error = None;
-    let outcome = train::train(
+    let dir = root.join(&config.experiment).join(trial_id.to_string());
+    let mut checkpoints = StoreCheckpointer {
+        files: DirCheckpointer::new(dir.join("checkpoint")),
+        store,
+        trial_id,
+    };
+    let outcome = train::train_resumable(
         &model,
         &dataset,
         &balanced,
@@ -300,11 +359,11 @@ fn run_trial(
             }
             on_event(RunEvent::Train(&progress));
         },
+        Some(&mut checkpoints),
     )?;
     if let Some(err) = record_error {
         return Err(err.context("cannot record an epoch"));
     }
-    let dir = root.join(&config.experiment).join(trial_id.to_string());
     let artifacts = artifacts::save(
         &dir,
         root,
@@ -320,9 +379,14 @@ fn run_trial(
         started.elapsed().as_secs_f64(),
         artifacts,
     );
+    if !store.heartbeat(trial_id, worker)? {
+        return Err(LostLease { trial_id }.into());
+    }
     store
         .finish_trial(trial_id, &result)
         .with_context(|| format!("cannot record trial {trial_id}"))?;
+    // The trial is recorded: its checkpoint is no longer needed.
+    let _ = checkpoints.files.clear();
     Ok(outcome.test.get("accuracy").unwrap_or(f64::NAN))
 }
 
@@ -358,6 +422,93 @@ fn trial_result(
         confusion,
         artifacts,
     }
+}
+
+/// Checkpoint files, and the store's epochs kept in step with them: on resume
+/// the epochs after the checkpoint's (recorded, then lost in a crash) are dropped.
+struct StoreCheckpointer<'a> {
+    files: DirCheckpointer,
+    store: &'a Store,
+    trial_id: i64,
+}
+
+impl Checkpointer for StoreCheckpointer<'_> {
+    fn load(&mut self) -> candle_core::Result<Option<Checkpoint>> {
+        let checkpoint = self.files.load()?;
+        let epoch = checkpoint.as_ref().map_or(0, |c| c.epoch);
+        self.store
+            .truncate_epochs(self.trial_id, epoch)
+            .map_err(|e| candle_core::Error::Msg(format!("{e:#}")))?;
+        Ok(checkpoint)
+    }
+    fn save(&mut self, checkpoint: &Checkpoint) -> candle_core::Result<()> {
+        self.files.save(checkpoint)
+    }
+}
+
+/// This worker's lease expired (it was stopped longer than the lease) and another
+/// worker claimed the trial: its results are not recorded twice.
+#[derive(Debug, thiserror::Error)]
+#[error("trial {trial_id} was taken over by another worker after this one's lease expired; its results were not recorded")]
+struct LostLease {
+    trial_id: i64,
+}
+
+/// A thread renewing a running trial's lease through its own connection.
+struct Heartbeat {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Heartbeat {
+    fn start(db: &Path, trial_id: i64, worker: &str, every: Duration) -> Result<Heartbeat> {
+        let store = Store::open(db)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let worker = worker.to_string();
+        let every = every.max(Duration::from_millis(100));
+        let thread = std::thread::spawn(move || {
+            let mut last = Instant::now();
+            while !flag.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(50));
+                if last.elapsed() >= every {
+                    last = Instant::now();
+                    // A failed renewal is retried next time; the lease allows for it.
+                    let _ = store.heartbeat(trial_id, &worker);
+                }
+            }
+        });
+        Ok(Heartbeat {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Whether a running trial is abandoned: its worker process on this host is gone,
+/// or its last heartbeat is older than `lease`.
+pub fn is_stale(worker: &str, heartbeat_at: Option<&str>, lease: Duration) -> bool {
+    if !worker_alive(worker) {
+        return true;
+    }
+    let Some(beat) = heartbeat_at.and_then(|b| chrono::DateTime::parse_from_rfc3339(b).ok()) else {
+        return false;
+    };
+    let age = chrono::Utc::now().signed_duration_since(beat);
+    age.to_std().is_ok_and(|age| age > lease)
 }
 
 /// Whether the process named by a `host:pid` worker is still running. Workers of

@@ -69,6 +69,29 @@ pub struct DataSection {
     /// Take only the first N data rows.
     pub limit: Option<usize>,
     pub split: SplitSection,
+    /// A row with empty text: "skip" (counted, the default) or "error".
+    /// Omitted from the trial hash when unset, so older trials keep their identity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_bad_row: Option<OnBadRow>,
+    /// Bytes that are not UTF-8: "lossy" (replaced, with a warning; the default) or "error".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_invalid_utf8: Option<OnInvalidUtf8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnBadRow {
+    #[default]
+    Skip,
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnInvalidUtf8 {
+    #[default]
+    Lossy,
+    Error,
 }
 
 impl Default for DataSection {
@@ -81,6 +104,8 @@ impl Default for DataSection {
             label_map: BTreeMap::new(),
             limit: None,
             split: SplitSection::default(),
+            on_bad_row: None,
+            on_invalid_utf8: None,
         }
     }
 }

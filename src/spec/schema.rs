@@ -23,6 +23,8 @@ impl Schema {
         let mut full = Spec::default();
         full.data.delimiter = Some(",".into());
         full.data.limit = Some(1);
+        full.data.on_bad_row = Some(Default::default());
+        full.data.on_invalid_utf8 = Some(Default::default());
         full.train.early_stopping = Some(EarlyStopping {
             monitor: "valid.loss".into(),
             mode: Mode::Min,

@@ -16,6 +16,15 @@ pub type Result<T> = anyhow::Result<T>;
 
 /// How long a writer waits for another process's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a writer keeps retrying a busy database before reporting it.
+const WRITE_PATIENCE: Duration = Duration::from_secs(600);
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExperimentRow {
@@ -134,8 +143,17 @@ impl Store {
             .with_context(|| format!("cannot open database {}", path.display()))?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // The first statement that reads the header is where a foreign file shows up.
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| not_a_database(path, e))?;
+        // Switching to WAL needs a moment alone with the file: retry while another
+        // process is creating or migrating it.
+        let start = std::time::Instant::now();
+        loop {
+            match conn.pragma_update(None, "journal_mode", "WAL") {
+                Err(e) if is_busy(&e) && start.elapsed() < WRITE_PATIENCE => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                other => break other.map_err(|e| not_a_database(path, e))?,
+            }
+        }
         conn.pragma_update(None, "foreign_keys", "ON")?;
         schema::migrate(&conn, path)?;
         Ok(Store {
@@ -152,8 +170,26 @@ impl Store {
     /// A write transaction that takes the write lock up front, so that it waits
     /// (busy timeout) instead of failing when another writer upgrades first.
     fn write(&self) -> Result<Transaction<'_>> {
-        Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
-            .with_context(|| format!("{}: cannot start a write transaction", self.path.display()))
+        // The busy timeout already waits; beyond it, back off and retry so that a
+        // long writer elsewhere never surfaces as "database is locked".
+        let mut pause = Duration::from_millis(50);
+        let mut waited = Duration::ZERO;
+        loop {
+            match Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate) {
+                Ok(tx) => return Ok(tx),
+                Err(e) if is_busy(&e) && waited < WRITE_PATIENCE => {
+                    std::thread::sleep(pause);
+                    waited += pause + BUSY_TIMEOUT;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => {
+                    return Err(anyhow::Error::new(e).context(format!(
+                        "{}: cannot start a write transaction",
+                        self.path.display()
+                    )))
+                }
+            }
+        }
     }
 
     /// Experiments are identified by name; the latest spec text and hash are kept.
@@ -220,7 +256,7 @@ impl Store {
         let sql = format!(
             "UPDATE trials
              SET status = 'running', worker = ?2, device = ?3, started_at = ?4,
-                 finished_at = NULL, error = NULL
+                 heartbeat_at = ?4, finished_at = NULL, error = NULL
              WHERE id = (SELECT id FROM trials
                          WHERE experiment_id = ?1 AND status = 'pending'
                          ORDER BY id LIMIT 1)
@@ -251,7 +287,7 @@ impl Store {
         let sql = format!(
             "UPDATE trials
              SET status = 'running', worker = ?2, device = ?3, started_at = ?4,
-                 finished_at = NULL, error = NULL
+                 heartbeat_at = ?4, finished_at = NULL, error = NULL
              WHERE id = ?1 AND status = 'pending'
              RETURNING {TRIAL_COLUMNS}"
         );
@@ -424,6 +460,94 @@ impl Store {
         Ok(ids.len())
     }
 
+    /// Refresh the lease of a running trial held by `worker`; false when the trial
+    /// is no longer running under that worker (it was reclaimed).
+    pub fn heartbeat(&self, trial_id: i64, worker: &str) -> Result<bool> {
+        let tx = self.write()?;
+        let changed = tx.execute(
+            "UPDATE trials SET heartbeat_at = ?3
+             WHERE id = ?1 AND worker = ?2 AND status = 'running'",
+            params![trial_id, worker, now()],
+        )?;
+        tx.commit()?;
+        Ok(changed == 1)
+    }
+
+    /// Running trials of the experiment as (id, worker, last heartbeat).
+    pub fn running(&self, experiment_id: i64) -> Result<Vec<(i64, String, Option<String>)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, COALESCE(worker, ''), heartbeat_at FROM trials
+             WHERE experiment_id = ?1 AND status = 'running' ORDER BY id",
+        )?;
+        let rows = stmt.query_map([experiment_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Put running trials that `is_stale(worker, heartbeat_at)` judges abandoned back
+    /// to pending, keeping their recorded epochs (a checkpoint lets them resume).
+    /// The check and the reset happen in one transaction. Returns their ids.
+    pub fn requeue_stale(
+        &self,
+        experiment_id: i64,
+        is_stale: &dyn Fn(&str, Option<&str>) -> bool,
+    ) -> Result<Vec<i64>> {
+        let tx = self.write()?;
+        let running: Vec<(i64, String, Option<String>)> = {
+            let mut stmt = tx.prepare(
+                "SELECT id, COALESCE(worker, ''), heartbeat_at FROM trials
+                 WHERE experiment_id = ?1 AND status = 'running'",
+            )?;
+            let rows =
+                stmt.query_map([experiment_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let ids: Vec<i64> = running
+            .into_iter()
+            .filter(|(_, w, h)| is_stale(w, h.as_deref()))
+            .map(|(id, _, _)| id)
+            .collect();
+        for id in &ids {
+            tx.execute(
+                "UPDATE trials SET status = 'pending', worker = NULL, device = NULL,
+                     heartbeat_at = NULL, error = NULL
+                 WHERE id = ?1 AND status = 'running'",
+                [id],
+            )?;
+        }
+        tx.commit()?;
+        Ok(ids)
+    }
+
+    /// Forget a trial's epochs after `epoch` (those a checkpoint does not cover).
+    pub fn truncate_epochs(&self, trial_id: i64, epoch: usize) -> Result<()> {
+        let tx = self.write()?;
+        tx.execute(
+            "DELETE FROM epochs WHERE trial_id = ?1 AND epoch > ?2",
+            params![trial_id, epoch as i64],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Move the given failed trials back to pending; returns how many moved.
+    pub fn requeue_failed(&self, ids: &[i64]) -> Result<usize> {
+        let tx = self.write()?;
+        let mut failed = Vec::new();
+        for &id in ids {
+            let status: Option<String> = tx
+                .query_row("SELECT status FROM trials WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if status.as_deref() == Some("failed") {
+                failed.push(id);
+            }
+        }
+        reset_trials(&tx, &failed)?;
+        tx.commit()?;
+        Ok(failed.len())
+    }
+
     /// How many of the experiment's trials are in each status.
     pub fn status_counts(&self, experiment_id: i64) -> Result<StatusCounts> {
         let mut stmt = self.conn.prepare(
@@ -590,7 +714,7 @@ fn reset_trials(tx: &Transaction, ids: &[i64]) -> Result<()> {
         }
         tx.execute(
             "UPDATE trials SET status = 'pending', worker = NULL, device = NULL,
-                 started_at = NULL, finished_at = NULL, error = NULL
+                 started_at = NULL, finished_at = NULL, error = NULL, heartbeat_at = NULL
              WHERE id = ?1",
             [id],
         )?;

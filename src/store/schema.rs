@@ -67,6 +67,8 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (trial_id, kind)
     );
     ",
+    // 2: leases: a running trial's worker refreshes heartbeat_at; a stale one is reclaimable
+    "ALTER TABLE trials ADD COLUMN heartbeat_at TEXT;",
 ];
 
 /// The schema version this build writes.
@@ -83,6 +85,10 @@ fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
 /// that two processes opening a fresh file at once do not both apply a step.
 pub fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     let latest = latest_version();
+    // Up to date (the common case): no write lock, so readers never wait on writers.
+    if user_version(conn).ok() == Some(latest) {
+        return Ok(());
+    }
     loop {
         let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
             .with_context(|| format!("{}: cannot start a migration transaction", path.display()))?;

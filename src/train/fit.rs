@@ -1,5 +1,6 @@
 //! The epoch loop: shuffled batches, steps, validation, early stopping, final scores.
 
+use super::checkpoint::{Checkpoint, Checkpointer};
 use super::early_stopping::{Monitor, Patience, StoppingPolicy};
 use super::step::{infer, train_step, StepOptions};
 use super::{metrics, optim, EpochRecord, Progress, TrainError, TrainOutcome, Trainable};
@@ -29,6 +30,23 @@ pub fn train<M: Trainable + ?Sized>(
     device: &Device,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<TrainOutcome, TrainError> {
+    train_resumable(model, dataset, balanced, cfg, seed, device, progress, None)
+}
+
+/// `train`, saving a checkpoint after every epoch through `checkpointer` and, when
+/// it holds one, continuing after that checkpoint's epoch (its epochs are not
+/// reported again through `progress`). The outcome equals an uninterrupted run's.
+#[allow(clippy::too_many_arguments)]
+pub fn train_resumable<M: Trainable + ?Sized>(
+    model: &M,
+    dataset: &Dataset,
+    balanced: &Balanced,
+    cfg: &TrainSection,
+    seed: u64,
+    device: &Device,
+    progress: &mut dyn FnMut(Progress),
+    mut checkpointer: Option<&mut dyn Checkpointer>,
+) -> Result<TrainOutcome, TrainError> {
     if balanced.indices.is_empty() {
         return Err(msg(
             "no training rows: the training split (after balancing) is empty",
@@ -57,7 +75,46 @@ pub fn train<M: Trainable + ?Sized>(
     let mut records: Vec<EpochRecord> = Vec::new();
     let mut best_weights: Option<Vec<Tensor>> = None;
     let mut stopped_early = false;
-    for epoch in 1..=cfg.epochs {
+    let mut first_epoch = 1;
+    if let Some(c) = checkpointer
+        .as_mut()
+        .map(|c| c.load())
+        .transpose()?
+        .flatten()
+    {
+        if c.weights.len() != vars.len() {
+            return Err(msg(format!(
+                "checkpoint has {} weights, the model {}",
+                c.weights.len(),
+                vars.len()
+            )));
+        }
+        for (var, w) in vars.iter().zip(&c.weights) {
+            var.set(&w.to_device(device)?)?;
+        }
+        optimizer.load_state(c.optimizer)?;
+        best_weights = match c.best_weights {
+            Some(ws) => Some(
+                ws.iter()
+                    .map(|w| w.to_device(device))
+                    .collect::<Result<_, _>>()?,
+            ),
+            None => None,
+        };
+        dropout.set_word_pos(c.dropout_pos);
+        shuffles.set_word_pos(c.shuffle_pos);
+        // Replaying the records rebuilds the early-stopping state.
+        for record in &c.records {
+            let verdict = policy.observe(record);
+            stopped_early = early_stopping && verdict.stop;
+        }
+        records = c.records;
+        first_epoch = c.epoch + 1;
+    }
+    for epoch in first_epoch..=cfg.epochs {
+        if stopped_early {
+            break;
+        }
         let start = Instant::now();
         let batches = data::batches(
             &dataset.train,
@@ -124,9 +181,17 @@ pub fn train<M: Trainable + ?Sized>(
         if early_stopping && verdict.improved {
             best_weights = Some(snapshot(&vars)?);
         }
-        if early_stopping && verdict.stop {
-            stopped_early = true;
-            break;
+        stopped_early = early_stopping && verdict.stop;
+        if let Some(c) = checkpointer.as_mut() {
+            c.save(&Checkpoint {
+                epoch,
+                weights: snapshot(&vars)?,
+                optimizer: optimizer.state()?,
+                best_weights: best_weights.clone(),
+                records: records.clone(),
+                dropout_pos: dropout.get_word_pos(),
+                shuffle_pos: shuffles.get_word_pos(),
+            })?;
         }
     }
 

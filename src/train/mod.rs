@@ -1,6 +1,7 @@
 //! Training: optimizers, the epoch loop, early stopping, metrics and progress
 //! reporting through a callback. Knows nothing of SQLite or the CLI.
 
+pub mod checkpoint;
 mod clip;
 pub mod early_stopping;
 mod fit;
@@ -9,9 +10,10 @@ pub mod metrics;
 pub mod optim;
 mod step;
 
+pub use checkpoint::{Checkpoint, Checkpointer, DirCheckpointer};
 pub use clip::clip_grad_norm;
 pub use early_stopping::{Monitor, Patience, StoppingPolicy, Verdict};
-pub use fit::train;
+pub use fit::{train, train_resumable};
 pub use loss::{cross_entropy, nll_per_row};
 pub use metrics::evaluate;
 pub use optim::Optimizer;

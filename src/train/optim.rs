@@ -14,6 +14,24 @@ pub trait Optimizer {
     fn step(&mut self, grads: &GradStore) -> Result<()>;
     /// The (constant) learning rate, for the epoch records.
     fn learning_rate(&self) -> f64;
+    /// Per-parameter state as named tensors ("m.3", "v.3", "step.3", "buf.3"), for
+    /// checkpoints. Parameters that never had a gradient have no entries.
+    fn state(&self) -> Result<Vec<(String, Tensor)>>;
+    /// Restore what `state` returned (on a fresh optimizer over the same `Var`s).
+    fn load_state(&mut self, state: Vec<(String, Tensor)>) -> Result<()>;
+}
+
+/// Split "m.3" into ("m", 3), checking the index against `n` parameters.
+fn state_key(name: &str, n: usize) -> Result<(&str, usize)> {
+    let parsed = name
+        .split_once('.')
+        .and_then(|(kind, i)| Some((kind, i.parse::<usize>().ok()?)));
+    match parsed {
+        Some((kind, i)) if i < n => Ok((kind, i)),
+        _ => Err(candle_core::Error::Msg(format!(
+            "optimizer state: bad entry {name:?} for {n} parameters"
+        ))),
+    }
 }
 
 /// The optimizer `cfg.optimizer` names, with `cfg.lr`, `cfg.weight_decay` and
@@ -70,6 +88,45 @@ impl AdamCore {
         }
     }
 
+    fn state(&self) -> Result<Vec<(String, Tensor)>> {
+        let mut out = Vec::new();
+        for (i, s) in self.state.iter().enumerate() {
+            if let Some(s) = s {
+                out.push((format!("m.{i}"), s.m.clone()));
+                out.push((format!("v.{i}"), s.v.clone()));
+                let step = Tensor::new(&[self.steps[i] as i64], s.m.device())?;
+                out.push((format!("step.{i}"), step));
+            }
+        }
+        Ok(out)
+    }
+
+    fn load_state(&mut self, state: Vec<(String, Tensor)>) -> Result<()> {
+        let n = self.vars.len();
+        let mut m: Vec<Option<Tensor>> = vec![None; n];
+        let mut v: Vec<Option<Tensor>> = vec![None; n];
+        for (name, t) in state {
+            let device = self.vars[state_key(&name, n)?.1].device().clone();
+            match state_key(&name, n)? {
+                ("m", i) => m[i] = Some(t.to_device(&device)?),
+                ("v", i) => v[i] = Some(t.to_device(&device)?),
+                ("step", i) => self.steps[i] = t.flatten_all()?.to_vec1::<i64>()?[0] as i32,
+                _ => {
+                    return Err(candle_core::Error::Msg(format!(
+                        "adam state: unknown {name:?}"
+                    )))
+                }
+            }
+        }
+        for i in 0..n {
+            self.state[i] = match (m[i].take(), v[i].take()) {
+                (Some(m), Some(v)) => Some(Moments { m, v }),
+                _ => None,
+            };
+        }
+        Ok(())
+    }
+
     /// One Adam step on parameter `i` with gradient `g` (already including any L2 term).
     fn update(&mut self, i: usize, g: &Tensor) -> Result<()> {
         let (b1, b2) = (Self::BETA1, Self::BETA2);
@@ -111,6 +168,12 @@ impl Adam {
 }
 
 impl Optimizer for Adam {
+    fn state(&self) -> Result<Vec<(String, Tensor)>> {
+        self.core.state()
+    }
+    fn load_state(&mut self, state: Vec<(String, Tensor)>) -> Result<()> {
+        self.core.load_state(state)
+    }
     fn step(&mut self, grads: &GradStore) -> Result<()> {
         for i in 0..self.core.vars.len() {
             if let Some(g) = grad_with_l2(&self.core.vars[i], grads, self.weight_decay)? {
@@ -141,6 +204,12 @@ impl AdamW {
 }
 
 impl Optimizer for AdamW {
+    fn state(&self) -> Result<Vec<(String, Tensor)>> {
+        self.core.state()
+    }
+    fn load_state(&mut self, state: Vec<(String, Tensor)>) -> Result<()> {
+        self.core.load_state(state)
+    }
     fn step(&mut self, grads: &GradStore) -> Result<()> {
         let shrink = 1.0 - self.core.lr * self.weight_decay;
         for i in 0..self.core.vars.len() {
@@ -185,6 +254,28 @@ impl Sgd {
 }
 
 impl Optimizer for Sgd {
+    fn state(&self) -> Result<Vec<(String, Tensor)>> {
+        Ok(self
+            .buffers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| Some((format!("buf.{i}"), b.clone()?)))
+            .collect())
+    }
+    fn load_state(&mut self, state: Vec<(String, Tensor)>) -> Result<()> {
+        let n = self.vars.len();
+        for (name, t) in state {
+            match state_key(&name, n)? {
+                ("buf", i) => self.buffers[i] = Some(t.to_device(self.vars[i].device())?),
+                _ => {
+                    return Err(candle_core::Error::Msg(format!(
+                        "sgd state: unknown {name:?}"
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
     fn step(&mut self, grads: &GradStore) -> Result<()> {
         for (var, buffer) in self.vars.iter().zip(self.buffers.iter_mut()) {
             let Some(g) = grad_with_l2(var, grads, self.weight_decay)? else {

@@ -1,0 +1,53 @@
+use crate::runner::{self, DEFAULT_LEASE};
+use crate::store::Store;
+use anyhow::Context;
+use std::path::Path;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Experiment name; all experiments when omitted.
+    experiment: Option<String>,
+    /// Seconds without a heartbeat after which a running trial counts as stale.
+    #[arg(long, default_value_t = DEFAULT_LEASE.as_secs())]
+    lease_secs: u64,
+}
+
+pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
+    super::require_db(db)?;
+    let store = Store::open(db)?;
+    let experiments = match &args.experiment {
+        Some(name) => vec![store
+            .experiment_by_name(name)?
+            .with_context(|| format!("no experiment named `{name}` in {}", db.display()))?],
+        None => store.experiments()?,
+    };
+    let lease = std::time::Duration::from_secs(args.lease_secs.max(1));
+    println!(
+        "{:<24} {:>7} {:>7} {:>7} {:>7} {:>7}",
+        "experiment", "pending", "running", "done", "failed", "stale"
+    );
+    let mut stale_lines = Vec::new();
+    for experiment in &experiments {
+        let counts = store.status_counts(experiment.id)?;
+        let mut stale = 0;
+        for (id, worker, beat) in store.running(experiment.id)? {
+            if runner::is_stale(&worker, beat.as_deref(), lease) {
+                stale += 1;
+                stale_lines.push(format!(
+                    "stale: {} trial {id}, worker {worker}, last heartbeat {} \
+                     (`lab run SPEC` runs it again)",
+                    experiment.name,
+                    beat.as_deref().unwrap_or("never")
+                ));
+            }
+        }
+        println!(
+            "{:<24} {:>7} {:>7} {:>7} {:>7} {:>7}",
+            experiment.name, counts.pending, counts.running, counts.done, counts.failed, stale
+        );
+    }
+    for line in stale_lines {
+        println!("{line}");
+    }
+    Ok(0)
+}

@@ -1,0 +1,192 @@
+//! Per-epoch checkpoints: everything the loop needs to continue after a finished
+//! epoch (weights, optimizer state, best weights so far, epoch records, RNG
+//! positions), so an interrupted run ends with the same numbers as an
+//! uninterrupted one. The loop talks to a `Checkpointer`; `DirCheckpointer` keeps
+//! one safetensors file in a directory, replaced atomically (temp file + rename).
+
+use super::EpochRecord;
+use candle_core::{DType, Device, Error, Result, Tensor};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// The state after epoch `epoch` has ended.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    pub epoch: usize,
+    /// In the order of `Trainable::vars`.
+    pub weights: Vec<Tensor>,
+    /// `Optimizer::state`.
+    pub optimizer: Vec<(String, Tensor)>,
+    /// Weights of the best epoch so far (early stopping only).
+    pub best_weights: Option<Vec<Tensor>>,
+    /// Records of epochs 1..=epoch.
+    pub records: Vec<EpochRecord>,
+    /// `ChaCha8Rng::get_word_pos` of the dropout and shuffle streams.
+    pub dropout_pos: u128,
+    pub shuffle_pos: u128,
+}
+
+/// Where the loop saves and finds checkpoints.
+pub trait Checkpointer {
+    /// The latest checkpoint, if any.
+    fn load(&mut self) -> Result<Option<Checkpoint>>;
+    /// Replace the latest checkpoint.
+    fn save(&mut self, checkpoint: &Checkpoint) -> Result<()>;
+}
+
+/// One `checkpoint.safetensors` in `dir`.
+pub struct DirCheckpointer {
+    dir: PathBuf,
+}
+
+const FILE: &str = "checkpoint.safetensors";
+const RECORD_FIELDS: usize = 8;
+
+impl DirCheckpointer {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(FILE)
+    }
+
+    /// Remove the checkpoint (once the trial is finished).
+    pub fn clear(&self) -> std::io::Result<()> {
+        match std::fs::remove_dir_all(&self.dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn split_u128(x: u128) -> [i64; 2] {
+    [(x >> 64) as u64 as i64, x as u64 as i64]
+}
+
+fn join_u128(hi: i64, lo: i64) -> u128 {
+    ((hi as u64 as u128) << 64) | lo as u64 as u128
+}
+
+fn io_error(path: &Path, what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Msg(format!("{}: cannot {what}: {e}", path.display()))
+}
+
+impl Checkpointer for DirCheckpointer {
+    fn load(&mut self) -> Result<Option<Checkpoint>> {
+        let path = self.path();
+        if !path.exists() {
+            return Ok(None);
+        }
+        let mut t = candle_core::safetensors::load(&path, &Device::Cpu)
+            .map_err(|e| io_error(&path, "read the checkpoint", e))?;
+        let has_best = t.contains_key("best.0");
+        let mut take = |name: &str| {
+            t.remove(name)
+                .ok_or_else(|| io_error(&path, "read the checkpoint", format!("no {name}")))
+        };
+        let meta = take("meta")?.to_vec1::<i64>()?;
+        if meta.len() != 6 {
+            return Err(io_error(&path, "read the checkpoint", "bad meta"));
+        }
+        let (epoch, n_weights) = (meta[0] as usize, meta[5] as usize);
+        let weights = (0..n_weights)
+            .map(|i| take(&format!("w.{i}")))
+            .collect::<Result<Vec<_>>>()?;
+        let best_weights = if has_best {
+            Some(
+                (0..n_weights)
+                    .map(|i| take(&format!("best.{i}")))
+                    .collect::<Result<Vec<_>>>()?,
+            )
+        } else {
+            None
+        };
+        let records = take("records")?
+            .to_vec2::<f64>()?
+            .into_iter()
+            .map(|r| EpochRecord {
+                epoch: r[0] as usize,
+                train_loss: r[1],
+                valid_loss: r[2],
+                valid_accuracy: r[3],
+                valid_macro_f1: r[4],
+                lr: r[5],
+                seconds: r[6],
+                samples_per_second: r[7],
+            })
+            .collect();
+        let optimizer = t
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("opt.")?.to_string(), v)))
+            .collect();
+        Ok(Some(Checkpoint {
+            epoch,
+            weights,
+            optimizer,
+            best_weights,
+            records,
+            dropout_pos: join_u128(meta[1], meta[2]),
+            shuffle_pos: join_u128(meta[3], meta[4]),
+        }))
+    }
+
+    fn save(&mut self, c: &Checkpoint) -> Result<()> {
+        let cpu = |t: &Tensor| t.to_device(&Device::Cpu);
+        let mut t: HashMap<String, Tensor> = HashMap::new();
+        let [d_hi, d_lo] = split_u128(c.dropout_pos);
+        let [s_hi, s_lo] = split_u128(c.shuffle_pos);
+        let meta = [
+            c.epoch as i64,
+            d_hi,
+            d_lo,
+            s_hi,
+            s_lo,
+            c.weights.len() as i64,
+        ];
+        t.insert("meta".into(), Tensor::new(&meta, &Device::Cpu)?);
+        for (i, w) in c.weights.iter().enumerate() {
+            t.insert(format!("w.{i}"), cpu(w)?);
+        }
+        for (i, w) in c.best_weights.iter().flatten().enumerate() {
+            t.insert(format!("best.{i}"), cpu(w)?);
+        }
+        for (name, v) in &c.optimizer {
+            t.insert(format!("opt.{name}"), cpu(v)?);
+        }
+        let rows: Vec<f64> = c
+            .records
+            .iter()
+            .flat_map(|r| {
+                [
+                    r.epoch as f64,
+                    r.train_loss,
+                    r.valid_loss,
+                    r.valid_accuracy,
+                    r.valid_macro_f1,
+                    r.lr,
+                    r.seconds,
+                    r.samples_per_second,
+                ]
+            })
+            .collect();
+        let records = Tensor::from_vec(rows, (c.records.len(), RECORD_FIELDS), &Device::Cpu)?;
+        t.insert("records".into(), records.to_dtype(DType::F64)?);
+
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| io_error(&self.dir, "create the checkpoint directory", e))?;
+        let path = self.path();
+        let tmp = self.dir.join(format!("{FILE}.tmp"));
+        candle_core::safetensors::save(&t, &tmp)
+            .map_err(|e| io_error(&tmp, "write the checkpoint", e))?;
+        // Flush to disk before the rename so a power cut leaves the old or the new file.
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| io_error(&tmp, "sync the checkpoint", e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| io_error(&path, "replace the checkpoint", e))?;
+        if let Ok(dir) = std::fs::File::open(&self.dir) {
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    }
+}
