@@ -5,6 +5,7 @@
 
 pub mod adam;
 pub mod math;
+pub mod packed;
 pub mod matmul;
 pub mod recurrent;
 

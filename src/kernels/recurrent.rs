@@ -12,6 +12,7 @@
 
 use super::math::{sigmoid, tanh};
 use super::matmul::{gemm, threads, View};
+use super::packed::Packed;
 use crate::spec::Cell;
 use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
@@ -96,7 +97,7 @@ impl FusedRecurrent {
                 Vec::new()
             },
         });
-        let w_t = View::transposed(w_hh, h);
+        let w_t = Packed::new(View::transposed(w_hh, h), h, gh);
         for t in self.order(t_len) {
             if !self.lengths.iter().any(|&l| l > t) {
                 continue;
@@ -107,7 +108,7 @@ impl FusedRecurrent {
                     s.c_prev[t * b * h..(t + 1) * b * h].copy_from_slice(&cell);
                 }
             }
-            gemm(&mut pre, (b, gh, h), View::rows(&state, h), w_t, false, 1);
+            w_t.mul(&state, b, &mut pre);
             for (r, &len) in self.lengths.iter().enumerate() {
                 if t >= len {
                     continue;
@@ -155,6 +156,7 @@ impl FusedRecurrent {
         let mut dh = grad[t_len * b * h..].to_vec();
         let mut dc = vec![0f32; b * h];
         let mut dh_rec = vec![0f32; b * h];
+        let w_back = Packed::new(View::rows(w_hh, h), gh, h);
         let order: Vec<usize> = self.order(t_len).collect();
         for &t in order.iter().rev() {
             if !self.lengths.iter().any(|&l| l > t) {
@@ -187,14 +189,7 @@ impl FusedRecurrent {
                 Cell::Lstm => &d_xp[t * b * gh..(t + 1) * b * gh],
                 Cell::Gru => &d_gh_all[t * b * gh..(t + 1) * b * gh],
             };
-            gemm(
-                &mut dh_rec,
-                (b, h, gh),
-                View::rows(d_step, gh),
-                View::rows(w_hh, h),
-                false,
-                1,
-            );
+            w_back.mul(d_step, b, &mut dh_rec);
             for (r, &len) in self.lengths.iter().enumerate() {
                 if t < len {
                     let (dst, src) = (&mut dh[r * h..(r + 1) * h], &dh_rec[r * h..(r + 1) * h]);

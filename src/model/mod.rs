@@ -54,6 +54,17 @@ fn input_device(input: &Input) -> &Device {
     }
 }
 
+impl Kernel {
+    /// `LAB_KERNEL=reference` selects the reference layers (for comparing runs);
+    /// anything else, or nothing, the fused kernels.
+    pub fn from_env() -> Self {
+        match std::env::var("LAB_KERNEL").as_deref() {
+            Ok("reference") => Kernel::Reference,
+            _ => Kernel::Fused,
+        }
+    }
+}
+
 impl Classifier {
     /// Weights initialised from `seed` (PyTorch's schemes), so a CPU run is repeatable.
     pub fn new(
@@ -113,7 +124,7 @@ impl Classifier {
             head_w,
             head_b,
             projection: Projection::default(),
-            kernel: Kernel::default(),
+            kernel: Kernel::from_env(),
         })
     }
 
