@@ -64,7 +64,14 @@ fn step_product() -> (f64, f64) {
     let flops = 2.0 * (m * n * k) as f64 * reps as f64;
     let start = Instant::now();
     for _ in 0..reps {
-        gemm(&mut c, (m, n, k), View::rows(&a, k), View::transposed(&w, k), false, 1);
+        gemm(
+            &mut c,
+            (m, n, k),
+            View::rows(&a, k),
+            View::transposed(&w, k),
+            false,
+            1,
+        );
     }
     let general = flops / start.elapsed().as_secs_f64() / 1e9;
     let packed = lab::kernels::packed::Packed::new(View::transposed(&w, k), k, n);

@@ -121,6 +121,10 @@ fn fused_layers_match_reference_outputs_and_gradients() {
             check_layer(cell, reverse, 5, &[5], 3, 4);
             check_layer(cell, reverse, 6, &[2], 3, 4);
             check_layer(cell, reverse, 1, &[1, 1, 0], 5, 3);
+            // Batches large enough to be split across threads (RAYON_NUM_THREADS > 1).
+            let ragged: Vec<usize> = (0..21).map(|i| (i * 5) % 9).collect();
+            check_layer(cell, reverse, 8, &ragged, 6, 5);
+            check_layer(cell, reverse, 4, &[4; 16], 3, 7);
             // A hidden size that is not a multiple of the vector width.
             check_layer(cell, reverse, 12, &[12, 11, 4, 12], 10, 37);
         }

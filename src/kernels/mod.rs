@@ -5,8 +5,8 @@
 
 pub mod adam;
 pub mod math;
-pub mod packed;
 pub mod matmul;
+pub mod packed;
 pub mod recurrent;
 
 pub use recurrent::{fused_recurrent, FusedRecurrent};

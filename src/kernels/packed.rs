@@ -100,7 +100,8 @@ unsafe fn mul_avx512(p: &Packed, a: &[f32], rows: usize, out: &mut [f32]) {
         while r0 < rows {
             let mr = (rows - r0).min(MR);
             // Rows past the end repeat the last one (computed, not written).
-            let rp: [*const f32; MR] = std::array::from_fn(|r| a[(r0 + r.min(mr - 1)) * k..].as_ptr());
+            let rp: [*const f32; MR] =
+                std::array::from_fn(|r| a[(r0 + r.min(mr - 1)) * k..].as_ptr());
             let mut acc = [[_mm512_setzero_ps(); 2]; MR];
             let mut w = panel.as_ptr();
             for kk in 0..k {
@@ -138,7 +139,8 @@ unsafe fn mul_avx2(p: &Packed, a: &[f32], rows: usize, out: &mut [f32]) {
         let mut r0 = 0;
         while r0 < rows {
             let mr = (rows - r0).min(MR);
-            let rp: [*const f32; MR] = std::array::from_fn(|r| a[(r0 + r.min(mr - 1)) * k..].as_ptr());
+            let rp: [*const f32; MR] =
+                std::array::from_fn(|r| a[(r0 + r.min(mr - 1)) * k..].as_ptr());
             let mut acc = [[_mm256_setzero_ps(); 4]; MR];
             let mut w = panel.as_ptr();
             for kk in 0..k {
@@ -176,7 +178,10 @@ mod tests {
     #[test]
     fn matches_plain_product() {
         let kinds = [detect(), Kind::Avx2, Kind::Generic];
-        for kind in kinds.into_iter().filter(|&k| k == Kind::Generic || k >= detect_floor()) {
+        for kind in kinds
+            .into_iter()
+            .filter(|&k| k == Kind::Generic || k >= detect_floor())
+        {
             check(kind);
         }
     }
@@ -192,9 +197,13 @@ mod tests {
 
     fn check(kind: Kind) {
         for (rows, k, n) in [(64, 128, 512), (1, 3, 5), (13, 37, 111), (9, 8, 33)] {
-            let a: Vec<f32> = (0..rows * k).map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0).collect();
+            let a: Vec<f32> = (0..rows * k)
+                .map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0)
+                .collect();
             // Stored transposed, as W_hh is for the forward product.
-            let w: Vec<f32> = (0..k * n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 9.0).collect();
+            let w: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 5 % 11) as f32 - 5.0) / 9.0)
+                .collect();
             let mut packed = Packed::new(View::transposed(&w, k), k, n);
             packed.kind = kind;
             let mut out = vec![0f32; rows * n];
@@ -202,7 +211,10 @@ mod tests {
             for r in 0..rows {
                 for j in 0..n {
                     let want: f32 = (0..k).map(|kk| a[r * k + kk] * w[j * k + kk]).sum();
-                    assert!((out[r * n + j] - want).abs() < 1e-4, "({r},{j}) of {rows}x{k}x{n}");
+                    assert!(
+                        (out[r * n + j] - want).abs() < 1e-4,
+                        "({r},{j}) of {rows}x{k}x{n}"
+                    );
                 }
             }
         }

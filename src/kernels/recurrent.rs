@@ -16,6 +16,8 @@ use super::packed::Packed;
 use crate::spec::Cell;
 use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 /// What the backward pass needs from the forward one, indexed by time step.
@@ -35,7 +37,8 @@ pub struct FusedRecurrent {
     pub reverse: bool,
     pub lengths: Vec<usize>,
     pub train: bool,
-    saved: Mutex<Option<Saved>>,
+    /// One entry per sub-batch of `row_chunks`.
+    saved: Mutex<Option<Vec<Saved>>>,
 }
 
 impl FusedRecurrent {
@@ -70,6 +73,88 @@ impl FusedRecurrent {
         } else {
             Box::new(0..t)
         }
+    }
+
+    /// Rows of the batch per worker: each sequence's recurrence depends only on its
+    /// own state, so sub-batches run on separate threads with no synchronisation.
+    fn row_chunks(&self, b: usize) -> Vec<Range<usize>> {
+        let n = threads().min(b / 8).max(1);
+        (0..n).map(|i| i * b / n..(i + 1) * b / n).collect()
+    }
+
+    fn sub(&self, rows: &Range<usize>) -> Self {
+        Self::new(
+            self.cell,
+            self.reverse,
+            self.lengths[rows.clone()].to_vec(),
+            self.train,
+        )
+    }
+
+    /// `run_forward` on sub-batches in parallel; outputs merged, activations kept
+    /// per sub-batch.
+    fn forward_all(
+        &self,
+        xp: &[f32],
+        w_hh: &[f32],
+        b_hh: &[f32],
+        (t, b, h): (usize, usize, usize),
+        save: bool,
+    ) -> (Vec<f32>, Vec<Saved>) {
+        let gh = self.gates() * h;
+        let chunks = self.row_chunks(b);
+        if chunks.len() == 1 {
+            let (out, saved) = self.run_forward(xp, w_hh, b_hh, (t, b, h), save);
+            return (out, saved.into_iter().collect());
+        }
+        let parts: Vec<(Vec<f32>, Option<Saved>)> = chunks
+            .par_iter()
+            .map(|rows| {
+                let x = gather(xp, b, gh, t, rows);
+                self.sub(rows)
+                    .run_forward(&x, w_hh, b_hh, (t, rows.len(), h), save)
+            })
+            .collect();
+        let mut out = vec![0f32; (t + 1) * b * h];
+        let mut saved = Vec::new();
+        for (rows, (o, s)) in chunks.iter().zip(parts) {
+            scatter(&o, &mut out, b, h, t + 1, rows);
+            saved.extend(s);
+        }
+        (out, saved)
+    }
+
+    /// `run_backward` on the same sub-batches as `forward_all`, merged.
+    fn backward_all(
+        &self,
+        saved: &[Saved],
+        grad: &[f32],
+        w_hh: &[f32],
+        (t, b, h): (usize, usize, usize),
+    ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let gh = self.gates() * h;
+        let chunks = self.row_chunks(b);
+        if chunks.len() == 1 {
+            return self.run_backward(&saved[0], grad, w_hh, (t, b, h), threads());
+        }
+        let parts: Vec<_> = chunks
+            .par_iter()
+            .zip(saved)
+            .map(|(rows, s)| {
+                let g = gather(grad, b, h, t + 1, rows);
+                self.sub(rows)
+                    .run_backward(s, &g, w_hh, (t, rows.len(), h), 1)
+            })
+            .collect();
+        let mut d_xp = vec![0f32; t * b * gh];
+        let mut d_w = vec![0f32; gh * h];
+        let mut d_b = vec![0f32; gh];
+        for (rows, (dx, dw, db)) in chunks.iter().zip(parts) {
+            scatter(&dx, &mut d_xp, b, gh, t, rows);
+            d_w.iter_mut().zip(dw).for_each(|(a, v)| *a += v);
+            d_b.iter_mut().zip(db).for_each(|(a, v)| *a += v);
+        }
+        (d_xp, d_w, d_b)
     }
 
     /// Forward over all steps; returns (T+1, B, H) and, when `save`, the activations.
@@ -142,6 +227,7 @@ impl FusedRecurrent {
         grad: &[f32],
         w_hh: &[f32],
         (t_len, b, h): (usize, usize, usize),
+        gemm_threads: usize,
     ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
         let g = self.gates();
         let gh = g * h;
@@ -211,7 +297,7 @@ impl FusedRecurrent {
             View::transposed(d_gh, gh),
             View::rows(&saved.h_prev, h),
             false,
-            threads(),
+            gemm_threads,
         );
         let mut d_b = vec![0f32; gh];
         for row in d_gh.chunks_exact(gh) {
@@ -433,12 +519,12 @@ impl CustomOp3 for FusedRecurrent {
         let w_hh = contiguous_f32(s2, l2, "w_hh")?;
         let b_hh = contiguous_f32(s3, l3, "b_hh")?;
         let dims = self.check(l1, l2, l3)?;
-        let (out, saved) = self.run_forward(xp, w_hh, b_hh, dims, self.train);
+        let (out, saved) = self.forward_all(xp, w_hh, b_hh, dims, self.train);
         if self.train {
             *self
                 .saved
                 .lock()
-                .map_err(|_| candle_core::Error::Msg("poisoned".into()))? = saved;
+                .map_err(|_| candle_core::Error::Msg("poisoned".into()))? = Some(saved);
         }
         let (t, b, h) = dims;
         Ok((CpuStorage::F32(out), Shape::from((t + 1, b, h))))
@@ -467,11 +553,11 @@ impl CustomOp3 for FusedRecurrent {
             None => {
                 let x = xp.flatten_all()?.to_vec1::<f32>()?;
                 let bh = b_hh.to_vec1::<f32>()?;
-                self.run_forward(&x, &w, &bh, dims, true).1.expect("saved")
+                self.forward_all(&x, &w, &bh, dims, true).1
             }
         };
         let grad = grad.flatten_all()?.to_vec1::<f32>()?;
-        let (d_xp, d_w, d_b) = self.run_backward(&saved, &grad, &w, dims);
+        let (d_xp, d_w, d_b) = self.backward_all(&saved, &grad, &w, dims);
         let dev = xp.device();
         Ok((
             Some(Tensor::from_vec(d_xp, (t, b, gh), dev)?),
@@ -501,6 +587,30 @@ impl FusedRecurrent {
             );
         }
         Ok((t, b, h))
+    }
+}
+
+/// Rows `rows` of every step of a (steps, b, width) buffer, as (steps, rows, width).
+fn gather(src: &[f32], b: usize, width: usize, steps: usize, rows: &Range<usize>) -> Vec<f32> {
+    let mut out = Vec::with_capacity(steps * rows.len() * width);
+    for t in 0..steps {
+        out.extend_from_slice(&src[(t * b + rows.start) * width..(t * b + rows.end) * width]);
+    }
+    out
+}
+
+/// The inverse of `gather`.
+fn scatter(
+    src: &[f32],
+    dst: &mut [f32],
+    b: usize,
+    width: usize,
+    steps: usize,
+    rows: &Range<usize>,
+) {
+    let n = rows.len() * width;
+    for t in 0..steps {
+        dst[(t * b + rows.start) * width..][..n].copy_from_slice(&src[t * n..][..n]);
     }
 }
 
