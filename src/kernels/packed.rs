@@ -5,6 +5,9 @@
 //! at every step). Compiled for AVX-512 or AVX2+FMA and chosen at run time; other
 //! CPUs use the `gemm` crate.
 
+// Register-blocked loops read clearest with explicit row and column indices.
+#![allow(clippy::needless_range_loop)]
+
 use super::matmul::{gemm, View};
 
 /// Columns per panel: two AVX-512 registers, four AVX2 ones.
