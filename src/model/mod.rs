@@ -33,6 +33,36 @@ pub struct Classifier {
     head_w: Var,
     head_b: Var,
     projection: Projection,
+    kernel: Kernel,
+}
+
+/// Which implementation runs the recurrent layers. The fused kernels are the
+/// default; on a non-CPU device or a non-f32 dtype the reference layers run instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kernel {
+    /// `kernels::fused_recurrent`: one custom op per direction (CPU, f32).
+    #[default]
+    Fused,
+    /// `RecurrentLayer`: plain candle ops, the reference the kernels are tested against.
+    Reference,
+}
+
+fn input_device(input: &Input) -> &Device {
+    match input {
+        Input::Whole(x) => x.device(),
+        Input::Steps(s) => s[0].device(),
+    }
+}
+
+impl Kernel {
+    /// `LAB_KERNEL=reference` selects the reference layers (for comparing runs);
+    /// anything else, or nothing, the fused kernels.
+    pub fn from_env() -> Self {
+        match std::env::var("LAB_KERNEL").as_deref() {
+            Ok("reference") => Kernel::Reference,
+            _ => Kernel::Fused,
+        }
+    }
 }
 
 impl Classifier {
@@ -94,6 +124,7 @@ impl Classifier {
             head_w,
             head_b,
             projection: Projection::default(),
+            kernel: Kernel::from_env(),
         })
     }
 
@@ -106,6 +137,17 @@ impl Classifier {
     /// every choice gives the same result).
     pub fn set_projection(&mut self, projection: Projection) {
         self.projection = projection;
+    }
+
+    /// Chooses the fused kernels or the reference layers (same results within float
+    /// rounding).
+    pub fn set_kernel(&mut self, kernel: Kernel) {
+        self.kernel = kernel;
+    }
+
+    /// The recurrent implementation in use.
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
     }
 
     /// Logits (batch, n_classes). `ids` is (batch, time) u32 padded with 0;
@@ -162,8 +204,81 @@ impl Classifier {
         let emb = get(&self.embedding);
         let flat = ids.t()?.contiguous()?.flatten_all()?;
         let x = emb.index_select(&flat, 0)?.reshape((t, b, ()))?;
-        let mut input = Input::Whole(maybe_dropout(&x)?);
-        let masks = step_masks(lengths, t, DType::F32, ids.device())?;
+        let x = maybe_dropout(&x)?;
+        let fused = self.kernel == Kernel::Fused
+            && ids.device().is_cpu()
+            && self.embedding.dtype() == DType::F32;
+        let (outputs, last) = if fused {
+            self.fused_stack(x, lengths, &get, !detach, &mut maybe_dropout)?
+        } else {
+            self.reference_stack(x, lengths, &get, &mut maybe_dropout)?
+        };
+        let pooled = pooling::pool(self.cfg.pooling, &outputs, &last, lengths)?;
+        let pooled = maybe_dropout(&pooled)?;
+        pooled
+            .matmul(&get(&self.head_w).t()?)?
+            .broadcast_add(&get(&self.head_b))
+    }
+
+    /// The recurrent stack with the fused kernels: per layer and direction one input
+    /// projection over all steps, then one custom op. Returns (outputs (T, B, D),
+    /// concatenated final states (B, D)).
+    fn fused_stack(
+        &self,
+        mut x: Tensor,
+        lengths: &[usize],
+        get: &dyn Fn(&Var) -> Tensor,
+        train: bool,
+        dropout: &mut dyn FnMut(&Tensor) -> Result<Tensor>,
+    ) -> Result<(Tensor, Tensor)> {
+        let mut finals = Vec::new();
+        for (l, layer) in self.layers.iter().enumerate() {
+            let (t, b, i) = x.dims3()?;
+            let flat = x.reshape((t * b, i))?;
+            let mut outs = Vec::with_capacity(layer.len());
+            finals.clear();
+            for (d, w) in layer.iter().enumerate() {
+                let xp = flat
+                    .matmul(&get(&w.w_ih).t()?)?
+                    .broadcast_add(&get(&w.b_ih))?
+                    .reshape((t, b, ()))?;
+                let (o, last) = crate::kernels::fused_recurrent(
+                    self.cfg.cell,
+                    d == 1,
+                    &xp,
+                    &get(&w.w_hh),
+                    &get(&w.b_hh),
+                    lengths,
+                    train,
+                )?;
+                outs.push(o);
+                finals.push(last);
+            }
+            let out = if outs.len() == 1 {
+                outs.remove(0)
+            } else {
+                Tensor::cat(&outs, 2)?
+            };
+            x = if l + 1 < self.layers.len() {
+                dropout(&out)?
+            } else {
+                out
+            };
+        }
+        Ok((x, Tensor::cat(&finals, 1)?))
+    }
+
+    /// The recurrent stack with the reference layers (`RecurrentLayer`).
+    fn reference_stack(
+        &self,
+        x: Tensor,
+        lengths: &[usize],
+        get: &dyn Fn(&Var) -> Tensor,
+        dropout: &mut dyn FnMut(&Tensor) -> Result<Tensor>,
+    ) -> Result<(Tensor, Tensor)> {
+        let t = x.dim(0)?;
+        let mut input = Input::Whole(x);
+        let masks = step_masks(lengths, t, DType::F32, input_device(&input))?;
         let mut outputs = None;
         let mut finals = Vec::new();
         for (l, layer) in self.layers.iter().enumerate() {
@@ -185,18 +300,13 @@ impl Classifier {
             }
             let out = Tensor::cat(&outs, 2)?;
             if l + 1 < self.layers.len() {
-                input = Input::Whole(maybe_dropout(&out)?);
+                input = Input::Whole(dropout(&out)?);
             } else {
                 outputs = Some(out);
             }
         }
         let outputs = outputs.ok_or_else(|| Error::Msg("model has no layers".into()))?;
-        let last = Tensor::cat(&finals, 1)?;
-        let pooled = pooling::pool(self.cfg.pooling, &outputs, &last, lengths)?;
-        let pooled = maybe_dropout(&pooled)?;
-        pooled
-            .matmul(&get(&self.head_w).t()?)?
-            .broadcast_add(&get(&self.head_b))
+        Ok((outputs, Tensor::cat(&finals, 1)?))
     }
 
     /// Trainable parameters with stable names (the safetensors keys):

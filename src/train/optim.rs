@@ -4,9 +4,10 @@
 //! `Var`s in place, so no autograd graph grows across steps. A `Var` with no
 //! gradient in the store is skipped, state included, as PyTorch skips `grad is None`.
 
+use crate::kernels::adam::{adam_in_place, AdamStep};
 use crate::spec::{Optimizer as OptimizerKind, TrainSection};
 use candle_core::backprop::GradStore;
-use candle_core::{Result, Tensor, Var};
+use candle_core::{DType, Result, Tensor, Var};
 
 /// One optimisation policy: applies a step from the gradients of its `Var`s.
 pub trait Optimizer {
@@ -14,24 +15,10 @@ pub trait Optimizer {
     fn step(&mut self, grads: &GradStore) -> Result<()>;
     /// The (constant) learning rate, for the epoch records.
     fn learning_rate(&self) -> f64;
-    /// Per-parameter state as named tensors ("m.3", "v.3", "step.3", "buf.3"), for
-    /// checkpoints. Parameters that never had a gradient have no entries.
+    /// The per-parameter state as named tensors (e.g. "m.3", "v.3", "step.3").
     fn state(&self) -> Result<Vec<(String, Tensor)>>;
-    /// Restore what `state` returned (on a fresh optimizer over the same `Var`s).
+    /// Restores what `state` returned; parameters absent from it start afresh.
     fn load_state(&mut self, state: Vec<(String, Tensor)>) -> Result<()>;
-}
-
-/// Split "m.3" into ("m", 3), checking the index against `n` parameters.
-fn state_key(name: &str, n: usize) -> Result<(&str, usize)> {
-    let parsed = name
-        .split_once('.')
-        .and_then(|(kind, i)| Some((kind, i.parse::<usize>().ok()?)));
-    match parsed {
-        Some((kind, i)) if i < n => Ok((kind, i)),
-        _ => Err(candle_core::Error::Msg(format!(
-            "optimizer state: bad entry {name:?} for {n} parameters"
-        ))),
-    }
 }
 
 /// The optimizer `cfg.optimizer` names, with `cfg.lr`, `cfg.weight_decay` and
@@ -59,10 +46,11 @@ fn grad_with_l2(var: &Var, grads: &GradStore, weight_decay: f64) -> Result<Optio
     ))
 }
 
-/// Adam's moment state for one parameter.
-struct Moments {
-    m: Tensor,
-    v: Tensor,
+/// Adam's moment state for one parameter: host buffers updated in place by the fused
+/// kernel on CPU f32 parameters, tensors elsewhere.
+enum Moments {
+    Host { m: Vec<f32>, v: Vec<f32> },
+    Tensors { m: Tensor, v: Tensor },
 }
 
 /// Shared Adam core: betas (0.9, 0.999), eps 1e-8, bias correction.
@@ -88,67 +76,126 @@ impl AdamCore {
         }
     }
 
+    /// One Adam step on parameter `i` with gradient `g`: `l2` adds `l2·θ` to the
+    /// gradient, `shrink` multiplies θ first (AdamW).
+    fn update(&mut self, i: usize, g: &Tensor, l2: f64, shrink: f64) -> Result<()> {
+        self.steps[i] += 1;
+        let step = AdamStep {
+            lr: self.lr,
+            beta1: Self::BETA1,
+            beta2: Self::BETA2,
+            eps: Self::EPS,
+            l2,
+            shrink,
+            step: self.steps[i],
+        };
+        let var = &self.vars[i];
+        let theta = var.as_tensor();
+        let fused = theta.device().is_cpu() && theta.dtype() == DType::F32;
+        let n = theta.elem_count();
+        let state = self.state[i].get_or_insert_with(|| {
+            if fused {
+                Moments::Host {
+                    m: vec![0.0; n],
+                    v: vec![0.0; n],
+                }
+            } else {
+                let z = theta.zeros_like().expect("zeros");
+                Moments::Tensors { m: z.clone(), v: z }
+            }
+        });
+        match state {
+            Moments::Host { m, v } => adam_in_place(theta, &g.detach(), m, v, step),
+            Moments::Tensors { m, v } => {
+                let (nm, nv) = tensor_adam(var, g, m, v, &step)?;
+                (*m, *v) = (nm, nv);
+                Ok(())
+            }
+        }
+    }
+
+    /// Named state tensors: "m.i", "v.i", "step.i" for each parameter with state.
     fn state(&self) -> Result<Vec<(String, Tensor)>> {
         let mut out = Vec::new();
-        for (i, s) in self.state.iter().enumerate() {
-            if let Some(s) = s {
-                out.push((format!("m.{i}"), s.m.clone()));
-                out.push((format!("v.{i}"), s.v.clone()));
-                let step = Tensor::new(&[self.steps[i] as i64], s.m.device())?;
-                out.push((format!("step.{i}"), step));
-            }
+        for (i, (s, var)) in self.state.iter().zip(&self.vars).enumerate() {
+            let Some(s) = s else { continue };
+            let (m, v) = match s {
+                Moments::Host { m, v } => (
+                    Tensor::from_slice(m, var.shape(), var.device())?,
+                    Tensor::from_slice(v, var.shape(), var.device())?,
+                ),
+                Moments::Tensors { m, v } => (m.clone(), v.clone()),
+            };
+            out.push((format!("m.{i}"), m));
+            out.push((format!("v.{i}"), v));
+            let step = Tensor::new(&[self.steps[i] as f32], var.device())?;
+            out.push((format!("step.{i}"), step));
         }
         Ok(out)
     }
 
     fn load_state(&mut self, state: Vec<(String, Tensor)>) -> Result<()> {
-        let n = self.vars.len();
-        let mut m: Vec<Option<Tensor>> = vec![None; n];
-        let mut v: Vec<Option<Tensor>> = vec![None; n];
-        for (name, t) in state {
-            let device = self.vars[state_key(&name, n)?.1].device().clone();
-            match state_key(&name, n)? {
-                ("m", i) => m[i] = Some(t.to_device(&device)?),
-                ("v", i) => v[i] = Some(t.to_device(&device)?),
-                ("step", i) => self.steps[i] = t.flatten_all()?.to_vec1::<i64>()?[0] as i32,
-                _ => {
-                    return Err(candle_core::Error::Msg(format!(
-                        "adam state: unknown {name:?}"
-                    )))
-                }
-            }
-        }
-        for i in 0..n {
-            self.state[i] = match (m[i].take(), v[i].take()) {
-                (Some(m), Some(v)) => Some(Moments { m, v }),
-                _ => None,
+        let map: std::collections::HashMap<String, Tensor> = state.into_iter().collect();
+        for i in 0..self.vars.len() {
+            let (Some(m), Some(v), Some(step)) = (
+                map.get(&format!("m.{i}")),
+                map.get(&format!("v.{i}")),
+                map.get(&format!("step.{i}")),
+            ) else {
+                self.state[i] = None;
+                self.steps[i] = 0;
+                continue;
             };
+            let var = &self.vars[i];
+            if m.dims() != var.dims() || v.dims() != var.dims() {
+                candle_core::bail!(
+                    "optimizer state for parameter {i} has shape {:?}, expected {:?}",
+                    m.dims(),
+                    var.dims()
+                );
+            }
+            self.steps[i] = step.flatten_all()?.to_vec1::<f32>()?[0] as i32;
+            let t = var.as_tensor();
+            self.state[i] = Some(if t.device().is_cpu() && t.dtype() == DType::F32 {
+                Moments::Host {
+                    m: m.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?,
+                    v: v.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?,
+                }
+            } else {
+                Moments::Tensors {
+                    m: m.to_dtype(t.dtype())?.to_device(t.device())?,
+                    v: v.to_dtype(t.dtype())?.to_device(t.device())?,
+                }
+            });
         }
         Ok(())
     }
+}
 
-    /// One Adam step on parameter `i` with gradient `g` (already including any L2 term).
-    fn update(&mut self, i: usize, g: &Tensor) -> Result<()> {
-        let (b1, b2) = (Self::BETA1, Self::BETA2);
-        let (m, v) = match &self.state[i] {
-            Some(s) => (
-                ((s.m.affine(b1, 0.0)? + g.affine(1.0 - b1, 0.0)?)?),
-                ((s.v.affine(b2, 0.0)? + g.sqr()?.affine(1.0 - b2, 0.0)?)?),
-            ),
-            None => (g.affine(1.0 - b1, 0.0)?, g.sqr()?.affine(1.0 - b2, 0.0)?),
-        };
-        self.steps[i] += 1;
-        let t = self.steps[i];
-        let bc1 = 1.0 - b1.powi(t);
-        let bc2 = 1.0 - b2.powi(t);
-        // As torch: denom = sqrt(v)/sqrt(bc2) + eps; θ -= (lr/bc1)·m/denom.
-        let denom = v.sqrt()?.affine(1.0 / bc2.sqrt(), Self::EPS)?;
-        let update = (m.affine(self.lr / bc1, 0.0)? / denom)?;
-        let var = &self.vars[i];
-        var.set(&(var.as_detached_tensor() - update)?)?;
-        self.state[i] = Some(Moments { m, v });
-        Ok(())
-    }
+/// The same update with candle tensor ops (non-CPU devices, other dtypes).
+fn tensor_adam(
+    var: &Var,
+    g: &Tensor,
+    m: &Tensor,
+    v: &Tensor,
+    s: &AdamStep,
+) -> Result<(Tensor, Tensor)> {
+    let (b1, b2) = (s.beta1, s.beta2);
+    let theta = var.as_detached_tensor();
+    let g = if s.l2 != 0.0 {
+        (g.detach() + theta.affine(s.l2, 0.0)?)?
+    } else {
+        g.detach()
+    };
+    let m = (m.affine(b1, 0.0)? + g.affine(1.0 - b1, 0.0)?)?;
+    let v = (v.affine(b2, 0.0)? + g.sqr()?.affine(1.0 - b2, 0.0)?)?;
+    let bc1 = 1.0 - b1.powi(s.step);
+    let bc2 = 1.0 - b2.powi(s.step);
+    // As torch: denom = sqrt(v)/sqrt(bc2) + eps; θ -= (lr/bc1)·m/denom.
+    let denom = v.sqrt()?.affine(1.0 / bc2.sqrt(), s.eps)?;
+    let update = (m.affine(s.lr / bc1, 0.0)? / denom)?;
+    var.set(&(theta.affine(s.shrink, 0.0)? - update)?)?;
+    Ok((m, v))
 }
 
 /// Adam with L2 weight decay added to the gradient (`torch.optim.Adam`).
@@ -168,22 +215,23 @@ impl Adam {
 }
 
 impl Optimizer for Adam {
-    fn state(&self) -> Result<Vec<(String, Tensor)>> {
-        self.core.state()
-    }
-    fn load_state(&mut self, state: Vec<(String, Tensor)>) -> Result<()> {
-        self.core.load_state(state)
-    }
     fn step(&mut self, grads: &GradStore) -> Result<()> {
         for i in 0..self.core.vars.len() {
-            if let Some(g) = grad_with_l2(&self.core.vars[i], grads, self.weight_decay)? {
-                self.core.update(i, &g)?;
+            if let Some(g) = grads.get(self.core.vars[i].as_tensor()) {
+                let g = g.clone();
+                self.core.update(i, &g, self.weight_decay, 1.0)?;
             }
         }
         Ok(())
     }
     fn learning_rate(&self) -> f64 {
         self.core.lr
+    }
+    fn state(&self) -> Result<Vec<(String, Tensor)>> {
+        self.core.state()
+    }
+    fn load_state(&mut self, state: Vec<(String, Tensor)>) -> Result<()> {
+        self.core.load_state(state)
     }
 }
 
@@ -204,28 +252,24 @@ impl AdamW {
 }
 
 impl Optimizer for AdamW {
-    fn state(&self) -> Result<Vec<(String, Tensor)>> {
-        self.core.state()
-    }
-    fn load_state(&mut self, state: Vec<(String, Tensor)>) -> Result<()> {
-        self.core.load_state(state)
-    }
     fn step(&mut self, grads: &GradStore) -> Result<()> {
         let shrink = 1.0 - self.core.lr * self.weight_decay;
         for i in 0..self.core.vars.len() {
-            let Some(g) = grad_with_l2(&self.core.vars[i], grads, 0.0)? else {
-                continue;
-            };
-            if self.weight_decay != 0.0 {
-                let var = &self.core.vars[i];
-                var.set(&var.as_detached_tensor().affine(shrink, 0.0)?)?;
+            if let Some(g) = grads.get(self.core.vars[i].as_tensor()) {
+                let g = g.clone();
+                self.core.update(i, &g, 0.0, shrink)?;
             }
-            self.core.update(i, &g)?;
         }
         Ok(())
     }
     fn learning_rate(&self) -> f64 {
         self.core.lr
+    }
+    fn state(&self) -> Result<Vec<(String, Tensor)>> {
+        self.core.state()
+    }
+    fn load_state(&mut self, state: Vec<(String, Tensor)>) -> Result<()> {
+        self.core.load_state(state)
     }
 }
 
@@ -254,28 +298,6 @@ impl Sgd {
 }
 
 impl Optimizer for Sgd {
-    fn state(&self) -> Result<Vec<(String, Tensor)>> {
-        Ok(self
-            .buffers
-            .iter()
-            .enumerate()
-            .filter_map(|(i, b)| Some((format!("buf.{i}"), b.clone()?)))
-            .collect())
-    }
-    fn load_state(&mut self, state: Vec<(String, Tensor)>) -> Result<()> {
-        let n = self.vars.len();
-        for (name, t) in state {
-            match state_key(&name, n)? {
-                ("buf", i) => self.buffers[i] = Some(t.to_device(self.vars[i].device())?),
-                _ => {
-                    return Err(candle_core::Error::Msg(format!(
-                        "sgd state: unknown {name:?}"
-                    )))
-                }
-            }
-        }
-        Ok(())
-    }
     fn step(&mut self, grads: &GradStore) -> Result<()> {
         for (var, buffer) in self.vars.iter().zip(self.buffers.iter_mut()) {
             let Some(g) = grad_with_l2(var, grads, self.weight_decay)? else {
@@ -297,5 +319,28 @@ impl Optimizer for Sgd {
     }
     fn learning_rate(&self) -> f64 {
         self.lr
+    }
+    fn state(&self) -> Result<Vec<(String, Tensor)>> {
+        Ok(self
+            .buffers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| b.as_ref().map(|b| (format!("buf.{i}"), b.clone())))
+            .collect())
+    }
+    fn load_state(&mut self, state: Vec<(String, Tensor)>) -> Result<()> {
+        let mut map: std::collections::HashMap<String, Tensor> = state.into_iter().collect();
+        for (i, (b, var)) in self.buffers.iter_mut().zip(&self.vars).enumerate() {
+            *b = match map.remove(&format!("buf.{i}")) {
+                Some(t) if t.dims() == var.dims() => Some(t.to_dtype(var.dtype())?),
+                Some(t) => candle_core::bail!(
+                    "optimizer state buf.{i} has shape {:?}, expected {:?}",
+                    t.dims(),
+                    var.dims()
+                ),
+                None => None,
+            };
+        }
+        Ok(())
     }
 }

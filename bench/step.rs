@@ -1,0 +1,166 @@
+//! lab's side of bench/compare.sh: times training steps (forward, cross-entropy,
+//! backward, Adam) and inference batches for one model at the shape, and
+//! measures the GEMM peak. Prints one JSON object.
+//!
+//! cargo run --release --example bench_step -- MODEL [--kernel fused|reference]
+//!     [--steps N] [--batch B] [--time T]        MODEL: lstm | gru | bilstm | lstm2 | peak
+
+use candle_core::{Device, Tensor};
+use lab::model::{Classifier, Kernel};
+use lab::spec::{Cell, ModelSection, Pooling, TrainSection};
+use lab::train::{cross_entropy, optim};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::time::Instant;
+
+const VOCAB: usize = 20000;
+const EMB: usize = 100;
+const HIDDEN: usize = 128;
+
+fn arg(args: &[String], name: &str, default: &str) -> String {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| default.to_string())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// GFLOP/s of a large square product through the same gemm crate, on candle's threads.
+fn gemm_peak() -> f64 {
+    let n = 1024;
+    let a = vec![1.0f32; n * n];
+    let b = vec![0.5f32; n * n];
+    let mut c = vec![0f32; n * n];
+    let threads = lab::kernels::matmul::threads();
+    let mut best = f64::MAX;
+    for _ in 0..5 {
+        let start = Instant::now();
+        lab::kernels::matmul::gemm(
+            &mut c,
+            (n, n, n),
+            lab::kernels::matmul::View::rows(&a, n),
+            lab::kernels::matmul::View::rows(&b, n),
+            false,
+            threads,
+        );
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    2.0 * (n * n * n) as f64 / best / 1e9
+}
+
+/// GFLOP/s of the per-step product (64 × 128) · (128 × 512): `gemm` crate vs packed.
+fn step_product() -> (f64, f64) {
+    use lab::kernels::matmul::{gemm, View};
+    let (m, k, n) = (64, 128, 512);
+    let a = vec![0.5f32; m * k];
+    let w = vec![0.25f32; n * k];
+    let mut c = vec![0f32; m * n];
+    let reps = 2000;
+    let flops = 2.0 * (m * n * k) as f64 * reps as f64;
+    let start = Instant::now();
+    for _ in 0..reps {
+        gemm(
+            &mut c,
+            (m, n, k),
+            View::rows(&a, k),
+            View::transposed(&w, k),
+            false,
+            1,
+        );
+    }
+    let general = flops / start.elapsed().as_secs_f64() / 1e9;
+    let packed = lab::kernels::packed::Packed::new(View::transposed(&w, k), k, n);
+    let start = Instant::now();
+    for _ in 0..reps {
+        packed.mul(&a, m, &mut c);
+    }
+    (general, flops / start.elapsed().as_secs_f64() / 1e9)
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let model = args.first().cloned().unwrap_or_else(|| "lstm".into());
+    if model == "peak" {
+        let (general, packed) = step_product();
+        println!(
+            "{{\"gemm_gflops\": {:.1}, \"step_gemm_crate_gflops\": {general:.1}, \"step_packed_gflops\": {packed:.1}}}",
+            gemm_peak()
+        );
+        return Ok(());
+    }
+    let steps: usize = arg(&args, "--steps", "10").parse()?;
+    let batch: usize = arg(&args, "--batch", "64").parse()?;
+    let time: usize = arg(&args, "--time", "128").parse()?;
+    let kernel = match arg(&args, "--kernel", "fused").as_str() {
+        "reference" => Kernel::Reference,
+        _ => Kernel::Fused,
+    };
+    let (cell, bidirectional, layers) = match model.as_str() {
+        "lstm" => (Cell::Lstm, false, 1),
+        "gru" => (Cell::Gru, false, 1),
+        "bilstm" => (Cell::Lstm, true, 1),
+        "lstm2" => (Cell::Lstm, false, 2),
+        other => anyhow::bail!("unknown model {other}: lstm | gru | bilstm | lstm2 | peak"),
+    };
+    let cfg = ModelSection {
+        cell,
+        bidirectional,
+        layers,
+        embedding_dim: EMB,
+        hidden: HIDDEN,
+        dropout: 0.0,
+        pooling: Pooling::Last,
+    };
+    let device = Device::Cpu;
+    let mut net = Classifier::new(&cfg, VOCAB, 2, 1, &device)?;
+    net.set_kernel(kernel);
+    let vars = net.named_vars().into_iter().map(|(_, v)| v).collect();
+    let mut opt = optim::build(&TrainSection::default(), vars);
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let ids: Vec<u32> = (0..batch * time)
+        .map(|_| rng.gen_range(1..VOCAB as u32))
+        .collect();
+    let ids = Tensor::from_vec(ids, (batch, time), &device)?;
+    let labels: Vec<u32> = (0..batch).map(|i| (i % 2) as u32).collect();
+    let labels = Tensor::new(labels.as_slice(), &device)?;
+    let lengths = vec![time; batch];
+
+    let (mut train, mut fwd, mut bwd) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..steps + 2 {
+        let start = Instant::now();
+        let logits = net.forward(&ids, &lengths, None)?;
+        let loss = cross_entropy(&logits, &labels, None)?;
+        let t1 = start.elapsed().as_secs_f64() * 1e3;
+        let grads = loss.backward()?;
+        let t2 = start.elapsed().as_secs_f64() * 1e3;
+        opt.step(&grads)?;
+        if i >= 2 {
+            train.push(start.elapsed().as_secs_f64() * 1e3);
+            fwd.push(t1);
+            bwd.push(t2 - t1);
+        }
+    }
+    let mut infer = Vec::new();
+    for i in 0..steps + 2 {
+        let start = Instant::now();
+        let logits = net.forward_inference(&ids, &lengths)?;
+        let _ = logits.to_vec2::<f32>()?;
+        if i >= 2 {
+            infer.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    println!(
+        "{{\"model\": \"{model}\", \"train_ms\": {:.2}, \"infer_ms\": {:.2}, \"threads\": {}, \"fwd_ms\": {:.2}, \"bwd_ms\": {:.2}}}",
+        median(train),
+        median(infer),
+        lab::kernels::matmul::threads(),
+        median(fwd),
+        median(bwd)
+    );
+    Ok(())
+}
