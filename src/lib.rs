@@ -7,6 +7,7 @@ pub mod data;
 pub mod model;
 pub mod report;
 pub mod runner;
+pub mod serve;
 pub mod spec;
 pub mod store;
 pub mod train;
