@@ -188,7 +188,12 @@ fn best_section(out: &mut String, store: &Store, trial_id: i64) -> Result<()> {
         "<h2>Best configuration: trial {trial_id}</h2><div class=\"charts\">"
     );
     let confusion = store.confusion(trial_id)?;
-    for c in confusion.iter().rev() {
+    // Test first, then valid.
+    for c in confusion
+        .iter()
+        .filter(|c| c.split == "test")
+        .chain(confusion.iter().filter(|c| c.split != "test"))
+    {
         out.push_str(&heatmap(
             &format!("Confusion matrix ({})", c.split),
             &c.labels,

@@ -241,7 +241,7 @@ pub fn bar_chart(
 }
 
 fn short(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e9 {
+    if (v.fract() == 0.0 || v.abs() >= 100.0) && v.abs() < 1e12 {
         format!("{v:.0}")
     } else {
         format!("{v:.3}")

@@ -122,3 +122,98 @@ impl Drop for Server {
 
 /// A small CSV of reviews with an extra column and a quoted comma.
 pub const REVIEWS_CSV: &str = "id,review\n1,\"A moving, beautifully acted film.\"\n2,dull and far too long\n3,the best movie of the year\n4,\n";
+
+/// A chromedriver process driving headless Chromium; killed on drop.
+pub struct Driver {
+    child: Child,
+    pub url: String,
+    profile: tempfile::TempDir,
+}
+
+impl Driver {
+    /// Fails with a clear message when Chromium or chromedriver is missing
+    /// (CI installs the Debian packages `chromium` and `chromium-driver`).
+    pub fn start() -> Driver {
+        for tool in ["chromium", "chromedriver"] {
+            let found = Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false);
+            assert!(
+                found,
+                "{tool} is not installed: the browser tests need it \
+                 (apt-get install -y chromium chromium-driver; .ci/run does this)"
+            );
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Driver {
+            child,
+            url,
+            profile: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// Capabilities for a fresh headless Chromium that makes no outside connections.
+    pub fn capabilities(&self) -> serde_json::Map<String, serde_json::Value> {
+        let args = [
+            "--headless=new".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--disable-dev-shm-usage".into(),
+            "--window-size=1300,900".into(),
+            format!("--user-data-dir={}", self.profile.path().display()),
+        ];
+        // Debian's /usr/bin/chromium is a shell wrapper around this binary.
+        let binary = ["/usr/lib/chromium/chromium", "/usr/bin/chromium"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .unwrap_or("chromium");
+        let caps = serde_json::json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": { "binary": binary, "args": args },
+        });
+        caps.as_object().unwrap().clone()
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where tests leave files for people to look at (screenshots): `$LAB_TEST_ARTIFACTS`
+/// or `<target>/tmp/artifacts`.
+pub fn artifacts_dir() -> PathBuf {
+    let dir = std::env::var_os("LAB_TEST_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
