@@ -66,7 +66,7 @@ wait_up() {
 RAYON_NUM_THREADS=1 "$LAB" serve --model "$WORK/model" --addr "127.0.0.1:$LAB_PORT" \
   --workers "$WORKERS" 2>/dev/null &
 PIDS+=($!)
-MODEL_DIR="$WORK/model" bench/.venv/bin/gunicorn --chdir bench -w "$WORKERS" \
+MODEL_DIR="$PWD/$WORK/model" bench/.venv/bin/gunicorn --chdir bench -w "$WORKERS" \
   -b "127.0.0.1:$FLASK_PORT" --log-level warning flask_app:app &
 PIDS+=($!)
 wait_up "$LAB_PORT"

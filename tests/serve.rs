@@ -389,3 +389,56 @@ fn export_inlines_a_stopword_list() {
     // With only stop words, "a film" and "a movie" clean to the same tokens.
     assert_eq!(after[0]["probabilities"], after[1]["probabilities"]);
 }
+
+#[test]
+fn concurrent_requests_batched_together_get_their_own_answers() {
+    let server = trial_server(&["--workers", "2"]);
+    let url = server.url("/v1/predict");
+    let rows: Vec<String> = csv::Reader::from_path(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/rotten_tomatoes.csv"
+    ))
+    .unwrap()
+    .records()
+    .take(48)
+    .map(|r| r.unwrap()[0].to_string())
+    .collect();
+    // Requests of 1 to 3 texts each, answered one by one first.
+    let requests: Vec<Vec<String>> = rows
+        .chunks(3)
+        .flat_map(|c| [c[..1].to_vec(), c[1..].to_vec()])
+        .collect();
+    let alone: Vec<Value> = requests
+        .iter()
+        .map(|texts| post_json(&url, &json!({ "texts": texts }).to_string(), None).1)
+        .collect();
+    // Then all at once from many clients, several rounds, so the server coalesces them.
+    std::thread::scope(|s| {
+        for (texts, expected) in requests.iter().zip(&alone) {
+            let url = &url;
+            s.spawn(move || {
+                for _ in 0..5 {
+                    let (status, body) =
+                        post_json(url, &json!({ "texts": texts }).to_string(), None);
+                    assert_eq!(status, 200);
+                    assert_eq!(body["predictions"].as_array().unwrap().len(), texts.len());
+                    for (got, want) in body["predictions"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .zip(expected["predictions"].as_array().unwrap())
+                    {
+                        assert_eq!(got["label"], want["label"]);
+                        for (class, p) in want["probabilities"].as_object().unwrap() {
+                            let q = got["probabilities"][class].as_f64().unwrap();
+                            assert!(
+                                (q - p.as_f64().unwrap()).abs() < 1e-4,
+                                "{texts:?}: {q} vs {p}"
+                            );
+                        }
+                    }
+                }
+            });
+        }
+    });
+}

@@ -31,7 +31,8 @@ pub struct Args {
     /// Most texts in one /v1/predict request.
     #[arg(long, default_value_t = Limits::default().max_batch)]
     max_batch: usize,
-    /// Threads answering requests (default: one per CPU core).
+    /// Threads answering requests, and threads running the model (default: one
+    /// per CPU core each).
     #[arg(long)]
     workers: Option<usize>,
     #[arg(long, default_value = "cpu")]
@@ -67,6 +68,7 @@ pub fn execute(args: Args, db: &Path) -> Result<i32> {
             max_body_bytes: args.max_body_bytes,
             max_batch: args.max_batch,
         },
+        threads: args.workers.unwrap_or(0),
     };
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.workers {

@@ -2,6 +2,7 @@
 //! web page. Predictions run on the blocking pool so slow batches never stall
 //! the accept loop; every error is a JSON body `{"error": "..."}`.
 
+mod batcher;
 mod page;
 
 use crate::runner::annotate::annotate_csv;
@@ -43,13 +44,37 @@ pub struct Served {
     pub info: ModelInfo,
     pub token: Option<String>,
     pub limits: Limits,
+    /// Threads running the model (0: one per core).
+    pub threads: usize,
 }
 
-type Shared = Arc<Served>;
+/// Texts one model call takes from requests queued together.
+const COALESCE_TEXTS: usize = 64;
+
+struct AppState {
+    model: Arc<TrainedModel>,
+    batcher: batcher::Batcher,
+    info: ModelInfo,
+    token: Option<String>,
+    limits: Limits,
+}
+
+type Shared = Arc<AppState>;
 
 /// The routes; `/v1/*` need the bearer token when one is set.
 pub fn router(served: Served) -> Router {
-    let state = Arc::new(served);
+    let model = Arc::new(served.model);
+    let threads = match served.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let state = Arc::new(AppState {
+        batcher: batcher::Batcher::start(model.clone(), threads, COALESCE_TEXTS),
+        model,
+        info: served.info,
+        token: served.token,
+        limits: served.limits,
+    });
     let api = Router::new()
         .route("/v1/predict", post(predict))
         .route("/v1/predict/csv", post(predict_csv))
@@ -179,7 +204,11 @@ async fn predict(State(state): State<Shared>, request: Request) -> Result<Respon
     let predictions = if texts.is_empty() {
         Vec::new()
     } else {
-        run_model(&state, move |m| m.predict(&texts)).await?
+        state
+            .batcher
+            .predict(texts)
+            .await
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?
     };
     let items: Vec<Value> = predictions.iter().map(prediction_json).collect();
     Ok(Json(json!({"predictions": items})).into_response())
