@@ -83,6 +83,34 @@ fn plot_writes_one_chart_as_svg() {
     // quick.toml trains 4 epochs: 4 points per loss line.
     let svg = std::fs::read_to_string(dir.path().join("loss.svg")).unwrap();
     assert_eq!(svg.matches("<circle").count(), 2 * 4);
+    // PNG: a real image, twice the SVG's 520x300 size, not blank.
+    let png = dir.path().join("loss.png");
+    ok(&lab(&[
+        "plot",
+        &trial,
+        "--db",
+        db,
+        "--out",
+        png.to_str().unwrap(),
+    ]));
+    let bytes = std::fs::read(&png).unwrap();
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"));
+    let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    assert_eq!((width, height), (1040, 600));
+    assert!(
+        bytes.len() > 5000,
+        "a blank image compresses to almost nothing"
+    );
+    let out = lab(&[
+        "plot",
+        &trial,
+        "--db",
+        db,
+        "--out",
+        dir.path().join("x.gif").to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected a .svg or .png"));
     let out = lab(&[
         "plot",
         &trial,

@@ -1,4 +1,4 @@
-use crate::report::trial_chart;
+use crate::report::{svg_to_png, trial_chart};
 use crate::store::Store;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 pub struct Args {
     /// The trial to plot.
     trial: i64,
-    /// Output file (.svg).
+    /// Output file: .svg or .png.
     #[arg(long)]
     out: PathBuf,
     /// Which chart: loss, metric (valid F1 and accuracy) or confusion.
@@ -16,17 +16,27 @@ pub struct Args {
 }
 
 pub fn execute(args: Args, db: &Path) -> Result<i32> {
-    let ext = args.out.extension().and_then(|e| e.to_str()).unwrap_or("");
-    if !ext.eq_ignore_ascii_case("svg") {
+    let ext = args
+        .out
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if ext != "svg" && ext != "png" {
         bail!(
-            "{}: only .svg output is supported (got `.{ext}`)",
+            "{}: expected a .svg or .png file name (got `.{ext}`)",
             args.out.display()
         );
     }
     super::require_db(db)?;
     let store = Store::open(db)?;
     let svg = trial_chart(&store, args.trial, &args.chart)?;
-    std::fs::write(&args.out, svg)
+    let bytes = if ext == "png" {
+        svg_to_png(&svg, 2.0)?
+    } else {
+        svg.into_bytes()
+    };
+    std::fs::write(&args.out, bytes)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     println!("wrote {}", args.out.display());
     Ok(0)

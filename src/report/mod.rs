@@ -6,6 +6,7 @@ mod flatten;
 mod grid;
 mod html;
 mod leaderboard;
+mod png;
 mod render;
 mod svg;
 mod trial;
@@ -14,6 +15,7 @@ pub use flatten::flatten_config;
 pub use grid::grid as render_rows;
 pub use html::{html_report, trial_chart, ClassDistribution};
 pub use leaderboard::{leaderboard, Leaderboard, LeaderboardOptions, LeaderboardRow, Summary};
+pub use png::svg_to_png;
 pub use render::{render, render_all};
 pub use trial::render_trial;
 
