@@ -8,6 +8,7 @@ pub mod kernels;
 pub mod model;
 pub mod report;
 pub mod runner;
+pub mod serve;
 pub mod spec;
 pub mod store;
 pub mod train;

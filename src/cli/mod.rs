@@ -2,9 +2,13 @@
 //! calls the library and prints.
 
 mod compare;
+mod export;
+mod plot;
 mod predict;
 mod progress;
+mod report;
 mod run;
+mod serve;
 mod show;
 mod status;
 
@@ -37,6 +41,14 @@ enum Command {
     Predict(predict::Args),
     /// Trial counts by status, and running trials whose worker is gone.
     Status(status::Args),
+    /// Serve a trained model over HTTP: JSON and CSV API and a web page.
+    Serve(serve::Args),
+    /// Copy a trained trial into a directory usable without the database.
+    Export(export::Args),
+    /// Write a self-contained HTML report with charts.
+    Report(report::Args),
+    /// Write one chart of a trial as SVG.
+    Plot(plot::Args),
 }
 
 /// Runs the command line; returns the process exit code.
@@ -48,6 +60,10 @@ pub fn main() -> i32 {
         Command::Show(args) => show::execute(args, &cli.db),
         Command::Predict(args) => predict::execute(args, &cli.db),
         Command::Status(args) => status::execute(args, &cli.db),
+        Command::Serve(args) => serve::execute(args, &cli.db),
+        Command::Export(args) => export::execute(args, &cli.db),
+        Command::Report(args) => report::execute(args, &cli.db),
+        Command::Plot(args) => plot::execute(args, &cli.db),
     };
     match result {
         Ok(code) => code,

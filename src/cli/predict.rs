@@ -1,15 +1,19 @@
 use crate::report::Format;
+use crate::runner::annotate::annotate_csv;
 use crate::runner::artifacts::{Prediction, TrainedModel};
-use crate::runner::{device, RunOptions};
-use crate::store::{Store, TrialStatus};
+use crate::runner::{device, export};
+use crate::store::Store;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct Args {
     /// The trained trial to predict with.
-    #[arg(long)]
-    trial: i64,
+    #[arg(long, required_unless_present = "model")]
+    trial: Option<i64>,
+    /// A directory written by `lab export` (no database needed).
+    #[arg(long, conflicts_with = "trial")]
+    model: Option<PathBuf>,
     /// Texts to classify.
     texts: Vec<String>,
     /// A CSV file of texts to classify instead.
@@ -33,27 +37,16 @@ pub struct Args {
 }
 
 pub fn execute(args: Args, db: &Path) -> Result<i32> {
-    super::require_db(db)?;
-    let store = Store::open(db)?;
-    let trial = store
-        .trial(args.trial)?
-        .with_context(|| format!("no trial {} in {}", args.trial, db.display()))?;
-    if trial.status != TrialStatus::Done {
-        bail!(
-            "trial {} is {}, not done: it has no trained model",
-            args.trial,
-            trial.status
-        );
-    }
-    let weights = store
-        .artifacts(args.trial)?
-        .into_iter()
-        .find(|a| a.kind == "weights")
-        .with_context(|| format!("trial {} has no weights artifact", args.trial))?;
-    let root = RunOptions::new(db.to_path_buf()).root();
-    let dir = root.join(&weights.path);
-    let dir = dir.parent().unwrap_or(&root);
-    let model = TrainedModel::load(dir, &device::select(&args.device)?)?;
+    let device = device::select(&args.device)?;
+    let model = match (&args.model, args.trial) {
+        (Some(dir), _) => export::load_exported(dir, &device)?.0,
+        (None, Some(trial)) => {
+            super::require_db(db)?;
+            let store = Store::open(db)?;
+            TrainedModel::load(&export::trial_dir(&store, db, trial)?, &device)?
+        }
+        (None, None) => bail!("say which model: --trial ID or --model DIR"),
+    };
 
     match &args.input {
         Some(input) => predict_csv(
@@ -125,96 +118,37 @@ fn predict_csv(
     label_column: Option<&str>,
     output: Option<&Path>,
 ) -> Result<i32> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(false)
-        .from_path(input)
-        .with_context(|| format!("cannot open {}", input.display()))?;
-    let headers = reader
-        .headers()
-        .with_context(|| format!("{}: cannot read the header", input.display()))?
-        .clone();
-    let Some(text_index) = headers.iter().position(|h| h == column) else {
-        bail!(
-            "{}: no column `{column}` (columns: {}); choose one with --column",
-            input.display(),
-            headers.iter().collect::<Vec<_>>().join(", ")
-        );
-    };
-    let mut records = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        records
-            .push(record.with_context(|| format!("{}: bad CSV row {}", input.display(), i + 2))?);
-    }
-    // True labels are checked before any prediction is written.
-    let truth: Option<Vec<&str>> = match label_column {
-        None => None,
-        Some(name) => {
-            let Some(index) = headers.iter().position(|h| h == name) else {
-                bail!(
-                    "{}: no column `{name}` (--label-column; columns: {})",
-                    input.display(),
-                    headers.iter().collect::<Vec<_>>().join(", ")
-                );
-            };
-            let mut labels = Vec::new();
-            for (i, record) in records.iter().enumerate() {
-                let label = record.get(index).unwrap_or("").trim();
-                if !model.classes.iter().any(|c| c == label) {
-                    bail!(
-                        "{}, line {}: label {label:?} in column `{name}` was not seen at \
-                         training time; the model knows: {}",
-                        input.display(),
-                        i + 2,
-                        model.classes.join(", ")
-                    );
-                }
-                labels.push(label);
-            }
-            Some(labels)
+    let file =
+        std::fs::File::open(input).with_context(|| format!("cannot open {}", input.display()))?;
+    let source = input.display().to_string();
+    let annotated = match output {
+        Some(path) => {
+            // Labels are checked before the output file is created.
+            let mut buffer = Vec::new();
+            let annotated = annotate_csv(model, file, &source, column, label_column, &mut buffer)?;
+            std::fs::write(path, buffer)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!(
+                "wrote {} predictions to {}",
+                annotated.predictions.len(),
+                path.display()
+            );
+            annotated
         }
+        None => annotate_csv(
+            model,
+            file,
+            &source,
+            column,
+            label_column,
+            std::io::stdout(),
+        )?,
     };
-    let texts: Vec<String> = records
-        .iter()
-        .map(|r| r.get(text_index).unwrap_or("").to_string())
-        .collect();
-    let predictions = model.predict(&texts)?;
-
-    let sink: Box<dyn std::io::Write> = match output {
-        Some(path) => Box::new(
-            std::fs::File::create(path)
-                .with_context(|| format!("cannot write {}", path.display()))?,
-        ),
-        None => Box::new(std::io::stdout()),
-    };
-    let mut writer = csv::Writer::from_writer(sink);
-    let mut out_headers: Vec<String> = headers.iter().map(str::to_string).collect();
-    out_headers.push("predicted_label".into());
-    out_headers.extend(model.classes.iter().map(|c| format!("p_{c}")));
-    writer.write_record(&out_headers)?;
-    for (record, p) in records.iter().zip(&predictions) {
-        let mut row: Vec<String> = record.iter().map(str::to_string).collect();
-        row.push(p.label.clone());
-        row.extend(p.probabilities.iter().map(|(_, v)| format!("{v:.6}")));
-        writer.write_record(&row)?;
-    }
-    writer.flush()?;
-    if let Some(truth) = &truth {
-        let right = truth
-            .iter()
-            .zip(&predictions)
-            .filter(|(t, p)| **t == p.label)
-            .count();
+    if let Some(correct) = annotated.correct {
+        let total = annotated.predictions.len();
         eprintln!(
-            "accuracy {:.4} ({right} of {} rows)",
-            right as f64 / truth.len().max(1) as f64,
-            truth.len()
-        );
-    }
-    if let Some(path) = output {
-        eprintln!(
-            "wrote {} predictions to {}",
-            predictions.len(),
-            path.display()
+            "accuracy {:.4} ({correct} of {total} rows)",
+            correct as f64 / total.max(1) as f64
         );
     }
     Ok(0)

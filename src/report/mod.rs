@@ -1,15 +1,21 @@
-//! Leaderboards and tables printed from the store (table, markdown, csv, json).
+//! Leaderboards and tables printed from the store (table, markdown, csv, json),
+//! and the HTML report with SVG charts.
 //! Reads the store only; knows nothing of training.
 
 mod flatten;
 mod grid;
+mod html;
 mod leaderboard;
+mod png;
 mod render;
+mod svg;
 mod trial;
 
 pub use flatten::flatten_config;
 pub use grid::grid as render_rows;
+pub use html::{html_report, trial_chart, ClassDistribution};
 pub use leaderboard::{leaderboard, Leaderboard, LeaderboardOptions, LeaderboardRow, Summary};
+pub use png::svg_to_png;
 pub use render::{render, render_all};
 pub use trial::render_trial;
 

@@ -122,7 +122,8 @@ impl TrainedModel {
         let vocab = Vocab {
             itos: vocab_file.itos,
         };
-        let preprocessor = Preprocessor::new(&config.preprocess, &config_file.base_dir)?;
+        // A relative base_dir (an export's) is relative to the directory itself.
+        let preprocessor = Preprocessor::new(&config.preprocess, &dir.join(&config_file.base_dir))?;
         let weights = dir.join(WEIGHTS);
         let model = Classifier::load(
             &config.model,

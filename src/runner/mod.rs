@@ -2,8 +2,10 @@
 //! claims the ones not yet done, trains them on a device and records results.
 //! A failing trial is recorded as failed and the sweep goes on.
 
+pub mod annotate;
 pub mod artifacts;
 pub mod device;
+pub mod export;
 
 use crate::data::{self, Dataset};
 use crate::model::Classifier;

@@ -1,0 +1,65 @@
+use crate::report::{html_report, LeaderboardOptions};
+use crate::runner::export;
+use crate::store::Store;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Experiment to report (every experiment when omitted).
+    experiment: Option<String>,
+    /// Directory for the HTML files (one `<experiment>.html` each, and index.html).
+    #[arg(long)]
+    out: PathBuf,
+    /// Metric ranking the leaderboard.
+    #[arg(long, default_value = "macro_f1")]
+    metric: String,
+}
+
+pub fn execute(args: Args, db: &Path) -> Result<i32> {
+    super::require_db(db)?;
+    let store = Store::open(db)?;
+    let experiments = match &args.experiment {
+        Some(name) => vec![store
+            .experiment_by_name(name)?
+            .with_context(|| format!("no experiment `{name}` in {}", db.display()))?],
+        None => store.experiments()?,
+    };
+    if experiments.is_empty() {
+        bail!("no experiments in {}", db.display());
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let opts = LeaderboardOptions {
+        metric: args.metric.clone(),
+        ..Default::default()
+    };
+    let mut index = String::from(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>lab reports</title></head><body><h1>lab reports</h1><ul>",
+    );
+    for exp in &experiments {
+        let board = crate::report::leaderboard(&store, exp, &opts)?;
+        // The class distribution needs the data file; the report goes on without it.
+        let distribution = match board.rows.first() {
+            Some(row) => match export::class_distribution(&store, db, row.best_trial) {
+                Ok(d) => Some(d),
+                Err(err) => {
+                    eprintln!("warning: {}: no class distribution: {err:#}", exp.name);
+                    None
+                }
+            },
+            None => None,
+        };
+        let html = html_report(&store, exp, &opts, distribution.as_ref())?;
+        let file = args.out.join(format!("{}.html", exp.name));
+        std::fs::write(&file, html).with_context(|| format!("cannot write {}", file.display()))?;
+        println!("wrote {}", file.display());
+        index.push_str(&format!(
+            "<li><a href=\"{0}.html\">{0}</a></li>",
+            html_escape::encode_text(&exp.name)
+        ));
+    }
+    index.push_str("</ul></body></html>");
+    std::fs::write(args.out.join("index.html"), index)?;
+    Ok(0)
+}

@@ -1,0 +1,100 @@
+use crate::runner::{device, export};
+use crate::serve::{Limits, Served};
+use crate::store::Store;
+use anyhow::{bail, Context, Result};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Serve this trained trial.
+    #[arg(long, conflicts_with_all = ["best", "model"])]
+    trial: Option<i64>,
+    /// Serve the best trial of this experiment.
+    #[arg(long, conflicts_with = "model")]
+    best: Option<String>,
+    /// Metric that picks the best trial (with --best).
+    #[arg(long, default_value = "macro_f1", requires = "best")]
+    metric: String,
+    /// Serve a directory written by `lab export` (no database needed).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Address to listen on; loopback unless told otherwise.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Require `Authorization: Bearer TOKEN` on /v1/*.
+    #[arg(long)]
+    token: Option<String>,
+    /// Largest request body in bytes.
+    #[arg(long, default_value_t = Limits::default().max_body_bytes)]
+    max_body_bytes: usize,
+    /// Most texts in one /v1/predict request.
+    #[arg(long, default_value_t = Limits::default().max_batch)]
+    max_batch: usize,
+    /// Threads answering requests, and threads running the model (default: one
+    /// per CPU core each).
+    #[arg(long)]
+    workers: Option<usize>,
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+pub fn execute(args: Args, db: &Path) -> Result<i32> {
+    let device = device::select(&args.device)?;
+    let (model, info) = match (&args.model, args.trial, &args.best) {
+        (Some(dir), _, _) => export::load_exported(dir, &device)?,
+        (None, Some(trial), _) => {
+            super::require_db(db)?;
+            export::load_trial(&Store::open(db)?, db, trial, &device)?
+        }
+        (None, None, Some(experiment)) => {
+            super::require_db(db)?;
+            let store = Store::open(db)?;
+            let trial = export::best_trial(&store, experiment, &args.metric)?;
+            export::load_trial(&store, db, trial, &device)?
+        }
+        (None, None, None) => {
+            bail!("say what to serve: --trial ID, --best EXPERIMENT or --model DIR")
+        }
+    };
+    if args.max_batch == 0 || args.max_body_bytes == 0 {
+        bail!("--max-batch and --max-body-bytes must be at least 1");
+    }
+    let served = Served {
+        model,
+        info,
+        token: args.token.filter(|t| !t.is_empty()),
+        limits: Limits {
+            max_body_bytes: args.max_body_bytes,
+            max_batch: args.max_batch,
+        },
+        threads: args.workers.unwrap_or(0),
+    };
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.workers {
+        runtime
+            .worker_threads(n.max(1))
+            .max_blocking_threads(n.max(1));
+    }
+    let runtime = runtime.enable_all().build()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.addr))?;
+        let trial = served
+            .info
+            .trial
+            .map(|t| format!(", trial {t}"))
+            .unwrap_or_default();
+        eprintln!(
+            "serving experiment {}{trial} on http://{} (Ctrl-C stops)",
+            served.info.experiment,
+            listener.local_addr()?
+        );
+        tokio::select! {
+            result = crate::serve::serve(listener, served) => result?,
+            _ = tokio::signal::ctrl_c() => eprintln!("stopped"),
+        }
+        Ok(0)
+    })
+}

@@ -1,0 +1,209 @@
+//! Finding a trained trial's model through the store, describing it, and exporting
+//! it to a directory that needs neither the database nor the spec's files.
+
+use super::artifacts::{self, TrainedModel};
+use super::RunOptions;
+use crate::report::{leaderboard, LeaderboardOptions};
+use crate::store::{Store, TrialStatus};
+use anyhow::{bail, Context, Result};
+use candle_core::Device;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What an exported directory says about its model (`model.json`) and what
+/// `GET /v1/model` answers.
+pub const INFO: &str = "model.json";
+/// A word-list stopword file, copied into the export.
+const STOPWORDS: &str = "stopwords.txt";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub experiment: String,
+    pub trial: Option<i64>,
+    /// The trial's resolved config.
+    pub config: serde_json::Value,
+    /// Test-split metrics by name.
+    pub test_metrics: BTreeMap<String, f64>,
+    pub labels: Vec<String>,
+}
+
+/// The directory holding a done trial's model files.
+pub fn trial_dir(store: &Store, db: &Path, trial_id: i64) -> Result<PathBuf> {
+    let trial = store
+        .trial(trial_id)?
+        .with_context(|| format!("no trial {trial_id} in {}", db.display()))?;
+    if trial.status != TrialStatus::Done {
+        bail!(
+            "trial {trial_id} is {}, not done: it has no trained model",
+            trial.status
+        );
+    }
+    let weights = store
+        .artifacts(trial_id)?
+        .into_iter()
+        .find(|a| a.kind == "weights")
+        .with_context(|| format!("trial {trial_id} has no weights artifact"))?;
+    let root = RunOptions::new(db.to_path_buf()).root();
+    let path = root.join(&weights.path);
+    Ok(path.parent().map(Path::to_path_buf).unwrap_or(root))
+}
+
+/// The best trial of an experiment by `metric` (the leaderboard's best
+/// configuration, and its best seed).
+pub fn best_trial(store: &Store, experiment: &str, metric: &str) -> Result<i64> {
+    let exp = store
+        .experiment_by_name(experiment)?
+        .with_context(|| format!("no experiment `{experiment}` in {}", store.path().display()))?;
+    let opts = LeaderboardOptions {
+        metric: metric.to_string(),
+        ..Default::default()
+    };
+    let board = leaderboard(store, &exp, &opts)?;
+    match board.rows.first() {
+        Some(row) => Ok(row.best_trial),
+        None => bail!("experiment `{experiment}` has no done trial yet"),
+    }
+}
+
+/// Experiment, config, test metrics and labels of a trial, from the store.
+pub fn model_info(store: &Store, trial_id: i64, labels: &[String]) -> Result<ModelInfo> {
+    let trial = store
+        .trial(trial_id)?
+        .with_context(|| format!("no trial {trial_id}"))?;
+    let experiment = store
+        .experiment(trial.experiment_id)?
+        .map(|e| e.name)
+        .unwrap_or_default();
+    let config = serde_json::from_str(&trial.config_json)
+        .with_context(|| format!("trial {trial_id}: its stored config is not valid JSON"))?;
+    let test_metrics = store
+        .metrics(trial_id)?
+        .into_iter()
+        .filter(|(split, _, _)| split == "test")
+        .map(|(_, name, value)| (name, value))
+        .collect();
+    Ok(ModelInfo {
+        experiment,
+        trial: Some(trial_id),
+        config,
+        test_metrics,
+        labels: labels.to_vec(),
+    })
+}
+
+/// A done trial's model and description, loaded through the store.
+pub fn load_trial(
+    store: &Store,
+    db: &Path,
+    trial_id: i64,
+    device: &Device,
+) -> Result<(TrainedModel, ModelInfo)> {
+    let dir = trial_dir(store, db, trial_id)?;
+    let model = TrainedModel::load(&dir, device)?;
+    let info = model_info(store, trial_id, &model.classes)?;
+    Ok((model, info))
+}
+
+/// An exported directory's model and description (no database needed).
+pub fn load_exported(dir: &Path, device: &Device) -> Result<(TrainedModel, ModelInfo)> {
+    let info_path = dir.join(INFO);
+    let text = std::fs::read_to_string(&info_path).with_context(|| {
+        format!(
+            "cannot read {} (is {} a directory written by `lab export`?)",
+            info_path.display(),
+            dir.display()
+        )
+    })?;
+    let info: ModelInfo = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a valid model description", info_path.display()))?;
+    let model = TrainedModel::load(dir, device)?;
+    Ok((model, info))
+}
+
+/// Write weights, vocabulary, config (with relative paths resolved into the
+/// directory itself) and `model.json` into `out`.
+pub fn export(store: &Store, db: &Path, trial_id: i64, out: &Path) -> Result<ModelInfo> {
+    let src = trial_dir(store, db, trial_id)?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    for name in [artifacts::WEIGHTS, artifacts::VOCAB] {
+        std::fs::copy(src.join(name), out.join(name)).with_context(|| {
+            format!(
+                "cannot copy {} to {}",
+                src.join(name).display(),
+                out.display()
+            )
+        })?;
+    }
+    let config_path = src.join(artifacts::CONFIG);
+    let text = std::fs::read_to_string(&config_path)
+        .with_context(|| format!("cannot read {}", config_path.display()))?;
+    let mut config: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", config_path.display()))?;
+    let base_dir = PathBuf::from(config["base_dir"].as_str().unwrap_or("."));
+    let stopwords = config["config"]["preprocess"]["stopwords"]
+        .as_str()
+        .unwrap_or("none")
+        .trim()
+        .to_string();
+    if !matches!(stopwords.as_str(), "" | "none" | "english") {
+        // A word-list file: inline it so the export does not depend on base_dir.
+        let list = base_dir.join(&stopwords);
+        std::fs::copy(&list, out.join(STOPWORDS))
+            .with_context(|| format!("cannot copy the stopword list {}", list.display()))?;
+        config["config"]["preprocess"]["stopwords"] = STOPWORDS.into();
+    }
+    // Empty: relative paths resolve against the export directory itself.
+    config["base_dir"] = "".into();
+    std::fs::write(
+        out.join(artifacts::CONFIG),
+        serde_json::to_string_pretty(&config)?,
+    )?;
+    let model = TrainedModel::load(out, &Device::Cpu)
+        .with_context(|| format!("the export in {} does not load back", out.display()))?;
+    let info = model_info(store, trial_id, &model.classes)?;
+    std::fs::write(out.join(INFO), serde_json::to_string_pretty(&info)?)?;
+    Ok(info)
+}
+
+/// Rows per class in the train, valid and test splits a trial was trained on
+/// (prepared again from its data file, through the dataset cache).
+pub fn class_distribution(
+    store: &Store,
+    db: &Path,
+    trial_id: i64,
+) -> Result<crate::report::ClassDistribution> {
+    let dir = trial_dir(store, db, trial_id)?;
+    let path = dir.join(artifacts::CONFIG);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    #[derive(Deserialize)]
+    struct ConfigFile {
+        base_dir: PathBuf,
+        config: crate::spec::TrialConfig,
+    }
+    let file: ConfigFile = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a valid lab artifact", path.display()))?;
+    let cache = RunOptions::new(db.to_path_buf()).root().join("cache");
+    let ds = crate::data::prepare(
+        &file.config.data,
+        &file.config.preprocess,
+        &file.base_dir,
+        Some(&cache),
+    )?;
+    let count = |labels: &[u32]| {
+        let mut c = vec![0u64; ds.classes.len()];
+        for &l in labels {
+            c[l as usize] += 1;
+        }
+        c
+    };
+    Ok(crate::report::ClassDistribution {
+        classes: ds.classes.clone(),
+        splits: vec![
+            ("train".into(), count(&ds.train.labels)),
+            ("valid".into(), count(&ds.valid.labels)),
+            ("test".into(), count(&ds.test.labels)),
+        ],
+    })
+}

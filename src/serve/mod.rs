@@ -1,0 +1,289 @@
+//! `lab serve`: a trained model behind an HTTP API (axum) and a self-contained
+//! web page. Predictions run on the blocking pool so slow batches never stall
+//! the accept loop; every error is a JSON body `{"error": "..."}`.
+
+mod batcher;
+mod page;
+
+use crate::runner::annotate::annotate_csv;
+use crate::runner::artifacts::{Prediction, TrainedModel};
+use crate::runner::export::ModelInfo;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Multipart, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use http_body_util::BodyExt;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+/// Request limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest request body in bytes (413 above).
+    pub max_body_bytes: usize,
+    /// Most texts in one `POST /v1/predict` (413 above).
+    pub max_batch: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 4 << 20,
+            max_batch: 256,
+        }
+    }
+}
+
+/// What the server holds: the model, its description, the optional bearer token.
+pub struct Served {
+    pub model: TrainedModel,
+    pub info: ModelInfo,
+    pub token: Option<String>,
+    pub limits: Limits,
+    /// Threads running the model (0: one per core).
+    pub threads: usize,
+}
+
+/// Texts one model call takes from requests queued together.
+const COALESCE_TEXTS: usize = 64;
+
+struct AppState {
+    model: Arc<TrainedModel>,
+    batcher: batcher::Batcher,
+    info: ModelInfo,
+    token: Option<String>,
+    limits: Limits,
+}
+
+type Shared = Arc<AppState>;
+
+/// The routes; `/v1/*` need the bearer token when one is set.
+pub fn router(served: Served) -> Router {
+    let model = Arc::new(served.model);
+    let threads = match served.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let state = Arc::new(AppState {
+        batcher: batcher::Batcher::start(model.clone(), threads, COALESCE_TEXTS),
+        model,
+        info: served.info,
+        token: served.token,
+        limits: served.limits,
+    });
+    let api = Router::new()
+        .route("/v1/predict", post(predict))
+        .route("/v1/predict/csv", post(predict_csv))
+        .route("/v1/model", get(model_info))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
+    Router::new()
+        .route("/", get(|| async { Html(page::PAGE) }))
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .merge(api)
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
+        .with_state(state)
+}
+
+/// Serve until the process is stopped.
+pub async fn serve(listener: tokio::net::TcpListener, served: Served) -> std::io::Result<()> {
+    axum::serve(listener, router(served)).await
+}
+
+/// An error answered as `{"error": message}` with its status.
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+    fn internal(err: impl std::fmt::Display) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{err:#}"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({"error": self.message}))).into_response()
+    }
+}
+
+async fn authorize(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(token) = &state.token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given != Some(token.as_str()) {
+            let mut response = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong token: send `Authorization: Bearer TOKEN`",
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, "Bearer".parse().unwrap());
+            return response;
+        }
+    }
+    next.run(request).await
+}
+
+/// The whole body, or 413 when it is larger than the limit.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body larger than {limit} bytes"),
+        )),
+        Err(err) => Err(ApiError::bad_request(format!(
+            "cannot read the request body: {err}"
+        ))),
+    }
+}
+
+/// Run the model off the async threads.
+async fn run_model<T: Send + 'static>(
+    state: &Shared,
+    job: impl FnOnce(&TrainedModel) -> anyhow::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || job(&state.model))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
+}
+
+#[derive(Deserialize)]
+struct PredictRequest {
+    texts: Vec<String>,
+}
+
+fn prediction_json(p: &Prediction) -> Value {
+    let probabilities: Map<String, Value> = p
+        .probabilities
+        .iter()
+        .map(|(c, v)| (c.clone(), json!(v)))
+        .collect();
+    json!({"label": p.label, "probabilities": probabilities})
+}
+
+async fn predict(State(state): State<Shared>, request: Request) -> Result<Response, ApiError> {
+    let bytes = read_body(request.into_body(), state.limits.max_body_bytes).await?;
+    let body: PredictRequest = serde_json::from_slice(&bytes).map_err(|err| {
+        ApiError::bad_request(format!(
+            "expected a JSON object {{\"texts\": [\"...\", ...]}}: {err}"
+        ))
+    })?;
+    let max = state.limits.max_batch;
+    if body.texts.len() > max {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("{} texts in one request; at most {max}", body.texts.len()),
+        ));
+    }
+    let texts = body.texts;
+    let predictions = if texts.is_empty() {
+        Vec::new()
+    } else {
+        state
+            .batcher
+            .predict(texts)
+            .await
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?
+    };
+    let items: Vec<Value> = predictions.iter().map(prediction_json).collect();
+    Ok(Json(json!({"predictions": items})).into_response())
+}
+
+#[derive(Deserialize)]
+struct CsvQuery {
+    column: Option<String>,
+}
+
+/// CSV in (a `text/csv` body, or multipart with a `file` part and an optional
+/// `column` part), the same CSV with prediction columns out.
+async fn predict_csv(
+    State(state): State<Shared>,
+    Query(query): Query<CsvQuery>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let bytes = read_body(body, state.limits.max_body_bytes).await?;
+    let mut column = query.column.unwrap_or_else(|| "text".into());
+    let is_multipart = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let csv = if is_multipart {
+        let request = Request::from_parts(parts, Body::from(bytes));
+        let mut multipart = Multipart::from_request(request, &())
+            .await
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let mut file = None;
+        while let Some(field) = multipart
+            .next_field()
+            .await
+            .map_err(|e| ApiError::bad_request(e.body_text()))?
+        {
+            let name = field.name().unwrap_or("").to_string();
+            let data = field
+                .bytes()
+                .await
+                .map_err(|e| ApiError::bad_request(e.body_text()))?;
+            match name.as_str() {
+                "file" => file = Some(data),
+                "column" if !data.is_empty() => {
+                    column = String::from_utf8_lossy(&data).trim().to_string()
+                }
+                _ => {}
+            }
+        }
+        file.ok_or_else(|| ApiError::bad_request("multipart body without a `file` part"))?
+    } else {
+        bytes
+    };
+    let annotated = run_model(&state, move |m| {
+        let mut out = Vec::new();
+        annotate_csv(m, &csv[..], "uploaded CSV", &column, None, &mut out).map(|_| out)
+    })
+    .await
+    .map_err(|e| {
+        // Bad CSV or a missing column is the client's mistake.
+        ApiError::bad_request(e.message)
+    })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"predictions.csv\"",
+            ),
+        ],
+        annotated,
+    )
+        .into_response())
+}
+
+async fn model_info(State(state): State<Shared>) -> Json<ModelInfo> {
+    Json(state.info.clone())
+}
