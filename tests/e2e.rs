@@ -245,7 +245,7 @@ fn a_diverging_trial_is_recorded_as_failed_and_the_sweep_goes_on() {
     let conn = Connection::open(&db).unwrap();
     let (status, error): (String, String) = conn
         .query_row(
-            "SELECT status, error FROM trials WHERE config_json LIKE '%\"lr\":1e38%'",
+            "SELECT status, error FROM trials WHERE config_json LIKE '%\"lr\":1e+38%'",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
