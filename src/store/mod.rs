@@ -252,26 +252,14 @@ impl Store {
         worker: &str,
         device: &str,
     ) -> Result<Option<TrialRow>> {
-        let tx = self.write()?;
-        let sql = format!(
-            "UPDATE trials
-             SET status = 'running', worker = ?2, device = ?3, started_at = ?4,
-                 heartbeat_at = ?4, finished_at = NULL, error = NULL
-             WHERE id = (SELECT id FROM trials
-                         WHERE experiment_id = ?1 AND status = 'pending'
-                         ORDER BY id LIMIT 1)
-             RETURNING {TRIAL_COLUMNS}"
-        );
-        let trial = tx
-            .query_row(
-                &sql,
-                params![experiment_id, worker, device, now()],
-                trial_from_row,
-            )
-            .optional()
-            .with_context(|| format!("cannot claim a trial of experiment {experiment_id}"))?;
-        tx.commit()?;
-        Ok(trial)
+        self.claim(
+            "id = (SELECT id FROM trials WHERE experiment_id = ?1 AND status = 'pending'
+                   ORDER BY id LIMIT 1)",
+            experiment_id,
+            worker,
+            device,
+        )
+        .with_context(|| format!("cannot claim a trial of experiment {experiment_id}"))
     }
 
     /// Atomically move one given trial from pending to running: the runner claims
@@ -283,22 +271,30 @@ impl Store {
         worker: &str,
         device: &str,
     ) -> Result<Option<TrialRow>> {
+        self.claim("id = ?1 AND status = 'pending'", trial_id, worker, device)
+            .with_context(|| format!("cannot claim trial {trial_id}"))
+    }
+
+    /// One UPDATE … RETURNING in a write transaction, so a claim is atomic across
+    /// processes; `filter` selects the trial with `?1` bound to `key`.
+    fn claim(
+        &self,
+        filter: &str,
+        key: i64,
+        worker: &str,
+        device: &str,
+    ) -> Result<Option<TrialRow>> {
         let tx = self.write()?;
         let sql = format!(
             "UPDATE trials
              SET status = 'running', worker = ?2, device = ?3, started_at = ?4,
                  heartbeat_at = ?4, finished_at = NULL, error = NULL
-             WHERE id = ?1 AND status = 'pending'
+             WHERE {filter}
              RETURNING {TRIAL_COLUMNS}"
         );
         let trial = tx
-            .query_row(
-                &sql,
-                params![trial_id, worker, device, now()],
-                trial_from_row,
-            )
-            .optional()
-            .with_context(|| format!("cannot claim trial {trial_id}"))?;
+            .query_row(&sql, params![key, worker, device, now()], trial_from_row)
+            .optional()?;
         tx.commit()?;
         Ok(trial)
     }
