@@ -198,10 +198,15 @@ fn tensor_adam(
     Ok((m, v))
 }
 
-/// Adam with L2 weight decay added to the gradient (`torch.optim.Adam`).
+/// Adam (`torch.optim.Adam`: weight decay added to the gradient as L2) and, built
+/// by `AdamW::new`, Adam with decoupled weight decay (`torch.optim.AdamW`: θ is
+/// shrunk by lr·wd·θ before the step). One type, since only the decay differs.
 pub struct Adam {
     core: AdamCore,
-    weight_decay: f64,
+    /// L2 coefficient added to the gradient (Adam).
+    l2: f64,
+    /// Decoupled weight decay (AdamW).
+    decoupled: f64,
 }
 
 impl Adam {
@@ -209,55 +214,34 @@ impl Adam {
     pub fn new(vars: Vec<Var>, lr: f64, weight_decay: f64) -> Self {
         Self {
             core: AdamCore::new(vars, lr),
-            weight_decay,
+            l2: weight_decay,
+            decoupled: 0.0,
+        }
+    }
+}
+
+/// Builds the decoupled-weight-decay variant of [`Adam`].
+pub struct AdamW;
+
+impl AdamW {
+    /// `weight_decay` shrinks θ by `lr·wd·θ` before each step.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(vars: Vec<Var>, lr: f64, weight_decay: f64) -> Adam {
+        Adam {
+            core: AdamCore::new(vars, lr),
+            l2: 0.0,
+            decoupled: weight_decay,
         }
     }
 }
 
 impl Optimizer for Adam {
     fn step(&mut self, grads: &GradStore) -> Result<()> {
+        let shrink = 1.0 - self.core.lr * self.decoupled;
         for i in 0..self.core.vars.len() {
             if let Some(g) = grads.get(self.core.vars[i].as_tensor()) {
                 let g = g.clone();
-                self.core.update(i, &g, self.weight_decay, 1.0)?;
-            }
-        }
-        Ok(())
-    }
-    fn learning_rate(&self) -> f64 {
-        self.core.lr
-    }
-    fn state(&self) -> Result<Vec<(String, Tensor)>> {
-        self.core.state()
-    }
-    fn load_state(&mut self, state: Vec<(String, Tensor)>) -> Result<()> {
-        self.core.load_state(state)
-    }
-}
-
-/// Adam with decoupled weight decay θ ← θ(1 − lr·wd) before the step (`torch.optim.AdamW`).
-pub struct AdamW {
-    core: AdamCore,
-    weight_decay: f64,
-}
-
-impl AdamW {
-    /// `weight_decay` shrinks θ by `lr·wd·θ` before each step.
-    pub fn new(vars: Vec<Var>, lr: f64, weight_decay: f64) -> Self {
-        Self {
-            core: AdamCore::new(vars, lr),
-            weight_decay,
-        }
-    }
-}
-
-impl Optimizer for AdamW {
-    fn step(&mut self, grads: &GradStore) -> Result<()> {
-        let shrink = 1.0 - self.core.lr * self.weight_decay;
-        for i in 0..self.core.vars.len() {
-            if let Some(g) = grads.get(self.core.vars[i].as_tensor()) {
-                let g = g.clone();
-                self.core.update(i, &g, 0.0, shrink)?;
+                self.core.update(i, &g, self.l2, shrink)?;
             }
         }
         Ok(())
