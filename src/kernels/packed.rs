@@ -10,7 +10,7 @@
 
 use super::matmul::{gemm, View};
 
-/// Columns per panel: two AVX-512 registers, four AVX2 ones.
+/// Columns per panel: two AVX-512 registers (AVX2 runs it as two 16-column halves).
 const NR: usize = 32;
 
 /// A (K × N) matrix packed as ⌈N/NR⌉ panels of K rows × NR columns, zero-padded.
@@ -133,43 +133,46 @@ unsafe fn mul_avx512(p: &Packed, a: &[f32], rows: usize, out: &mut [f32]) {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn mul_avx2(p: &Packed, a: &[f32], rows: usize, out: &mut [f32]) {
     use std::arch::x86_64::*;
-    const MR: usize = 3;
+    // 6 rows × 16 columns: 12 accumulators, 2 weight registers and 1 broadcast
+    // fit AVX2's 16 registers (a 3 × 32 block needs 17 and spills every step).
+    const MR: usize = 6;
+    const HALF: usize = NR / 2;
     let (k, n) = (p.k, p.n);
-    let mut tile = [0f32; MR * NR];
+    let mut tile = [0f32; MR * HALF];
     for (pi, panel) in p.data.chunks_exact(k * NR).enumerate() {
-        let c0 = pi * NR;
-        let cols = (n - c0).min(NR);
-        let mut r0 = 0;
-        while r0 < rows {
-            let mr = (rows - r0).min(MR);
-            let rp: [*const f32; MR] =
-                std::array::from_fn(|r| a[(r0 + r.min(mr - 1)) * k..].as_ptr());
-            let mut acc = [[_mm256_setzero_ps(); 4]; MR];
-            let mut w = panel.as_ptr();
-            for kk in 0..k {
-                let ws = [
-                    _mm256_loadu_ps(w),
-                    _mm256_loadu_ps(w.add(8)),
-                    _mm256_loadu_ps(w.add(16)),
-                    _mm256_loadu_ps(w.add(24)),
-                ];
-                for r in 0..MR {
-                    let av = _mm256_set1_ps(*rp[r].add(kk));
-                    for (c, wc) in ws.iter().enumerate() {
-                        acc[r][c] = _mm256_fmadd_ps(av, *wc, acc[r][c]);
+        for half in 0..2 {
+            let c0 = pi * NR + half * HALF;
+            if c0 >= n {
+                break;
+            }
+            let cols = (n - c0).min(HALF);
+            let mut r0 = 0;
+            while r0 < rows {
+                let mr = (rows - r0).min(MR);
+                // Rows past the end repeat the last one (computed, not written).
+                let rp: [*const f32; MR] =
+                    std::array::from_fn(|r| a[(r0 + r.min(mr - 1)) * k..].as_ptr());
+                let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+                let mut w = panel.as_ptr().add(half * HALF);
+                for kk in 0..k {
+                    let w0 = _mm256_loadu_ps(w);
+                    let w1 = _mm256_loadu_ps(w.add(8));
+                    for r in 0..MR {
+                        let av = _mm256_broadcast_ss(&*rp[r].add(kk));
+                        acc[r][0] = _mm256_fmadd_ps(av, w0, acc[r][0]);
+                        acc[r][1] = _mm256_fmadd_ps(av, w1, acc[r][1]);
                     }
+                    w = w.add(NR);
                 }
-                w = w.add(NR);
-            }
-            for r in 0..MR {
-                for c in 0..4 {
-                    _mm256_storeu_ps(tile.as_mut_ptr().add(r * NR + 8 * c), acc[r][c]);
+                for r in 0..MR {
+                    _mm256_storeu_ps(tile.as_mut_ptr().add(r * HALF), acc[r][0]);
+                    _mm256_storeu_ps(tile.as_mut_ptr().add(r * HALF + 8), acc[r][1]);
                 }
+                for r in 0..mr {
+                    out[(r0 + r) * n + c0..][..cols].copy_from_slice(&tile[r * HALF..][..cols]);
+                }
+                r0 += mr;
             }
-            for r in 0..mr {
-                out[(r0 + r) * n + c0..][..cols].copy_from_slice(&tile[r * NR..][..cols]);
-            }
-            r0 += mr;
         }
     }
 }
