@@ -20,7 +20,8 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-cargo build --release --quiet --example bench_step --bin lab
+# NO_BUILD=1 uses the binaries already built (e.g. while other builds hold cargo's locks).
+[ "${NO_BUILD:-0}" = 1 ] || cargo build --release --quiet --example bench_step --bin lab
 target="${CARGO_TARGET_DIR:-target}/release"
 
 venv=bench/.venv

@@ -18,7 +18,8 @@ FLASK_PORT=${FLASK_PORT:-18081}
 WORK=bench/.work
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
-cargo build --release --quiet
+# NO_BUILD=1 uses the binaries already built (e.g. while other builds hold cargo's locks).
+[ "${NO_BUILD:-0}" = 1 ] || cargo build --release --quiet
 mkdir -p "$WORK"
 # A copy, so a shared target directory rebuilt meanwhile cannot change it.
 cp "${CARGO_TARGET_DIR:-target}/release/lab" "$WORK/lab"
