@@ -58,8 +58,9 @@ impl Vocab {
         self.encode(&pre.tokens(text), max_len)
     }
 
-    /// A token -> id lookup table, for encoding many texts.
-    pub fn encoder(&self) -> Encoder<'_> {
+    /// A token -> id lookup table, for encoding many texts (build it once: it
+    /// hashes every word of the vocabulary).
+    pub fn encoder(&self) -> Encoder {
         Encoder {
             stoi: self
                 .itos
@@ -67,18 +68,18 @@ impl Vocab {
                 .enumerate()
                 // A text token must never encode to padding.
                 .filter(|&(i, _)| i as u32 != PAD_ID)
-                .map(|(i, t)| (t.as_str(), i as u32))
+                .map(|(i, t)| (t.clone(), i as u32))
                 .collect(),
         }
     }
 }
 
-/// Token -> id lookup borrowed from a [`Vocab`].
-pub struct Encoder<'a> {
-    stoi: HashMap<&'a str, u32>,
+/// Token -> id lookup made from a [`Vocab`].
+pub struct Encoder {
+    stoi: HashMap<String, u32>,
 }
 
-impl Encoder<'_> {
+impl Encoder {
     /// Same contract as [`Vocab::encode`]: keeps the first `max_len` tokens, unknown -> `UNK_ID`,
     /// never empty.
     pub fn encode(&self, tokens: &[String], max_len: usize) -> Vec<u32> {

@@ -2,7 +2,7 @@
 //! vocabulary with class names, and the resolved config. Loading them back gives
 //! a model ready for prediction without the training data.
 
-use crate::data::{Preprocessor, Vocab};
+use crate::data::{Encoder, Preprocessor, Vocab};
 use crate::model::Classifier;
 use crate::spec::TrialConfig;
 use crate::store::ArtifactRow;
@@ -108,7 +108,9 @@ pub struct Prediction {
 pub struct TrainedModel {
     pub config: TrialConfig,
     pub classes: Vec<String>,
-    vocab: Vocab,
+    /// Built once: hashing the whole vocabulary per request was most of a
+    /// batch-1 prediction's time.
+    encoder: Encoder,
     preprocessor: Preprocessor,
     model: Classifier,
     device: Device,
@@ -136,7 +138,7 @@ impl TrainedModel {
         Ok(Self {
             config,
             classes: vocab_file.classes,
-            vocab,
+            encoder: vocab.encoder(),
             preprocessor,
             model,
             device: device.clone(),
@@ -146,10 +148,9 @@ impl TrainedModel {
     /// Classify raw texts (cleaned and encoded exactly as in training).
     pub fn predict(&self, texts: &[String]) -> Result<Vec<Prediction>> {
         let max_len = self.config.preprocess.max_len;
-        let encoder = self.vocab.encoder();
         let ids: Vec<Vec<u32>> = texts
             .iter()
-            .map(|t| encoder.encode(&self.preprocessor.tokens(t), max_len))
+            .map(|t| self.encoder.encode(&self.preprocessor.tokens(t), max_len))
             .collect();
         let probs = crate::train::predict_proba(&self.model, &ids, 64, &self.device)?;
         Ok(probs
