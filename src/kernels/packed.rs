@@ -18,7 +18,8 @@ pub struct Packed {
     k: usize,
     n: usize,
     data: Vec<f32>,
-    /// The matrix unpacked row-major, for CPUs without the fast kernel.
+    /// The matrix unpacked row-major, for CPUs without the fast kernel (empty
+    /// otherwise; `data` is empty on those).
     plain: Vec<f32>,
     kind: Kind,
 }
@@ -47,22 +48,48 @@ fn detect() -> Kind {
 impl Packed {
     /// Packs `m`, read through its strides, as a (k × n) matrix.
     pub fn new(m: View, k: usize, n: usize) -> Self {
+        Self::with_kind(m, k, n, detect())
+    }
+
+    fn with_kind(m: View, k: usize, n: usize, kind: Kind) -> Self {
+        let at = |kk: usize, j: usize| m.data[kk * m.rs + j * m.cs];
+        if kind == Kind::Generic {
+            let mut plain = vec![0f32; k * n];
+            for kk in 0..k {
+                for j in 0..n {
+                    plain[kk * n + j] = at(kk, j);
+                }
+            }
+            return Self {
+                k,
+                n,
+                data: Vec::new(),
+                plain,
+                kind,
+            };
+        }
         let panels = n.div_ceil(NR);
         let mut data = vec![0f32; panels * k * NR];
-        let mut plain = vec![0f32; k * n];
-        for kk in 0..k {
+        // Inference packs at every call: walk the source in its memory order.
+        if m.rs == 1 {
             for j in 0..n {
-                let v = m.data[kk * m.rs + j * m.cs];
-                data[(j / NR) * k * NR + kk * NR + j % NR] = v;
-                plain[kk * n + j] = v;
+                for kk in 0..k {
+                    data[(j / NR) * k * NR + kk * NR + j % NR] = at(kk, j);
+                }
+            }
+        } else {
+            for kk in 0..k {
+                for j in 0..n {
+                    data[(j / NR) * k * NR + kk * NR + j % NR] = at(kk, j);
+                }
             }
         }
         Self {
             k,
             n,
             data,
-            plain,
-            kind: detect(),
+            plain: Vec::new(),
+            kind,
         }
     }
 
@@ -210,8 +237,7 @@ mod tests {
             let w: Vec<f32> = (0..k * n)
                 .map(|i| ((i * 5 % 11) as f32 - 5.0) / 9.0)
                 .collect();
-            let mut packed = Packed::new(View::transposed(&w, k), k, n);
-            packed.kind = kind;
+            let packed = Packed::with_kind(View::transposed(&w, k), k, n, kind);
             let mut out = vec![0f32; rows * n];
             packed.mul(&a, rows, &mut out);
             for r in 0..rows {
