@@ -3,14 +3,19 @@
 
 mod compare;
 mod export;
+mod jobs;
+mod merge;
 mod plot;
 mod predict;
 mod progress;
+mod queue;
 mod report;
 mod run;
 mod serve;
 mod show;
 mod status;
+mod submit;
+mod worker;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -49,6 +54,14 @@ enum Command {
     Report(report::Args),
     /// Write one chart of a trial as SVG.
     Plot(plot::Args),
+    /// Queue a spec's trials for workers; list or cancel queued trials.
+    Queue(queue::Args),
+    /// Claim queued trials (any experiment) and run them.
+    Worker(worker::Args),
+    /// Submit a spec's grid to Slurm as a job array, one task per trial.
+    Submit(submit::Args),
+    /// Fold shard databases into one store (idempotent).
+    Merge(merge::Args),
 }
 
 /// Runs the command line; returns the process exit code.
@@ -64,6 +77,10 @@ pub fn main() -> i32 {
         Command::Export(args) => export::execute(args, &cli.db),
         Command::Report(args) => report::execute(args, &cli.db),
         Command::Plot(args) => plot::execute(args, &cli.db),
+        Command::Queue(args) => queue::execute(args, &cli.db),
+        Command::Worker(args) => worker::execute(args, &cli.db),
+        Command::Submit(args) => submit::execute(args, &cli.db),
+        Command::Merge(args) => merge::execute(args, &cli.db),
     };
     match result {
         Ok(code) => code,

@@ -64,6 +64,11 @@ impl Progress {
             }
             RunEvent::TrialStart { trial_id, label } => {
                 self.trials_seen += 1;
+                // A worker's queue can grow past what it saw at the start.
+                self.trials_total = self.trials_total.max(self.trials_seen);
+                if let Some(b) = &self.bars {
+                    b.sweep.set_length(self.trials_total as u64);
+                }
                 self.trial = format!(
                     "trial {trial_id} ({}/{}) {label}",
                     self.trials_seen, self.trials_total

@@ -2,7 +2,8 @@ use super::progress::Progress;
 use crate::report::{self, Format, LeaderboardOptions};
 use crate::runner::{self, RunOptions};
 use crate::spec;
-use crate::store::Store;
+use crate::store::{Store, TrialStatus};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
@@ -28,6 +29,14 @@ pub struct Args {
     /// taken to be abandoned and run again.
     #[arg(long, default_value_t = runner::DEFAULT_LEASE.as_secs())]
     lease_secs: u64,
+    /// Train N trials at once, in N processes sharing the store, the CPU
+    /// threads (RAYON_NUM_THREADS, else the cores) divided among them.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
+    jobs: u64,
+    /// Run only the grid's trial with this index (0-based, as `--dry-run` lists
+    /// them): what each task of a Slurm array does.
+    #[arg(long, value_name = "I")]
+    trial_index: Option<usize>,
     /// Format of the leaderboard printed at the end.
     #[arg(long, default_value = "table")]
     format: Format,
@@ -41,16 +50,26 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
     if args.dry_run {
         let trials = runner::plan(&loaded)?;
         println!("{}: {} trials", loaded.spec.experiment.name, trials.len());
+        println!("index  trial         swept values");
         for (i, (hash, label)) in trials.iter().enumerate() {
-            println!("{:>4}  {}  {}", i + 1, &hash[..12], label);
+            println!("{i:>5}  {}  {}", &hash[..12], label);
         }
         return Ok(0);
     }
     let mut opts = RunOptions::new(db.to_path_buf());
-    opts.device = args.device;
+    opts.device = args.device.clone();
     opts.max_trials = args.max_trials;
     opts.retry_failed = args.retry_failed;
     opts.lease = std::time::Duration::from_secs(args.lease_secs.max(1));
+    opts.trial_index = args.trial_index;
+    if args.jobs > 1 {
+        if args.trial_index.is_some() {
+            anyhow::bail!(
+                "--jobs runs a grid's trials in parallel; --trial-index runs one: pass one of them"
+            );
+        }
+        return run_jobs(&args, &loaded, &opts, db);
+    }
     let mut progress = Progress::new();
     let summary = runner::run(&loaded, &opts, &mut |event| progress.on_event(event))?;
     progress.finish();
@@ -65,4 +84,59 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
         summary.total, summary.already_done, summary.ran, summary.failed
     );
     Ok(if summary.failed > 0 { 2 } else { 0 })
+}
+
+/// `--jobs N`: record the grid once (bad input is refused here, once), then N
+/// `lab run` processes share it through the store's atomic claims.
+fn run_jobs(
+    args: &Args,
+    loaded: &spec::LoadedSpec,
+    opts: &RunOptions,
+    db: &Path,
+) -> anyhow::Result<i32> {
+    let before = runner::prepare(loaded, opts)?;
+    let mut child: Vec<OsString> = vec![
+        "--db".into(),
+        db.into(),
+        "run".into(),
+        args.spec.clone().into(),
+    ];
+    for set in &args.set {
+        child.extend(["--set".into(), set.into()]);
+    }
+    if let Some(device) = &args.device {
+        child.extend(["--device".into(), device.into()]);
+    }
+    child.extend([
+        "--max-trials".into(),
+        args.max_trials.to_string().into(),
+        "--lease-secs".into(),
+        args.lease_secs.to_string().into(),
+    ]);
+    let jobs = args.jobs as usize;
+    let code = super::jobs::spawn(jobs, runner::device::cpu_threads(), &child)?;
+
+    let store = Store::open(db)?;
+    let grid: std::collections::HashSet<String> = runner::plan(loaded)?
+        .into_iter()
+        .map(|(hash, _)| hash)
+        .collect();
+    let trials: Vec<_> = store
+        .trials(before.experiment_id)?
+        .into_iter()
+        .filter(|t| grid.contains(&t.config_hash))
+        .collect();
+    let count = |status| trials.iter().filter(|t| t.status == status).count();
+    if let Some(experiment) = store.experiment(before.experiment_id)? {
+        let board = report::leaderboard(&store, &experiment, &LeaderboardOptions::default())?;
+        println!("{}", report::render(&board, args.format));
+    }
+    eprintln!(
+        "{} trials: {} done before, {} done now, {} failed ({jobs} jobs)",
+        before.total,
+        before.already_done,
+        count(TrialStatus::Done).saturating_sub(before.already_done),
+        count(TrialStatus::Failed)
+    );
+    Ok(code)
 }

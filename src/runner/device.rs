@@ -41,3 +41,10 @@ pub fn label(device: &Device) -> String {
         DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
     }
 }
+
+/// The CPU compute threads one process uses: `RAYON_NUM_THREADS` (or
+/// `CANDLE_NUM_THREADS` for candle's own pool), else the physical cores, as candle
+/// counts them.
+pub fn cpu_threads() -> usize {
+    candle_core::utils::get_num_threads().max(1)
+}

@@ -6,6 +6,8 @@ pub mod annotate;
 pub mod artifacts;
 pub mod device;
 pub mod export;
+pub mod queue;
+pub mod slurm;
 
 use crate::data::{self, Dataset};
 use crate::model::Classifier;
@@ -36,6 +38,9 @@ pub struct RunOptions {
     pub max_trials: usize,
     /// Run the grid's failed trials again.
     pub retry_failed: bool,
+    /// Run only this trial of the grid (0-based, in `--dry-run` order): one
+    /// Slurm array task per trial.
+    pub trial_index: Option<usize>,
 }
 
 /// Default `RunOptions::lease`.
@@ -52,6 +57,7 @@ impl RunOptions {
             lease: DEFAULT_LEASE,
             max_trials: DEFAULT_MAX_TRIALS,
             retry_failed: false,
+            trial_index: None,
         }
     }
 
@@ -134,13 +140,10 @@ fn planned(loaded: &LoadedSpec) -> Result<Vec<PlannedTrial>> {
         .collect())
 }
 
-/// Run every trial of the spec that is not done yet.
-pub fn run(
-    loaded: &LoadedSpec,
-    opts: &RunOptions,
-    on_event: &mut dyn FnMut(RunEvent),
-) -> Result<RunSummary> {
-    let trials = planned(loaded)?;
+/// The grid's trials that this run covers: all of them, or the one `trial_index`
+/// names; refused when empty or larger than `max_trials`.
+fn select(loaded: &LoadedSpec, opts: &RunOptions) -> Result<Vec<PlannedTrial>> {
+    let mut trials = planned(loaded)?;
     if trials.is_empty() {
         anyhow::bail!("{}: the grid has no trials", loaded.path.display());
     }
@@ -153,12 +156,38 @@ pub fn run(
             trials.len()
         );
     }
-    let root = opts.root();
-    // Bad data is the user's to fix: find it before anything is recorded.
+    if let Some(index) = opts.trial_index {
+        if index >= trials.len() {
+            anyhow::bail!(
+                "{}: --trial-index {index} is outside the grid: it has {} trials (indices 0 to {})",
+                loaded.path.display(),
+                trials.len(),
+                trials.len() - 1
+            );
+        }
+        trials = vec![trials.swap_remove(index)];
+    }
+    Ok(trials)
+}
+
+/// Number of trials in the grid after the same checks as `run` (size, data),
+/// without recording anything: what `lab submit` does before submitting.
+pub fn check(loaded: &LoadedSpec, opts: &RunOptions) -> Result<usize> {
+    let trials = select(loaded, opts)?;
+    check_data(loaded, &trials, None)?;
+    Ok(trials.len())
+}
+
+/// Bad data is the user's to fix: find it before anything is recorded.
+fn check_data(
+    loaded: &LoadedSpec,
+    trials: &[PlannedTrial],
+    cache_dir: Option<&Path>,
+) -> Result<DatasetMemo> {
     let mut datasets = DatasetMemo::default();
-    for trial in &trials {
+    for trial in trials {
         datasets
-            .get(&trial.config, &loaded.base_dir, &root.join("cache"))
+            .get(&trial.config, &loaded.base_dir, cache_dir)
             .with_context(|| {
                 format!(
                     "{}: bad data for trial {} (nothing was recorded)",
@@ -167,6 +196,26 @@ pub fn run(
                 )
             })?;
     }
+    Ok(datasets)
+}
+
+/// A spec's trials as recorded in the store.
+struct Recorded {
+    experiment_id: i64,
+    trials: Vec<PlannedTrial>,
+    /// The trials' ids, in the order of `trials`.
+    ids: Vec<i64>,
+    datasets: DatasetMemo,
+    already_done: usize,
+}
+
+/// Expand the spec, check its data, record the experiment and its trials (new
+/// ones pending), and put abandoned (and with `retry_failed`, failed) trials
+/// back to pending.
+/// The store is opened only once the input has passed.
+fn record(loaded: &LoadedSpec, opts: &RunOptions) -> Result<(Store, Recorded)> {
+    let trials = select(loaded, opts)?;
+    let datasets = check_data(loaded, &trials, Some(&opts.root().join("cache")))?;
     let store = Store::open(&opts.db)?;
     let name = &loaded.spec.experiment.name;
     let experiment_id =
@@ -190,7 +239,6 @@ pub fn run(
     if opts.retry_failed {
         store.requeue_failed(&ids)?;
     }
-
     let already_done = ids
         .iter()
         .map(|&id| store.trial(id))
@@ -198,6 +246,45 @@ pub fn run(
         .iter()
         .filter(|t| matches!(t, Some(row) if row.status == TrialStatus::Done))
         .count();
+    let recorded = Recorded {
+        experiment_id,
+        trials,
+        ids,
+        datasets,
+        already_done,
+    };
+    Ok((store, recorded))
+}
+
+/// Record the spec's trials (as `run` does before training) without running any:
+/// what `lab run --jobs N` does once before its N processes share the grid.
+pub fn prepare(loaded: &LoadedSpec, opts: &RunOptions) -> Result<RunSummary> {
+    let (_, recorded) = record(loaded, opts)?;
+    Ok(RunSummary {
+        experiment_id: recorded.experiment_id,
+        total: recorded.trials.len(),
+        already_done: recorded.already_done,
+        ran: 0,
+        failed: 0,
+    })
+}
+
+/// Run every trial of the spec that is not done yet.
+pub fn run(
+    loaded: &LoadedSpec,
+    opts: &RunOptions,
+    on_event: &mut dyn FnMut(RunEvent),
+) -> Result<RunSummary> {
+    let (
+        store,
+        Recorded {
+            experiment_id,
+            trials,
+            ids,
+            mut datasets,
+            already_done,
+        },
+    ) = record(loaded, opts)?;
     on_event(RunEvent::Planned {
         total: trials.len(),
         done: already_done,
@@ -211,66 +298,93 @@ pub fn run(
         failed: 0,
     };
     for (trial, &trial_id) in trials.iter().zip(&ids) {
-        let device_name = opts
+        let device = opts
             .device
             .clone()
             .unwrap_or_else(|| trial.config.train.device.clone());
         if store
-            .claim_trial_id(trial_id, &opts.worker, &device_name)?
+            .claim_trial_id(trial_id, &opts.worker, &device)?
             .is_none()
         {
-            continue; // done, failed, or taken by another process
+            continue; // done, failed, cancelled, or taken by another process
         }
-        on_event(RunEvent::TrialStart {
+        let job = Job {
             trial_id,
+            config: &trial.config,
             label: &trial.label,
-        });
-        let started = Instant::now();
-        let beat = Heartbeat::start(&opts.db, trial_id, &opts.worker, opts.lease / 4)?;
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            run_trial(
-                &store,
-                trial_id,
-                &trial.config,
-                loaded,
-                &device_name,
-                &root,
-                &mut datasets,
-                &opts.worker,
-                on_event,
-            )
-        }))
-        .unwrap_or_else(|panic| {
-            Err(anyhow::anyhow!(
-                "internal error (panic): {}",
-                panic_message(&panic)
-            ))
-        });
-        beat.stop();
+            base_dir: &loaded.base_dir,
+            device: &device,
+        };
         summary.ran += 1;
-        match outcome {
-            Ok(test_accuracy) => on_event(RunEvent::TrialDone {
-                trial_id,
-                label: &trial.label,
-                test_accuracy,
-                seconds: started.elapsed().as_secs_f64(),
-            }),
-            Err(err) => {
-                summary.failed += 1;
-                let message = format!("{err:#}");
-                // A trial another worker took over is theirs to record.
-                if !err.is::<LostLease>() {
-                    store.fail_trial(trial_id, &message)?;
-                }
-                on_event(RunEvent::TrialFailed {
-                    trial_id,
-                    label: &trial.label,
-                    error: &message,
-                });
-            }
+        if !execute(&store, &job, opts, &mut datasets, on_event)? {
+            summary.failed += 1;
         }
     }
     Ok(summary)
+}
+
+/// A claimed trial and what it needs to run.
+struct Job<'a> {
+    trial_id: i64,
+    config: &'a TrialConfig,
+    label: &'a str,
+    /// Where the spec's relative paths (data, stopword list) resolve.
+    base_dir: &'a Path,
+    device: &'a str,
+}
+
+/// Run a claimed trial under a heartbeat and record its result. A failure (an
+/// error or a panic inside the trial) is recorded as the trial's, unless another
+/// worker took the trial over. Returns whether the trial succeeded; errors are
+/// the store's.
+fn execute(
+    store: &Store,
+    job: &Job,
+    opts: &RunOptions,
+    datasets: &mut DatasetMemo,
+    on_event: &mut dyn FnMut(RunEvent),
+) -> Result<bool> {
+    let trial_id = job.trial_id;
+    on_event(RunEvent::TrialStart {
+        trial_id,
+        label: job.label,
+    });
+    let started = Instant::now();
+    let beat = Heartbeat::start(&opts.db, trial_id, &opts.worker, opts.lease / 4)?;
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        run_trial(store, job, &opts.root(), datasets, &opts.worker, on_event)
+    }))
+    .unwrap_or_else(|panic| {
+        Err(anyhow::anyhow!(
+            "internal error (panic): {}",
+            panic_message(&panic)
+        ))
+    });
+    beat.stop();
+    match outcome {
+        Ok(test_accuracy) => {
+            on_event(RunEvent::TrialDone {
+                trial_id,
+                label: job.label,
+                test_accuracy,
+                seconds: started.elapsed().as_secs_f64(),
+            });
+            Ok(true)
+        }
+        Err(err) => {
+            let message = format!("{err:#}");
+            // A trial another worker took over is theirs to record.
+            if !err.is::<LostLease>() {
+                store.fail_trial(trial_id, &message)?;
+            }
+            on_event(RunEvent::TrialFailed {
+                trial_id,
+                label: job.label,
+                error: &message,
+            });
+            Ok(false)
+        }
+    }
 }
 
 /// Datasets already prepared in this process, by cache key: a sweep over model
@@ -283,7 +397,7 @@ impl DatasetMemo {
         &mut self,
         config: &TrialConfig,
         base_dir: &Path,
-        cache_dir: &Path,
+        cache_dir: Option<&Path>,
     ) -> Result<Arc<Dataset>> {
         let key = data::cache_key(&config.data, &config.preprocess, base_dir)?;
         if let Some(dataset) = self.0.get(&key) {
@@ -293,7 +407,7 @@ impl DatasetMemo {
             &config.data,
             &config.preprocess,
             base_dir,
-            Some(cache_dir),
+            cache_dir,
         )?);
         self.0.insert(key, dataset.clone());
         Ok(dataset)
@@ -301,20 +415,17 @@ impl DatasetMemo {
 }
 
 /// Train one trial and record it; returns its test accuracy.
-#[allow(clippy::too_many_arguments)]
 fn run_trial(
     store: &Store,
-    trial_id: i64,
-    config: &TrialConfig,
-    loaded: &LoadedSpec,
-    device_name: &str,
+    job: &Job,
     root: &Path,
     datasets: &mut DatasetMemo,
     worker: &str,
     on_event: &mut dyn FnMut(RunEvent),
 ) -> Result<f64> {
-    let device = device::select(device_name)?;
-    let dataset = datasets.get(config, &loaded.base_dir, &root.join("cache"))?;
+    let (trial_id, config) = (job.trial_id, job.config);
+    let device = device::select(job.device)?;
+    let dataset = datasets.get(config, job.base_dir, Some(&root.join("cache")))?;
     let balanced = data::balance(
         &dataset.train,
         dataset.classes.len(),
@@ -373,7 +484,7 @@ fn run_trial(
         &dataset.vocab,
         &dataset.classes,
         config,
-        &loaded.base_dir,
+        job.base_dir,
     )?;
     let result = trial_result(
         &outcome,

@@ -1,14 +1,20 @@
 //! The SQLite store: schema and migrations in one place, every state change in a
 //! transaction, atomic claims of pending trials. Knows nothing of candle.
 
+mod merge;
+mod queue;
 mod schema;
 mod status;
 
+pub use merge::MergeSummary;
+pub use queue::{Cancelled, QueueEntry, QueuedTrial};
 pub use schema::{latest_version, MIGRATIONS};
 pub use status::{StatusCounts, TrialStatus};
 
 use anyhow::{anyhow, bail, Context};
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
+use rusqlite::{
+    params, Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior,
+};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -146,8 +152,9 @@ impl Store {
         // Switching to WAL needs a moment alone with the file: retry while another
         // process is creating or migrating it.
         let start = std::time::Instant::now();
+        let journal = journal_mode()?;
         loop {
-            match conn.pragma_update(None, "journal_mode", "WAL") {
+            match conn.pragma_update(None, "journal_mode", journal) {
                 Err(e) if is_busy(&e) && start.elapsed() < WRITE_PATIENCE => {
                     std::thread::sleep(Duration::from_millis(50))
                 }
@@ -156,6 +163,42 @@ impl Store {
         }
         conn.pragma_update(None, "foreign_keys", "ON")?;
         schema::migrate(&conn, path)?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Open an existing database for reading only: nothing is written to it, not
+    /// even a migration (how `lab merge` and `lab status --shards` read shards that
+    /// may still be written by a Slurm task on another node).
+    pub fn open_read_only(path: &Path) -> Result<Store> {
+        if !path.is_file() {
+            bail!("no database at {}", path.display());
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("cannot open database {}", path.display()))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|e| not_a_database(path, e))?;
+        if version > latest_version() {
+            bail!(
+                "{}: the database has schema version {version} but this build of lab knows \
+                 versions up to {}; upgrade lab to open it",
+                path.display(),
+                latest_version()
+            );
+        }
+        if version < 1 {
+            bail!(
+                "{} is not a lab database (it has no lab schema)",
+                path.display()
+            );
+        }
         Ok(Store {
             conn,
             path: path.to_path_buf(),
@@ -254,6 +297,7 @@ impl Store {
     ) -> Result<Option<TrialRow>> {
         self.claim(
             "id = (SELECT id FROM trials WHERE experiment_id = ?1 AND status = 'pending'
+                   AND id NOT IN (SELECT trial_id FROM queue WHERE cancelled_at IS NOT NULL)
                    ORDER BY id LIMIT 1)",
             experiment_id,
             worker,
@@ -264,15 +308,22 @@ impl Store {
 
     /// Atomically move one given trial from pending to running: the runner claims
     /// the trials of its own grid, so a trial left pending by an older version of
-    /// the spec is not picked up. `None` when it is not pending.
+    /// the spec is not picked up. `None` when it is not pending, or cancelled in
+    /// the queue (`lab queue cancel`).
     pub fn claim_trial_id(
         &self,
         trial_id: i64,
         worker: &str,
         device: &str,
     ) -> Result<Option<TrialRow>> {
-        self.claim("id = ?1 AND status = 'pending'", trial_id, worker, device)
-            .with_context(|| format!("cannot claim trial {trial_id}"))
+        self.claim(
+            "id = ?1 AND status = 'pending'
+             AND id NOT IN (SELECT trial_id FROM queue WHERE cancelled_at IS NOT NULL)",
+            trial_id,
+            worker,
+            device,
+        )
+        .with_context(|| format!("cannot claim trial {trial_id}"))
     }
 
     /// One UPDATE … RETURNING in a write transaction, so a claim is atomic across
@@ -716,6 +767,17 @@ fn reset_trials(tx: &Transaction, ids: &[i64]) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// `LAB_SQLITE_JOURNAL`: `wal` (the default: readers never wait) or `delete`
+/// (a rollback journal, for a database on a network file system written by one
+/// process and read from other hosts: what Slurm array tasks use for their shards).
+fn journal_mode() -> Result<&'static str> {
+    match std::env::var("LAB_SQLITE_JOURNAL").as_deref() {
+        Err(_) | Ok("") | Ok("wal") => Ok("WAL"),
+        Ok("delete") => Ok("DELETE"),
+        Ok(other) => bail!("LAB_SQLITE_JOURNAL={other}: expected `wal` or `delete`"),
+    }
 }
 
 /// SQLite says "file is not a database"; say which file.

@@ -69,6 +69,21 @@ pub const MIGRATIONS: &[&str] = &[
     ",
     // 2: leases: a running trial's worker refreshes heartbeat_at; a stale one is reclaimable
     "ALTER TABLE trials ADD COLUMN heartbeat_at TEXT;",
+    // 3: the queue of trials for `lab worker`: priority first, then the order of
+    // `lab queue add` (batch); where the spec's relative paths resolve (base_dir);
+    // a cancelled trial is never claimed
+    "
+    CREATE TABLE queue (
+        trial_id     INTEGER PRIMARY KEY REFERENCES trials(id) ON DELETE CASCADE,
+        priority     INTEGER NOT NULL DEFAULT 0,
+        batch        INTEGER NOT NULL,
+        label        TEXT NOT NULL,
+        base_dir     TEXT NOT NULL,
+        enqueued_at  TEXT NOT NULL,
+        cancelled_at TEXT
+    );
+    CREATE INDEX queue_order ON queue(priority DESC, batch, trial_id);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -1,0 +1,93 @@
+//! `lab merge SHARDS... --into DB`: fold shard databases (a Slurm array's, or any
+//! other lab store) into one; merging twice adds nothing.
+
+use crate::runner::slurm;
+use crate::store::{MergeSummary, Store};
+use anyhow::{bail, Context};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Shard databases, or directories of shards (`DIR/shard-<i>/lab.db`, as
+    /// `lab submit` lays them out) or holding a `lab.db`.
+    #[arg(required = true)]
+    shards: Vec<PathBuf>,
+    /// The database to merge into [default: --db].
+    #[arg(long)]
+    into: Option<PathBuf>,
+}
+
+pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
+    let into = args.into.unwrap_or_else(|| db.to_path_buf());
+    let mut files = Vec::new();
+    for shard in &args.shards {
+        files.extend(shard_files(shard)?);
+    }
+    let target = Store::open(&into)?;
+    let target_path = into
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", into.display()))?;
+    let mut total = MergeSummary::default();
+    for file in &files {
+        if file.canonicalize().ok().as_deref() == Some(target_path.as_path()) {
+            bail!("{} is the database being merged into", file.display());
+        }
+        let shard = Store::open_read_only(file)?;
+        let s = target.merge_from(&shard)?;
+        println!(
+            "{}: {} added, {} updated, {} unchanged, {} unfinished",
+            file.display(),
+            s.added,
+            s.updated,
+            s.unchanged,
+            s.unfinished
+        );
+        for note in &s.notes {
+            eprintln!("note: {note}");
+        }
+        total.experiments += s.experiments;
+        total.added += s.added;
+        total.updated += s.updated;
+        total.unchanged += s.unchanged;
+        total.unfinished += s.unfinished;
+        total.files += s.files;
+    }
+    println!(
+        "merged {} shards into {}: {} trials added, {} updated, {} unchanged, {} unfinished \
+         (pending or running in their shard: merge again later); {} new experiments, {} files copied",
+        files.len(),
+        into.display(),
+        total.added,
+        total.updated,
+        total.unchanged,
+        total.unfinished,
+        total.experiments,
+        total.files
+    );
+    Ok(0)
+}
+
+/// The databases an argument names: a file, a directory with a `lab.db`, or a
+/// directory of `shard-<i>/lab.db`.
+fn shard_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    if !path.is_dir() {
+        bail!("{}: no such shard database or directory", path.display());
+    }
+    if path.join("lab.db").is_file() {
+        return Ok(vec![path.join("lab.db")]);
+    }
+    let shards: Vec<PathBuf> = slurm::find_shards(path)?
+        .into_iter()
+        .map(|(_, db)| db)
+        .collect();
+    if shards.is_empty() {
+        bail!(
+            "{}: no shard databases in it (expected shard-<i>/lab.db or lab.db)",
+            path.display()
+        );
+    }
+    Ok(shards)
+}
