@@ -115,6 +115,7 @@ fn main() -> anyhow::Result<()> {
         hidden: HIDDEN,
         dropout: 0.0,
         pooling: Pooling::Last,
+        embeddings: None,
     };
     let device = Device::Cpu;
     let mut net = Classifier::new(&cfg, VOCAB, 2, 1, &device)?;

@@ -140,6 +140,7 @@ fn cfg(cell: Cell, bidirectional: bool, layers: usize, pooling: Pooling) -> Mode
         hidden: 10,
         dropout: 0.25,
         pooling,
+        embeddings: None,
     }
 }
 
@@ -156,6 +157,7 @@ fn fused_models_match_reference_logits_and_gradients() {
             (true, 2, Pooling::Max),
             (false, 3, Pooling::Last),
             (true, 2, Pooling::Last),
+            (true, 2, Pooling::Attention),
         ] {
             for lengths in [vec![6, 2, 5, 1], vec![1], vec![3, 3]] {
                 let b = lengths.len();

@@ -298,6 +298,7 @@ fn small_cfg(cell: Cell, bidirectional: bool, pooling: Pooling, layers: usize) -
         hidden: 6,
         dropout: 0.3,
         pooling,
+        embeddings: None,
     }
 }
 
@@ -333,7 +334,12 @@ fn logits_do_not_depend_on_padding() {
     let seqs = vec![vec![3, 7, 2, 9, 4], vec![5, 1], vec![8, 8, 6]];
     for cell in [Cell::Lstm, Cell::Gru] {
         for bi in [false, true] {
-            for pooling in [Pooling::Last, Pooling::Mean, Pooling::Max] {
+            for pooling in [
+                Pooling::Last,
+                Pooling::Mean,
+                Pooling::Max,
+                Pooling::Attention,
+            ] {
                 let cfg = small_cfg(cell, bi, pooling, 2);
                 let model = Classifier::new(&cfg, 12, 3, 5, &Device::Cpu).unwrap();
                 let what = format!("{cell:?} bi={bi} {pooling:?}");
@@ -651,6 +657,7 @@ fn bench_recurrent() {
         hidden: h,
         dropout: 0.3,
         pooling: Pooling::Last,
+        embeddings: None,
     };
     let mut model = Classifier::new(&cfg, 5000, 2, 0, &Device::Cpu).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(0);

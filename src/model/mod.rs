@@ -2,13 +2,14 @@
 //! padding-aware) -> pooling -> linear head. Save/load as safetensors.
 
 pub mod dropout;
+pub mod embeddings;
 pub mod init;
 pub mod pooling;
 pub mod recurrent;
 
 pub use recurrent::{LayerState, Projection, RecurrentLayer};
 
-use crate::spec::ModelSection;
+use crate::spec::{ModelSection, Pooling};
 use candle_core::{bail, DType, Device, Error, Result, Tensor, Var};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -24,12 +25,22 @@ struct Direction {
     b_hh: Var,
 }
 
+/// The parameters of additive attention pooling:
+/// score_t = v · tanh(W h_t + b), with W (hidden, D), b (hidden), v (hidden).
+struct Attention {
+    w: Var,
+    b: Var,
+    v: Var,
+}
+
 /// Embedding, recurrent stack, pooling and linear head, with `Var` (F32) parameters.
 pub struct Classifier {
     cfg: ModelSection,
     embedding: Var,
     /// layers[l][0] is forward, layers[l][1] (bidirectional only) is backward.
     layers: Vec<Vec<Direction>>,
+    /// With `pooling = "attention"` only.
+    attention: Option<Attention>,
     head_w: Var,
     head_b: Var,
     projection: Projection,
@@ -45,6 +56,17 @@ pub enum Kernel {
     Fused,
     /// `RecurrentLayer`: plain candle ops, the reference the kernels are tested against.
     Reference,
+}
+
+/// Parameters as tensors: tracked by autograd, or detached views (inference).
+fn getter(detach: bool) -> impl Fn(&Var) -> Tensor {
+    move |v: &Var| {
+        if detach {
+            v.as_detached_tensor()
+        } else {
+            v.as_tensor().clone()
+        }
+    }
 }
 
 fn input_device(input: &Input) -> &Device {
@@ -117,10 +139,22 @@ impl Classifier {
         let bound = 1.0 / (pooled as f64).sqrt();
         let head_w = init::uniform(&mut rng, &[n_classes, pooled], bound, device)?;
         let head_b = init::uniform(&mut rng, &[n_classes], bound, device)?;
+        // Drawn last, so the other weights do not depend on the pooling.
+        let attention = if cfg.pooling == Pooling::Attention {
+            let a_bound = 1.0 / (h as f64).sqrt();
+            Some(Attention {
+                w: init::uniform(&mut rng, &[h, pooled], bound, device)?,
+                b: init::uniform(&mut rng, &[h], bound, device)?,
+                v: init::uniform(&mut rng, &[h], a_bound, device)?,
+            })
+        } else {
+            None
+        };
         Ok(Self {
             cfg: cfg.clone(),
             embedding: emb,
             layers,
+            attention,
             head_w,
             head_b,
             projection: Projection::default(),
@@ -131,6 +165,26 @@ impl Classifier {
     /// The configuration the model was built for.
     pub fn config(&self) -> &ModelSection {
         &self.cfg
+    }
+
+    /// Whether the embedding is fixed (`model.embeddings.freeze`): it then gets no
+    /// gradient and is not among [`Classifier::trainable_vars`].
+    pub fn embedding_frozen(&self) -> bool {
+        self.cfg.embeddings.as_ref().is_some_and(|e| e.freeze)
+    }
+
+    /// Replaces the embedding matrix with `matrix` (vocabulary size × embedding_dim,
+    /// row-major), e.g. [`embeddings::Pretrained::matrix`].
+    pub fn set_embedding(&self, matrix: &[f32]) -> Result<()> {
+        let (v, e) = self.embedding.dims2()?;
+        if matrix.len() != v * e {
+            bail!(
+                "an embedding of {} values for a {v} x {e} matrix",
+                matrix.len()
+            );
+        }
+        let t = Tensor::from_slice(matrix, (v, e), self.embedding.device())?;
+        self.embedding.set(&t.to_dtype(self.embedding.dtype())?)
     }
 
     /// Chooses how recurrent layers compute their input projection (benchmarks only;
@@ -174,13 +228,55 @@ impl Classifier {
         mut rng: Option<&mut ChaCha8Rng>,
         detach: bool,
     ) -> Result<Tensor> {
-        let get = |v: &Var| {
-            if detach {
-                v.as_detached_tensor()
-            } else {
-                v.as_tensor().clone()
-            }
+        let get = getter(detach);
+        let rate = self.cfg.dropout;
+        let mut maybe_dropout = |x: &Tensor| match rng.as_deref_mut() {
+            Some(r) => dropout::dropout(x, rate, r),
+            None => Ok(x.clone()),
         };
+        let (outputs, last) = self.encode(ids, lengths, &get, !detach, &mut maybe_dropout)?;
+        let pooled = match &self.attention {
+            Some(a) => {
+                let weights = pooling::attention_weights(
+                    &outputs,
+                    &get(&a.w),
+                    &get(&a.b),
+                    &get(&a.v),
+                    lengths,
+                )?;
+                pooling::attend(&outputs, &weights)?
+            }
+            None => pooling::pool(self.cfg.pooling, &outputs, &last, lengths)?,
+        };
+        let pooled = maybe_dropout(&pooled)?;
+        pooled
+            .matmul(&get(&self.head_w).t()?)?
+            .broadcast_add(&get(&self.head_b))
+    }
+
+    /// The attention weights (batch, time) of every position, without dropout and
+    /// without autograd: zero at padded positions, each row summing to 1. `None`
+    /// unless `pooling = "attention"`.
+    pub fn attention_weights(&self, ids: &Tensor, lengths: &[usize]) -> Result<Option<Tensor>> {
+        let Some(a) = &self.attention else {
+            return Ok(None);
+        };
+        let get = getter(true);
+        let (outputs, _) = self.encode(ids, lengths, &get, false, &mut |x| Ok(x.clone()))?;
+        let w = pooling::attention_weights(&outputs, &get(&a.w), &get(&a.b), &get(&a.v), lengths)?;
+        Ok(Some(w.t()?.contiguous()?))
+    }
+
+    /// Embedding, dropout and the recurrent stack: (outputs (T, B, D), concatenated
+    /// final states (B, D)). A batch of zero steps runs one padding step.
+    fn encode(
+        &self,
+        ids: &Tensor,
+        lengths: &[usize],
+        get: &dyn Fn(&Var) -> Tensor,
+        train: bool,
+        dropout: &mut dyn FnMut(&Tensor) -> Result<Tensor>,
+    ) -> Result<(Tensor, Tensor)> {
         let (b, t) = ids.dims2()?;
         if lengths.len() != b {
             bail!("{} lengths for a batch of {b} sequences", lengths.len());
@@ -195,29 +291,23 @@ impl Classifier {
             ids.clone()
         };
         let t = t.max(1);
-        let rate = self.cfg.dropout;
-        let mut maybe_dropout = |x: &Tensor| match rng.as_deref_mut() {
-            Some(r) => dropout::dropout(x, rate, r),
-            None => Ok(x.clone()),
+        // A frozen embedding is used detached: it gets no gradient at all.
+        let emb = if self.embedding_frozen() {
+            self.embedding.as_detached_tensor()
+        } else {
+            get(&self.embedding)
         };
-
-        let emb = get(&self.embedding);
         let flat = ids.t()?.contiguous()?.flatten_all()?;
         let x = emb.index_select(&flat, 0)?.reshape((t, b, ()))?;
-        let x = maybe_dropout(&x)?;
+        let x = dropout(&x)?;
         let fused = self.kernel == Kernel::Fused
             && ids.device().is_cpu()
             && self.embedding.dtype() == DType::F32;
-        let (outputs, last) = if fused {
-            self.fused_stack(x, lengths, &get, !detach, &mut maybe_dropout)?
+        if fused {
+            self.fused_stack(x, lengths, get, train, dropout)
         } else {
-            self.reference_stack(x, lengths, &get, &mut maybe_dropout)?
-        };
-        let pooled = pooling::pool(self.cfg.pooling, &outputs, &last, lengths)?;
-        let pooled = maybe_dropout(&pooled)?;
-        pooled
-            .matmul(&get(&self.head_w).t()?)?
-            .broadcast_add(&get(&self.head_b))
+            self.reference_stack(x, lengths, get, dropout)
+        }
     }
 
     /// The recurrent stack with the fused kernels: per layer and direction one input
@@ -309,9 +399,20 @@ impl Classifier {
         Ok((outputs, Tensor::cat(&finals, 1)?))
     }
 
-    /// Trainable parameters with stable names (the safetensors keys):
+    /// The parameters the optimizer updates: every one of [`Classifier::named_vars`]
+    /// but a frozen embedding.
+    pub fn trainable_vars(&self) -> Vec<Var> {
+        let frozen = self.embedding_frozen();
+        self.named_vars()
+            .into_iter()
+            .filter(|(name, _)| !(frozen && name == "embedding.weight"))
+            .map(|(_, v)| v)
+            .collect()
+    }
+
+    /// Every parameter with a stable name (the safetensors keys):
     /// `embedding.weight`, `rnn.{layer}.{fwd|bwd}.{w_ih|w_hh|b_ih|b_hh}`,
-    /// `head.weight`, `head.bias`.
+    /// with attention pooling `attention.{weight|bias|v}`, `head.weight`, `head.bias`.
     pub fn named_vars(&self) -> Vec<(String, Var)> {
         let mut vars = vec![("embedding.weight".to_string(), self.embedding.clone())];
         for (l, layer) in self.layers.iter().enumerate() {
@@ -326,6 +427,11 @@ impl Classifier {
                     vars.push((format!("rnn.{l}.{dir}.{name}"), v.clone()));
                 }
             }
+        }
+        if let Some(a) = &self.attention {
+            vars.push(("attention.weight".to_string(), a.w.clone()));
+            vars.push(("attention.bias".to_string(), a.b.clone()));
+            vars.push(("attention.v".to_string(), a.v.clone()));
         }
         vars.push(("head.weight".to_string(), self.head_w.clone()));
         vars.push(("head.bias".to_string(), self.head_b.clone()));

@@ -108,6 +108,9 @@ pub struct Prediction {
 pub struct TrainedModel {
     pub config: TrialConfig,
     pub classes: Vec<String>,
+    /// The directory the config's relative paths (data, stopwords) resolve against.
+    pub base_dir: PathBuf,
+    vocab: Vocab,
     /// Built once: hashing the whole vocabulary per request was most of a
     /// batch-1 prediction's time.
     encoder: Encoder,
@@ -125,7 +128,8 @@ impl TrainedModel {
             itos: vocab_file.itos,
         };
         // A relative base_dir (an export's) is relative to the directory itself.
-        let preprocessor = Preprocessor::new(&config.preprocess, &dir.join(&config_file.base_dir))?;
+        let base_dir = dir.join(&config_file.base_dir);
+        let preprocessor = Preprocessor::new(&config.preprocess, &base_dir)?;
         let weights = dir.join(WEIGHTS);
         let model = Classifier::load(
             &config.model,
@@ -138,11 +142,23 @@ impl TrainedModel {
         Ok(Self {
             config,
             classes: vocab_file.classes,
+            base_dir,
             encoder: vocab.encoder(),
+            vocab,
             preprocessor,
             model,
             device: device.clone(),
         })
+    }
+
+    /// The network itself.
+    pub fn classifier(&self) -> &Classifier {
+        &self.model
+    }
+
+    /// The vocabulary the model was trained with.
+    pub fn vocab(&self) -> &Vocab {
+        &self.vocab
     }
 
     /// Classify raw texts (cleaned and encoded exactly as in training).

@@ -4,13 +4,14 @@
 
 pub mod annotate;
 pub mod artifacts;
+pub mod attention;
 pub mod device;
 pub mod export;
 pub mod queue;
 pub mod slurm;
 
 use crate::data::{self, Dataset};
-use crate::model::Classifier;
+use crate::model::{embeddings, Classifier};
 use crate::spec::{self, LoadedSpec, TrialConfig};
 use crate::store::{ConfusionRow, EpochRow, Store, TrialResult, TrialStatus};
 use crate::train::{self, Checkpoint, Checkpointer, DirCheckpointer, Progress, TrainOutcome};
@@ -195,6 +196,14 @@ fn check_data(
                     trial.label
                 )
             })?;
+        check_embeddings(loaded, &trial.config, &mut datasets, cache_dir).with_context(
+            || {
+                format!(
+                    "bad pretrained vectors for trial {} (nothing was recorded)",
+                    trial.label
+                )
+            },
+        )?;
     }
     Ok(datasets)
 }
@@ -387,12 +396,79 @@ fn execute(
     }
 }
 
+/// The pretrained vectors a trial names must fit its model: their dimension is
+/// `model.embedding_dim`, and the file reads cleanly (read once per vocabulary
+/// here, and kept for the trials).
+fn check_embeddings(
+    loaded: &LoadedSpec,
+    config: &TrialConfig,
+    memo: &mut DatasetMemo,
+    cache_dir: Option<&Path>,
+) -> Result<()> {
+    let Some(e) = config.model.embeddings.as_ref().filter(|e| e.has_file()) else {
+        return Ok(());
+    };
+    let base = &loaded.base_dir;
+    let path = embeddings::vectors_path(e, base);
+    let dim = embeddings::peek_dim(e, base)
+        .map_err(|err| spec::key_error(loaded, "model.embeddings.path", format!("{err:#}")))?;
+    if dim != config.model.embedding_dim {
+        return Err(spec::key_error(
+            loaded,
+            "model.embedding_dim",
+            format!(
+                "is {}, but the vectors in {} have {dim} dimensions; set model.embedding_dim = {dim}",
+                config.model.embedding_dim,
+                path.display()
+            ),
+        )
+        .into());
+    }
+    memo.vectors(config, base, cache_dir)
+        .map_err(|err| spec::key_error(loaded, "model.embeddings.path", format!("{err:#}")))?;
+    Ok(())
+}
+
 /// Datasets already prepared in this process, by cache key: a sweep over model
-/// settings prepares its data once.
+/// settings prepares its data once. Likewise the pretrained vectors read for a
+/// dataset's vocabulary.
 #[derive(Default)]
-struct DatasetMemo(HashMap<String, Arc<Dataset>>);
+struct DatasetMemo(
+    HashMap<String, Arc<Dataset>>,
+    HashMap<String, Arc<embeddings::Found>>,
+);
 
 impl DatasetMemo {
+    /// The vectors `config.model.embeddings` names, for the vocabulary of the
+    /// trial's dataset; `None` without a vectors file.
+    fn vectors(
+        &mut self,
+        config: &TrialConfig,
+        base_dir: &Path,
+        cache_dir: Option<&Path>,
+    ) -> Result<Option<Arc<embeddings::Found>>> {
+        let Some(e) = config.model.embeddings.as_ref().filter(|e| e.has_file()) else {
+            return Ok(None);
+        };
+        let dataset = self.get(config, base_dir, cache_dir)?;
+        let key = format!(
+            "{}/{}",
+            data::cache_key(&config.data, &config.preprocess, base_dir)?,
+            serde_json::to_string(&(&e.path, e.format, &e.vocab))?
+        );
+        if let Some(found) = self.1.get(&key) {
+            return Ok(Some(found.clone()));
+        }
+        let found = Arc::new(embeddings::read(
+            e,
+            base_dir,
+            &dataset.vocab.itos,
+            config.preprocess.lowercase,
+        )?);
+        self.1.insert(key, found.clone());
+        Ok(Some(found))
+    }
+
     fn get(
         &mut self,
         config: &TrialConfig,
@@ -439,6 +515,13 @@ fn run_trial(
         config.seed,
         &device,
     )?;
+    let mut extra_metrics = Vec::new();
+    if let Some(found) = datasets.vectors(config, job.base_dir, Some(&root.join("cache")))? {
+        let pretrained = found.build(config.seed);
+        model.set_embedding(&pretrained.matrix)?;
+        extra_metrics.push(("embedding_hit_rate", pretrained.hit_rate()));
+        extra_metrics.push(("embedding_hits", pretrained.hits as f64));
+    }
     let started = Instant::now();
     let mut record_error = None;
     let dir = root.join(&config.experiment).join(trial_id.to_string());
@@ -486,11 +569,16 @@ fn run_trial(
         config,
         job.base_dir,
     )?;
-    let result = trial_result(
+    let mut result = trial_result(
         &outcome,
         &dataset.classes,
         started.elapsed().as_secs_f64(),
         artifacts,
+    );
+    result.metrics.extend(
+        extra_metrics
+            .into_iter()
+            .map(|(name, v)| ("train".to_string(), name.to_string(), v)),
     );
     if !store.heartbeat(trial_id, worker)? {
         return Err(LostLease { trial_id }.into());

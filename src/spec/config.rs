@@ -198,6 +198,10 @@ pub struct ModelSection {
     /// Applied to the embeddings, between recurrent layers and before the head.
     pub dropout: f64,
     pub pooling: Pooling,
+    /// Pretrained word vectors for the embedding. Omitted from the trial hash when
+    /// unset, so older trials keep their identity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embeddings: Option<EmbeddingsSection>,
 }
 
 impl Default for ModelSection {
@@ -210,8 +214,60 @@ impl Default for ModelSection {
             hidden: 128,
             dropout: 0.3,
             pooling: Pooling::Last,
+            embeddings: None,
         }
     }
+}
+
+/// `model.embeddings`: a file of pretrained vectors for the vocabulary's words.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddingsSection {
+    /// The vectors file, relative to the spec file (`.gz` read transparently for the
+    /// text format); `"none"` keeps the random initialisation (a sweep value).
+    pub path: PathBuf,
+    pub format: EmbeddingFormat,
+    /// `npy+vocab` only: the words of the `.npy` rows, one per line, relative to the
+    /// spec file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vocab: Option<PathBuf>,
+    /// Keep the embedding fixed: it gets no gradient and no optimizer update.
+    pub freeze: bool,
+}
+
+impl EmbeddingsSection {
+    /// The `path` value that means "no pretrained vectors".
+    pub const NONE: &'static str = "none";
+
+    /// Whether a vectors file is named (not `"none"`).
+    pub fn has_file(&self) -> bool {
+        self.path.as_os_str() != Self::NONE
+    }
+}
+
+impl Default for EmbeddingsSection {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::new(),
+            format: EmbeddingFormat::GloveText,
+            vocab: None,
+            freeze: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EmbeddingFormat {
+    /// `word v1 ... vd` per line (GloVe's text files; a word2vec text header line
+    /// `count dim` is skipped).
+    #[serde(rename = "glove_text")]
+    GloveText,
+    /// A float32/float64 `.npy` matrix (one row per word) and a word list.
+    #[serde(rename = "npy+vocab")]
+    NpyVocab,
+    /// word2vec's binary format: `count dim` header, then word, space, dim float32.
+    #[serde(rename = "word2vec_bin")]
+    Word2vecBin,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -227,6 +283,8 @@ pub enum Pooling {
     Last,
     Mean,
     Max,
+    /// Additive attention over the true positions.
+    Attention,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -81,6 +81,19 @@ pub fn expand(spec: &LoadedSpec) -> Result<Vec<TrialConfig>, SpecError> {
     grid::trials(&spec.spec, &spec.base_dir, &layers)
 }
 
+/// An error about `key` (a dotted path such as `model.embedding_dim`) found after
+/// loading, e.g. when a file the spec names is read: placed at the key's line in the
+/// spec file, or at its sweep axis when one sets it.
+pub fn key_error(spec: &LoadedSpec, key: &str, message: impl Into<String>) -> SpecError {
+    let layers = Layers::file_only(&spec.path, &spec.source);
+    let problem = if spec.spec.sweep.contains_key(key) {
+        Problem::new(vec!["sweep".into(), key.into()], message.into())
+    } else {
+        Problem::at_key(key, message.into())
+    };
+    layers.error(problem)
+}
+
 /// `(dotted key, value)` for each of `axes` (the sweep keys), values written as
 /// on the command line: `("model.cell", "gru")`, `("train.lr", "0.003")`.
 pub fn swept_values(trial: &TrialConfig, axes: &[String]) -> Vec<(String, String)> {

@@ -1,7 +1,7 @@
 //! The valid keys of a spec, derived from the typed sections (so the two cannot
 //! drift apart), and "did you mean" suggestions for keys that are not valid.
 
-use super::config::{EarlyStopping, Mode, Spec};
+use super::config::{EarlyStopping, EmbeddingsSection, Mode, Spec};
 use super::Problem;
 use serde_json::Value;
 
@@ -25,6 +25,10 @@ impl Schema {
         full.data.limit = Some(1);
         full.data.on_bad_row = Some(Default::default());
         full.data.on_invalid_utf8 = Some(Default::default());
+        full.model.embeddings = Some(EmbeddingsSection {
+            vocab: Some("words.txt".into()),
+            ..Default::default()
+        });
         full.train.early_stopping = Some(EarlyStopping {
             monitor: "valid.loss".into(),
             mode: Mode::Min,

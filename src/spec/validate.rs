@@ -1,7 +1,7 @@
 //! Range checks: values of the right type that still make no sense.
 //! The first problem found is reported, with the key it belongs to.
 
-use super::config::{ExperimentSection, Mode, TrialConfig};
+use super::config::{EmbeddingFormat, ExperimentSection, Mode, TrialConfig};
 use super::schema::nearest;
 use super::Problem;
 use std::path::Path;
@@ -47,7 +47,7 @@ pub(crate) fn experiment(e: &ExperimentSection) -> Check {
 pub(crate) fn trial(t: &TrialConfig, base_dir: &Path) -> Check {
     data(t)?;
     preprocess(t, base_dir)?;
-    model(t)?;
+    model(t, base_dir)?;
     train(t)
 }
 
@@ -128,7 +128,7 @@ fn preprocess(t: &TrialConfig, base_dir: &Path) -> Check {
     Ok(())
 }
 
-fn model(t: &TrialConfig) -> Check {
+fn model(t: &TrialConfig, base_dir: &Path) -> Check {
     let m = &t.model;
     for (name, v) in [
         ("layers", m.layers),
@@ -145,7 +145,60 @@ fn model(t: &TrialConfig) -> Check {
             format!("expected a probability in [0, 1), found {}", m.dropout),
         );
     }
-    Ok(())
+    match &m.embeddings {
+        Some(e) => embeddings(e, base_dir),
+        None => Ok(()),
+    }
+}
+
+/// The vectors file (and the word list of `npy+vocab`) must exist; whether the
+/// dimension matches is checked when the file is read (the runner does so before
+/// anything is recorded).
+fn embeddings(e: &super::EmbeddingsSection, base_dir: &Path) -> Check {
+    if e.path.as_os_str().is_empty() {
+        return fail(
+            "model.embeddings.path",
+            "must name a file of pretrained vectors (relative to the spec file), or \"none\"",
+        );
+    }
+    let npy = e.format == EmbeddingFormat::NpyVocab;
+    if !e.has_file() {
+        if e.vocab.is_some() {
+            return fail(
+                "model.embeddings.vocab",
+                "names a word list, but model.embeddings.path is \"none\"",
+            );
+        }
+        return Ok(());
+    }
+    let path = base_dir.join(&e.path);
+    if !path.is_file() {
+        return fail(
+            "model.embeddings.path",
+            format!(
+                "the vectors file {} does not exist (paths are relative to the spec file)",
+                path.display()
+            ),
+        );
+    }
+    match (&e.vocab, npy) {
+        (None, true) => fail(
+            "model.embeddings.vocab",
+            "format = \"npy+vocab\" needs the word list: vocab = \"words.txt\" (one word per line, row i of the .npy)",
+        ),
+        (Some(_), false) => fail(
+            "model.embeddings.vocab",
+            "only format = \"npy+vocab\" takes a separate word list; the other formats carry their words",
+        ),
+        (Some(v), true) if !base_dir.join(v).is_file() => fail(
+            "model.embeddings.vocab",
+            format!(
+                "the word list {} does not exist (paths are relative to the spec file)",
+                base_dir.join(v).display()
+            ),
+        ),
+        _ => Ok(()),
+    }
 }
 
 fn train(t: &TrialConfig) -> Check {

@@ -128,7 +128,7 @@ impl Trainable for Classifier {
         Classifier::forward_inference(self, ids, lengths)
     }
     fn vars(&self) -> Vec<Var> {
-        self.named_vars().into_iter().map(|(_, v)| v).collect()
+        self.trainable_vars()
     }
 }
 
