@@ -289,11 +289,12 @@ impl DatasetMemo {
         if let Some(dataset) = self.0.get(&key) {
             return Ok(dataset.clone());
         }
-        let dataset = Arc::new(data::prepare(
+        let dataset = Arc::new(data::prepare_cached(
             &config.data,
             &config.preprocess,
             base_dir,
-            Some(cache_dir),
+            cache_dir,
+            &key,
         )?);
         self.0.insert(key, dataset.clone());
         Ok(dataset)
