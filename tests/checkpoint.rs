@@ -18,18 +18,16 @@ fn synthetic() -> Dataset {
         for i in 0..n {
             let label = (i % 2) as u32;
             let len = rng.gen_range(2..=6);
-            s.ids.push(
-                (0..len)
-                    .map(|_| {
-                        if rng.gen_bool(0.3) {
-                            12
-                        } else {
-                            2 + 5 * label + rng.gen_range(0..5)
-                        }
-                    })
-                    .collect(),
-            );
-            s.labels.push(label);
+            let ids: Vec<u32> = (0..len)
+                .map(|_| {
+                    if rng.gen_bool(0.3) {
+                        12
+                    } else {
+                        2 + 5 * label + rng.gen_range(0..5)
+                    }
+                })
+                .collect();
+            s.push(&ids, label);
         }
         s
     };

@@ -156,6 +156,81 @@ fn snowball_stemming_after_stopwords() {
     assert_eq!(toks(&c, "running cats being"), ["run", "cat"]);
 }
 
+// ---------- lemmatisation ----------
+
+#[test]
+fn lemma_table_is_shipped_whole() {
+    let (exceptions, index) = data::lemma::wordnet().sizes();
+    // WordNet 3.0: 5,648 single-word irregular forms (5,637 distinct), 77,761 index words.
+    assert!(exceptions > 5_500, "{exceptions}");
+    assert!(index > 77_000, "{index}");
+}
+
+#[test]
+fn lemmas_of_irregular_forms() {
+    let l = data::lemma::wordnet();
+    for (form, lemma) in [
+        ("went", "go"),
+        ("was", "be"),
+        ("is", "be"),
+        ("mice", "mouse"),
+        ("children", "child"),
+        ("feet", "foot"),
+        ("better", "good"),
+        ("best", "good"),
+        ("worst", "bad"),
+        ("ran", "run"),
+        ("running", "run"),
+        ("seen", "see"),
+        ("happier", "happy"),
+    ] {
+        assert_eq!(l.lemma(form), lemma, "{form}");
+    }
+}
+
+#[test]
+fn lemmas_of_regular_forms() {
+    let l = data::lemma::wordnet();
+    for (form, lemma) in [
+        ("movies", "movie"),
+        ("films", "film"),
+        ("stories", "story"),
+        ("boxes", "box"),
+        ("churches", "church"),
+        ("watched", "watch"),
+        ("played", "play"),
+        ("loved", "love"),
+        ("greater", "great"),
+        // Base forms stay: nouns and verbs of the index, unknown words, adverbs.
+        ("movie", "movie"),
+        ("acting", "acting"),
+        ("watching", "watching"),
+        ("gas", "gas"),
+        ("excellent", "excellent"),
+        ("sometimes", "sometimes"),
+        ("xyzzy", "xyzzy"),
+    ] {
+        assert_eq!(l.lemma(form), lemma, "{form}");
+    }
+}
+
+#[test]
+fn lemma_stemming_runs_after_cleaning_and_stopwords() {
+    let c = cfg(|c| {
+        c.stem = Stem::Lemma;
+        c.lowercase = true;
+        c.remove_punctuation = true;
+        c.stopwords = "english".into();
+    });
+    assert_eq!(
+        toks(
+            &c,
+            "The mice WENT to the movies, and the children loved them!"
+        ),
+        ["mouse", "go", "movie", "child", "love"]
+    );
+}
+
 // ---------- loading ----------
 
 #[test]
@@ -413,9 +488,9 @@ fn prepare_builds_vocab_from_train_only() {
     let ds2 = data::prepare(&d2, &pre, dir.path(), None).unwrap();
     assert!(!ds2.vocab.itos.contains(&"onlyone".to_string()));
     // Row 17 is "good movie so so so onlyone": the only row with an unknown word.
-    let row = ds2.test.ids.iter().find(|ids| ids.contains(&UNK_ID));
-    assert_eq!(row.map(Vec::len), Some(6), "{:?}", ds2.test.ids);
-    assert_eq!(row.and_then(|r| r.last()), Some(&UNK_ID));
+    let row = ds2.test.rows().find(|ids| ids.contains(&UNK_ID));
+    assert_eq!(row.as_ref().map(|r| r.len()), Some(6), "{:?}", ds2.test);
+    assert_eq!(row.and_then(|r| r.last().copied()), Some(UNK_ID));
 }
 
 #[test]
@@ -424,7 +499,11 @@ fn prepare_truncates_to_max_len() {
     corpus(dir.path());
     let pre = cfg(|c| c.max_len = 3);
     let ds = data::prepare(&section("c.csv"), &pre, dir.path(), None).unwrap();
-    let all = ds.train.ids.iter().chain(&ds.valid.ids).chain(&ds.test.ids);
+    let all: Vec<Vec<u32>> = [&ds.train, &ds.valid, &ds.test]
+        .iter()
+        .flat_map(|s| s.rows().map(|r| r.to_vec()))
+        .collect();
+    let all = all.iter();
     assert!(all.clone().all(|ids| (1..=3).contains(&ids.len())));
     assert!(all.clone().any(|ids| ids.len() == 3));
     // The first tokens are kept: every row starts with good/bad then movie.
@@ -435,10 +514,8 @@ fn prepare_truncates_to_max_len() {
 // ---------- balancing ----------
 
 fn split_with(labels: &[u32]) -> Split {
-    Split {
-        ids: labels.iter().map(|_| vec![2]).collect(),
-        labels: labels.to_vec(),
-    }
+    let rows: Vec<Vec<u32>> = labels.iter().map(|_| vec![2]).collect();
+    Split::from_rows(&rows, labels.to_vec())
 }
 
 fn counts(split: &Split, idx: &[usize], n: usize) -> Vec<usize> {
@@ -504,26 +581,24 @@ fn balancing_never_touches_valid_or_test() {
 // ---------- batching ----------
 
 fn varied() -> Split {
-    Split {
-        ids: (0..23).map(|i| vec![2; 1 + (i * 7) % 11]).collect(),
-        labels: (0..23).map(|i| (i % 2) as u32).collect(),
-    }
+    let rows: Vec<Vec<u32>> = (0..23).map(|i| vec![2; 1 + (i * 7) % 11]).collect();
+    Split::from_rows(&rows, (0..23).map(|i| (i % 2) as u32).collect())
 }
 
 #[test]
 fn batches_pad_to_their_own_longest() {
     let s = varied();
     let order: Vec<usize> = (0..23).collect();
-    let bs = data::batches(&s, &order, 5, false, None);
+    let bs: Vec<_> = data::batches(&s, &order, 5, false, None).collect();
     assert_eq!(bs.len(), 5);
     assert_eq!(bs[4].batch, 3);
     for b in &bs {
-        let longest = b.rows.iter().map(|&r| s.ids[r].len()).max().unwrap();
+        let longest = b.rows.iter().map(|&r| s.row_len(r)).max().unwrap();
         assert_eq!(b.time, longest);
         assert_eq!(b.ids.len(), b.batch * b.time);
         for (r, &row) in b.rows.iter().enumerate() {
             let line = &b.ids[r * b.time..(r + 1) * b.time];
-            assert_eq!(&line[..b.lengths[r]], &s.ids[row][..]);
+            assert_eq!(&line[..b.lengths[r]], &s.row(row)[..]);
             assert!(line[b.lengths[r]..].iter().all(|&x| x == PAD_ID));
             assert_eq!(b.labels[r], s.labels[row]);
         }
@@ -536,25 +611,25 @@ fn bucketing_keeps_every_row_once_and_groups_lengths() {
     let s = varied();
     let order: Vec<usize> = (0..23).collect();
     for seed in [None, Some(9)] {
-        let bs = data::batches(&s, &order, 4, true, seed);
+        let bs: Vec<_> = data::batches(&s, &order, 4, true, seed).collect();
         let mut rows: Vec<usize> = bs.iter().flat_map(|b| b.rows.clone()).collect();
         rows.sort();
         assert_eq!(rows, order);
         let padded: usize = bs.iter().map(|b| b.batch * b.time).sum();
         let unbucketed: usize = data::batches(&s, &order, 4, false, None)
-            .iter()
             .map(|b| b.batch * b.time)
             .sum();
         assert!(padded < unbucketed, "{padded} vs {unbucketed}");
     }
     // Without a seed: sorted by length, for evaluation.
-    let eval = data::batches(&s, &order, 4, true, None);
+    let eval: Vec<_> = data::batches(&s, &order, 4, true, None).collect();
     let times: Vec<usize> = eval.iter().map(|b| b.time).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
     // With a seed: deterministic, and shuffled differently by another seed.
-    let a = data::batches(&s, &order, 4, true, Some(9));
-    assert_eq!(a, data::batches(&s, &order, 4, true, Some(9)));
-    assert_ne!(a, data::batches(&s, &order, 4, true, Some(10)));
+    let batches = |seed| data::batches(&s, &order, 4, true, Some(seed)).collect::<Vec<_>>();
+    let a = batches(9);
+    assert_eq!(a, batches(9));
+    assert_ne!(a, batches(10));
 }
 
 // ---------- cache ----------
@@ -613,4 +688,129 @@ fn cache_is_read_back_and_keyed_by_content() {
     // No temporary files are left behind.
     let names: Vec<_> = std::fs::read_dir(&cache_dir).unwrap().collect();
     assert_eq!(names.len(), 1);
+}
+
+// ---------- the streaming pipeline against the in-memory algorithm ----------
+
+/// The dataset as the pipeline computed it before it streamed: every text tokenised in
+/// memory, split, vocabulary from train, encoded.
+fn reference(d: &DataSection, pre: &PreprocessSection, base: &Path) -> data::Dataset {
+    let table = data::load(d, base).unwrap();
+    let p = Preprocessor::new(pre, base).unwrap();
+    let tokens: Vec<Vec<String>> = table.texts.iter().map(|t| p.tokens(t)).collect();
+    let [tr, va, te] = data::split_indices(&table.labels, table.classes.len(), &d.split).unwrap();
+    let vocab = Vocab::build(
+        tr.iter().map(|&i| tokens[i].as_slice()),
+        pre.min_freq,
+        pre.max_vocab,
+    );
+    let enc = vocab.encoder();
+    let split = |rows: &[usize]| {
+        let ids: Vec<Vec<u32>> = rows
+            .iter()
+            .map(|&i| enc.encode(&tokens[i], pre.max_len))
+            .collect();
+        Split::from_rows(&ids, rows.iter().map(|&i| table.labels[i]).collect())
+    };
+    let (train, valid, test) = (split(&tr), split(&va), split(&te));
+    data::Dataset {
+        classes: table.classes.clone(),
+        vocab: vocab.clone(),
+        train,
+        valid,
+        test,
+        rows_read: table.rows_read,
+        rows_skipped: table.rows_skipped,
+    }
+}
+
+#[test]
+fn shipped_datasets_prepare_as_before_in_memory_and_mapped() {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    let cache = TempDir::new().unwrap();
+    let defaults = PreprocessSection::default();
+    let cases = [
+        ("rotten_tomatoes.csv", defaults.clone()),
+        (
+            "amazon_ratings.csv",
+            PreprocessSection {
+                stopwords: "english".into(),
+                stem: Stem::Lemma,
+                min_freq: 1,
+                ..defaults.clone()
+            },
+        ),
+        // 25,000 rows: several chunks of the streaming passes.
+        (
+            "imdb.csv.gz",
+            PreprocessSection {
+                stopwords: "english".into(),
+                stem: Stem::Snowball,
+                max_len: 256,
+                ..defaults.clone()
+            },
+        ),
+    ];
+    for (file, pre) in cases {
+        let d = section(file);
+        let want = reference(&d, &pre, &shipped);
+        let in_memory = data::prepare(&d, &pre, &shipped, None).unwrap();
+        assert_eq!(in_memory, want, "{file} in memory");
+        let mapped = data::prepare(&d, &pre, &shipped, Some(cache.path())).unwrap();
+        assert_eq!(mapped, want, "{file} through the cache");
+        assert!(
+            mapped.train.is_mapped() && mapped.test.is_mapped(),
+            "{file}"
+        );
+        assert_eq!(
+            mapped.train.id_width(),
+            2,
+            "{file}: a 20,000-word vocabulary fits u16"
+        );
+        let again = data::prepare(&d, &pre, &shipped, Some(cache.path())).unwrap();
+        assert_eq!(again, want, "{file} read back");
+    }
+}
+
+#[test]
+fn batches_from_a_mapped_split_equal_batches_from_memory() {
+    let dir = TempDir::new().unwrap();
+    corpus(dir.path());
+    let d = section("c.csv");
+    let pre = cfg(|c| c.min_freq = 1);
+    let memory = data::prepare(&d, &pre, dir.path(), None).unwrap();
+    let mapped = data::prepare(&d, &pre, dir.path(), Some(&dir.path().join("cache"))).unwrap();
+    assert!(mapped.train.is_mapped() && !memory.train.is_mapped());
+    let order: Vec<usize> = (0..memory.train.len()).collect();
+    for (bucket, seed) in [(false, None), (true, None), (true, Some(3))] {
+        let a: Vec<_> = data::batches(&memory.train, &order, 5, bucket, seed).collect();
+        let b: Vec<_> = data::batches(&mapped.train, &order, 5, bucket, seed).collect();
+        assert_eq!(a, b);
+        assert_eq!(a.len(), order.len().div_ceil(5));
+    }
+}
+
+#[test]
+fn ids_are_u32_when_the_vocabulary_outgrows_u16() {
+    let dir = TempDir::new().unwrap();
+    // 90,000 distinct words (72,000 of them in the training split), in two classes.
+    let mut s = String::from("text,label\n");
+    for i in 0..90_000 {
+        s.push_str(&format!(
+            "w{i} w{i} x{},{}\n",
+            i % 7,
+            if i % 2 == 0 { "a" } else { "b" }
+        ));
+    }
+    write(dir.path(), "wide.csv", &s);
+    let d = section("wide.csv");
+    let pre = cfg(|c| {
+        c.min_freq = 1;
+        c.max_vocab = 200_000;
+    });
+    let want = reference(&d, &pre, dir.path());
+    assert!(want.vocab.len() > 65_536, "{}", want.vocab.len());
+    let mapped = data::prepare(&d, &pre, dir.path(), Some(&dir.path().join("cache"))).unwrap();
+    assert_eq!(mapped.train.id_width(), 4);
+    assert_eq!(mapped, want);
 }

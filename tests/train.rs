@@ -486,7 +486,7 @@ fn synthetic(seed: u64) -> Dataset {
         for i in 0..n {
             let label = (i % 2) as u32;
             let len = rng.gen_range(2..=6);
-            let ids = (0..len)
+            let ids: Vec<u32> = (0..len)
                 .map(|_| {
                     if rng.gen_bool(0.2) {
                         12
@@ -495,8 +495,7 @@ fn synthetic(seed: u64) -> Dataset {
                     }
                 })
                 .collect();
-            s.ids.push(ids);
-            s.labels.push(label);
+            s.push(&ids, label);
         }
         s
     };
@@ -570,7 +569,8 @@ fn train_learns_the_synthetic_task() {
     ));
     assert!(matches!(events[8], Progress::Batch { done: 8, .. }));
 
-    let probs = predict_proba(&model, &data.test.ids, 3, &Device::Cpu).unwrap();
+    let rows: Vec<Vec<u32>> = data.test.rows().map(|r| r.to_vec()).collect();
+    let probs = predict_proba(&model, &rows, 3, &Device::Cpu).unwrap();
     assert_eq!(probs.len(), data.test.len());
     let correct = probs
         .iter()

@@ -7,6 +7,7 @@ mod jobs;
 mod merge;
 mod plot;
 mod predict;
+mod prepare;
 mod progress;
 mod queue;
 mod report;
@@ -44,6 +45,8 @@ enum Command {
     Show(show::Args),
     /// Classify texts with a trained trial.
     Predict(predict::Args),
+    /// Clean, split and encode a spec's datasets into the cache; prints rows per second.
+    Prepare(prepare::Args),
     /// Trial counts by status, and running trials whose worker is gone.
     Status(status::Args),
     /// Serve a trained model over HTTP: JSON and CSV API and a web page.
@@ -72,6 +75,7 @@ pub fn main() -> i32 {
         Command::Compare(args) => compare::execute(args, &cli.db),
         Command::Show(args) => show::execute(args, &cli.db),
         Command::Predict(args) => predict::execute(args, &cli.db),
+        Command::Prepare(args) => prepare::execute(args, &cli.db),
         Command::Status(args) => status::execute(args, &cli.db),
         Command::Serve(args) => serve::execute(args, &cli.db),
         Command::Export(args) => export::execute(args, &cli.db),

@@ -1,24 +1,41 @@
-//! The prepared-dataset cache: one file per key under the cache directory.
+//! The prepared-dataset cache: one file per key under the cache directory, read back
+//! by memory-mapping it (the ids are never copied).
 //!
-//! Format (little endian): magic `LABDS001`, a u64 length and a JSON header (classes,
-//! vocabulary, row counts), then for each split a u64 row count, the labels, the
-//! lengths and the concatenated ids (all u32), and finally the sha256 of everything
-//! before it. The ids are the bulk, so they stay binary and read back at memory speed.
+//! Format (little endian, every array starting at a multiple of 8 bytes):
+//!
+//! ```text
+//! magic "LABDS002" | u64 header length | JSON header (classes, vocabulary, row counts,
+//! id width, rows and ids per split) | labels of train, valid, test (u32 each) |
+//! offsets of train, valid, test (u64, rows + 1 each) | ids of train, valid, test (u16
+//! when the vocabulary has at most 65,536 entries, else u32) | sha256 checksum
+//! ```
+//!
+//! The checksum is the sha256 of four sha256s: of everything before the ids, and of
+//! each split's ids (with their padding); the writer hashes the ids as it streams them
+//! and the reader checks the four parts in parallel. Files are written to a temporary
+//! name and renamed into place, never changed in place, so a mapped file stays valid.
 
-use super::{Dataset, Split, Vocab};
-use crate::spec::{DataSection, PreprocessSection};
-use anyhow::{bail, ensure, Context};
+use super::{encoded::Ids, Column, Dataset, Scalar, Split, Vocab};
+use crate::spec::{DataSection, PreprocessSection, Stem};
+use anyhow::{ensure, Context};
+use memmap2::Mmap;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-const MAGIC: &[u8; 8] = b"LABDS001";
+const MAGIC: &[u8; 8] = b"LABDS002";
 /// Bumped whenever preprocessing or the format changes, so old entries are never reused.
-const KEY_VERSION: &str = "lab-data-cache-v1";
+const KEY_VERSION: &str = "lab-data-cache-v2";
 
-/// The cache key for already-read data bytes.
-pub(super) fn key_from_bytes(
-    bytes: &[u8],
+/// The cache key: sha256 over the data file's bytes (streamed), the data section, the
+/// preprocess section without `balance` (applied per trial), the stop-word file's bytes
+/// when there is one, and the lemma table when `stem = "lemma"`.
+pub(super) fn key(
+    data_file: &Path,
     data: &DataSection,
     pre: &PreprocessSection,
     stopword_bytes: Option<&[u8]>,
@@ -34,10 +51,27 @@ pub(super) fn key_from_bytes(
         h.update(b);
     };
     part(KEY_VERSION.as_bytes());
-    part(bytes);
     part(&serde_json::to_vec(data)?);
     part(&serde_json::to_vec(&pre_json)?);
     part(stopword_bytes.unwrap_or(b""));
+    part(if pre.stem == Stem::Lemma {
+        super::lemma::TABLE
+    } else {
+        b""
+    });
+    let cannot = || format!("cannot read data file {}", data_file.display());
+    let mut file = File::open(data_file).with_context(cannot)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = file.read(&mut buf).with_context(cannot)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        total += n as u64;
+    }
+    h.update(total.to_le_bytes());
     Ok(hex::encode(h.finalize()))
 }
 
@@ -47,136 +81,362 @@ pub fn cache_path(cache_dir: &Path, key: &str) -> PathBuf {
 }
 
 #[derive(Serialize, Deserialize)]
-struct Header {
-    classes: Vec<String>,
-    vocab: Vocab,
-    rows_read: usize,
-    rows_skipped: usize,
+pub(super) struct Header {
+    pub classes: Vec<String>,
+    pub vocab: Vocab,
+    pub rows_read: usize,
+    pub rows_skipped: usize,
+    /// Bytes per id: 2 or 4.
+    pub id_width: usize,
+    /// Rows and ids of train, valid, test.
+    pub rows: [usize; 3],
+    pub tokens: [usize; 3],
 }
 
-/// Serialise `ds` to `path` atomically: a temporary file in the same directory, then a rename.
+/// Bytes per id for a vocabulary of `n` entries.
+pub(super) fn id_width(vocab_len: usize) -> usize {
+    if vocab_len <= 1 << 16 {
+        2
+    } else {
+        4
+    }
+}
+
+fn align8(n: usize) -> usize {
+    n.div_ceil(8) * 8
+}
+
+/// Byte positions of every array, from the header's counts.
+struct Layout {
+    labels: [usize; 3],
+    offsets: [usize; 3],
+    /// Start of each split's ids, and (last) the end of the ids = the checksum's place.
+    ids: [usize; 4],
+}
+
+impl Layout {
+    fn new(header_len: usize, h: &Header) -> anyhow::Result<Layout> {
+        let big = || anyhow::anyhow!("sizes overflow");
+        let mut pos = 16usize.checked_add(header_len).ok_or_else(big)?;
+        // Room for `n` values of `size` bytes at the next multiple of 8: their start.
+        let mut reserve = |n: Option<usize>, size: usize| -> anyhow::Result<usize> {
+            let start = align8(pos);
+            pos = n
+                .and_then(|n| n.checked_mul(size))
+                .and_then(|b| b.checked_add(start))
+                .ok_or_else(big)?;
+            Ok(start)
+        };
+        let mut labels = [0; 3];
+        for (at, &rows) in labels.iter_mut().zip(&h.rows) {
+            *at = reserve(Some(rows), 4)?;
+        }
+        let mut offsets = [0; 3];
+        for (at, &rows) in offsets.iter_mut().zip(&h.rows) {
+            *at = reserve(rows.checked_add(1), 8)?;
+        }
+        let mut ids = [0; 4];
+        for (at, &tokens) in ids.iter_mut().zip(&h.tokens) {
+            *at = reserve(Some(tokens), h.id_width)?;
+        }
+        ids[3] = reserve(Some(0), 1)?;
+        Ok(Layout {
+            labels,
+            offsets,
+            ids,
+        })
+    }
+}
+
+fn header_bytes(h: &Header) -> anyhow::Result<Vec<u8>> {
+    Ok(serde_json::to_vec(h)?)
+}
+
+/// Streams a cache file: labels and offsets are known up front, the ids of each split
+/// arrive in row order (rows of the three splits interleaved) and are written at their
+/// place through one handle per split. Nothing is in place until `finish`.
+pub(super) struct Writer {
+    path: PathBuf,
+    tmp: PathBuf,
+    layout: Layout,
+    width: usize,
+    splits: Vec<(BufWriter<File>, Sha256, usize)>,
+    meta_hash: [u8; 32],
+    expected: [usize; 3],
+    done: bool,
+}
+
+impl Writer {
+    pub(super) fn create(
+        path: &Path,
+        header: &Header,
+        labels: [&[u32]; 3],
+        offsets: [&[u64]; 3],
+    ) -> anyhow::Result<Writer> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create cache directory {}", dir.display()))?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let tmp = dir.join(format!(
+            ".{}.{}.{nanos}.tmp",
+            name.unwrap_or_default(),
+            std::process::id()
+        ));
+        let head = header_bytes(header)?;
+        let layout = Layout::new(head.len(), header)?;
+        let mut w = Writer {
+            path: path.to_path_buf(),
+            tmp,
+            width: header.id_width,
+            splits: Vec::new(),
+            meta_hash: [0; 32],
+            expected: header.tokens,
+            done: false,
+            layout,
+        };
+        let cannot = |p: &Path| format!("cannot write cache file {}", p.display());
+        let file = File::create(&w.tmp).with_context(|| cannot(&w.tmp))?;
+        // Everything before the ids, hashed as it goes.
+        let mut meta = HashingWriter {
+            out: BufWriter::with_capacity(1 << 20, file),
+            hash: Sha256::new(),
+            pos: 0,
+        };
+        meta.put(MAGIC)?;
+        meta.put(&(head.len() as u64).to_le_bytes())?;
+        meta.put(&head)?;
+        for (s, labels) in labels.iter().enumerate() {
+            meta.pad_to(w.layout.labels[s])?;
+            meta.put(&u32::le_bytes(labels))?;
+        }
+        for (s, offsets) in offsets.iter().enumerate() {
+            meta.pad_to(w.layout.offsets[s])?;
+            meta.put(&u64::le_bytes(offsets))?;
+        }
+        ensure!(meta.pos == w.layout.ids[0], "cache layout mismatch");
+        w.meta_hash = meta.hash.finalize().into();
+        meta.out.flush().with_context(|| cannot(&w.tmp))?;
+        for s in 0..3 {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&w.tmp)
+                .with_context(|| cannot(&w.tmp))?;
+            f.seek(SeekFrom::Start(w.layout.ids[s] as u64))
+                .with_context(|| cannot(&w.tmp))?;
+            w.splits
+                .push((BufWriter::with_capacity(1 << 20, f), Sha256::new(), 0));
+        }
+        Ok(w)
+    }
+
+    /// Append the ids of the next row of split `s` (0 train, 1 valid, 2 test).
+    pub(super) fn push(&mut self, s: usize, ids: &[u32]) -> anyhow::Result<()> {
+        let width = self.width;
+        let (out, hash, written) = &mut self.splits[s];
+        let mut buf = [0u8; 4096];
+        for chunk in ids.chunks(1024) {
+            let n = chunk.len() * width;
+            for (b, &id) in buf.chunks_exact_mut(width).zip(chunk) {
+                if width == 2 {
+                    ensure!(id <= u16::MAX as u32, "id {id} does not fit in 16 bits");
+                    b.copy_from_slice(&(id as u16).to_le_bytes());
+                } else {
+                    b.copy_from_slice(&id.to_le_bytes());
+                }
+            }
+            out.write_all(&buf[..n])
+                .with_context(|| format!("cannot write cache file {}", self.tmp.display()))?;
+            hash.update(&buf[..n]);
+        }
+        *written += ids.len();
+        Ok(())
+    }
+
+    /// Pad, write the checksum and move the file into place.
+    pub(super) fn finish(mut self) -> anyhow::Result<()> {
+        let tmp = self.tmp.clone();
+        let cannot = || format!("cannot write cache file {}", tmp.display());
+        let mut sum = Sha256::new();
+        sum.update(self.meta_hash);
+        for (s, (out, hash, written)) in self.splits.iter_mut().enumerate() {
+            ensure!(
+                *written == self.expected[s],
+                "split {s}: {written} ids written, {} expected",
+                self.expected[s]
+            );
+            let end = self.layout.ids[s] + *written * self.width;
+            let pad = vec![0u8; self.layout.ids[s + 1] - end];
+            out.write_all(&pad).with_context(cannot)?;
+            hash.update(&pad);
+            out.flush().with_context(cannot)?;
+            sum.update(hash.clone().finalize());
+        }
+        let (mut last, _, _) = self.splits.pop().context("no splits")?;
+        last.write_all(&sum.finalize()).with_context(cannot)?;
+        last.flush().with_context(cannot)?;
+        drop(last);
+        self.splits.clear();
+        std::fs::rename(&self.tmp, &self.path).with_context(|| {
+            format!(
+                "cannot move cache file into place at {}",
+                self.path.display()
+            )
+        })?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if !self.done {
+            self.splits.clear();
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+struct HashingWriter {
+    out: BufWriter<File>,
+    hash: Sha256,
+    pos: usize,
+}
+
+impl HashingWriter {
+    fn put(&mut self, b: &[u8]) -> anyhow::Result<()> {
+        self.out.write_all(b).context("cannot write cache file")?;
+        self.hash.update(b);
+        self.pos += b.len();
+        Ok(())
+    }
+    fn pad_to(&mut self, pos: usize) -> anyhow::Result<()> {
+        ensure!(pos >= self.pos, "cache layout mismatch");
+        self.put(&vec![0u8; pos - self.pos])
+    }
+}
+
+/// Serialise `ds` to `path` atomically (a temporary file in the same directory, then a
+/// rename).
 pub fn write(path: &Path, ds: &Dataset) -> anyhow::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create cache directory {}", dir.display()))?;
-    let bytes = encode(ds)?;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(
-        ".{}.{}.{nanos}.tmp",
-        name.unwrap_or_default(),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, &bytes)
-        .with_context(|| format!("cannot write cache file {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("cannot move cache file into place at {}", path.display())
-    })
-}
-
-/// Read a cache entry; any damage (truncation, bad checksum, ids out of range) is an error.
-pub fn read(path: &Path) -> anyhow::Result<Dataset> {
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("cannot read cache file {}", path.display()))?;
-    decode(&bytes).with_context(|| format!("corrupt cache file {}", path.display()))
-}
-
-fn encode(ds: &Dataset) -> anyhow::Result<Vec<u8>> {
-    let header = serde_json::to_vec(&Header {
+    let splits = [&ds.train, &ds.valid, &ds.test];
+    let header = Header {
         classes: ds.classes.clone(),
         vocab: ds.vocab.clone(),
         rows_read: ds.rows_read,
         rows_skipped: ds.rows_skipped,
-    })?;
-    let mut out = Vec::new();
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
-    out.extend_from_slice(&header);
-    for split in [&ds.train, &ds.valid, &ds.test] {
-        ensure!(
-            split.ids.len() == split.labels.len(),
-            "split has {} sequences but {} labels",
-            split.ids.len(),
-            split.labels.len()
-        );
-        out.extend_from_slice(&(split.len() as u64).to_le_bytes());
-        let lens = split.ids.iter().map(|s| s.len() as u32);
-        let ids = split.ids.iter().flatten().copied();
-        for v in split.labels.iter().copied().chain(lens).chain(ids) {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-    let sum = Sha256::digest(&out);
-    out.extend_from_slice(&sum);
-    Ok(out)
-}
-
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> anyhow::Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
-        let Some(end) = end else {
-            bail!("truncated at byte {}", self.pos);
-        };
-        let s = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(s)
-    }
-    fn u64(&mut self) -> anyhow::Result<usize> {
-        let b = self.take(8)?;
-        Ok(u64::from_le_bytes(b.try_into()?) as usize)
-    }
-    fn u32s(&mut self, n: usize) -> anyhow::Result<Vec<u32>> {
-        let b = self.take(n.checked_mul(4).context("length overflow")?)?;
-        Ok(b.chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect())
-    }
-}
-
-fn decode(bytes: &[u8]) -> anyhow::Result<Dataset> {
-    ensure!(bytes.len() >= MAGIC.len() + 32, "too short");
-    let (body, sum) = bytes.split_at(bytes.len() - 32);
-    ensure!(body.starts_with(MAGIC), "not a lab dataset cache file");
-    ensure!(Sha256::digest(body).as_slice() == sum, "checksum mismatch");
-    let mut r = Reader {
-        bytes: body,
-        pos: MAGIC.len(),
+        id_width: id_width(ds.vocab.len()),
+        rows: splits.map(|s| s.len()),
+        tokens: splits.map(|s| s.tokens()),
     };
-    let header_len = r.u64()?;
-    let header: Header = serde_json::from_slice(r.take(header_len)?)?;
-    let mut splits = Vec::with_capacity(3);
-    for _ in 0..3 {
-        let n = r.u64()?;
-        let labels = r.u32s(n)?;
-        let lens = r.u32s(n)?;
-        let total = lens.iter().map(|&l| l as usize).sum();
-        let flat = r.u32s(total)?;
-        let mut ids = Vec::with_capacity(n);
-        let mut at = 0;
-        for &l in &lens {
-            ensure!(l > 0, "empty sequence");
-            ids.push(flat[at..at + l as usize].to_vec());
-            at += l as usize;
+    let mut w = Writer::create(
+        path,
+        &header,
+        splits.map(|s| &s.labels[..]),
+        splits.map(|s| &s.offsets[..]),
+    )?;
+    for (k, split) in splits.iter().enumerate() {
+        for row in split.rows() {
+            w.push(k, &row)?;
         }
-        let vocab_len = header.vocab.len() as u32;
-        ensure!(
-            flat.iter().all(|&id| id < vocab_len),
-            "id out of vocabulary"
-        );
-        let n_classes = header.classes.len() as u32;
-        ensure!(labels.iter().all(|&l| l < n_classes), "label out of range");
-        splits.push(Split { ids, labels });
     }
-    ensure!(r.pos == body.len(), "trailing bytes");
+    w.finish()
+}
+
+/// Map a cache entry; any damage (truncation, bad checksum, ids or labels out of
+/// range, bad offsets) is an error.
+pub fn read(path: &Path) -> anyhow::Result<Dataset> {
+    let file =
+        File::open(path).with_context(|| format!("cannot read cache file {}", path.display()))?;
+    // SAFETY: lab never changes a cache file in place (it writes a new file and renames
+    // it over the old one), so the mapped bytes do not change under us unless another
+    // program truncates or rewrites the file, which the cache directory is not for.
+    let map = unsafe { Mmap::map(&file) }
+        .with_context(|| format!("cannot map cache file {}", path.display()))?;
+    decode(Arc::new(map)).with_context(|| format!("corrupt cache file {}", path.display()))
+}
+
+fn decode(map: Arc<Mmap>) -> anyhow::Result<Dataset> {
+    let bytes: &[u8] = &map;
+    ensure!(bytes.len() >= 16 + 32, "too short");
+    ensure!(bytes.starts_with(MAGIC), "not a lab dataset cache file");
+    let header_len = u64::from_le_bytes(bytes[8..16].try_into()?) as usize;
+    ensure!(header_len <= bytes.len() - 16, "truncated header");
+    let header: Header = serde_json::from_slice(&bytes[16..16 + header_len])?;
+    ensure!(
+        header.id_width == 2 || header.id_width == 4,
+        "id width {}",
+        header.id_width
+    );
+    let layout = Layout::new(header_len, &header)?;
+    ensure!(
+        layout.ids[3].checked_add(32) == Some(bytes.len()),
+        "{} bytes, the header describes {}",
+        bytes.len(),
+        layout.ids[3].saturating_add(32)
+    );
+    // The checksum, its four parts hashed in parallel.
+    let regions = [
+        0..layout.ids[0],
+        layout.ids[0]..layout.ids[1],
+        layout.ids[1]..layout.ids[2],
+        layout.ids[2]..layout.ids[3],
+    ];
+    let parts: Vec<[u8; 32]> = regions
+        .par_iter()
+        .map(|r| Sha256::digest(&bytes[r.clone()]).into())
+        .collect();
+    let mut sum = Sha256::new();
+    for p in &parts {
+        sum.update(p);
+    }
+    ensure!(
+        sum.finalize().as_slice() == &bytes[layout.ids[3]..],
+        "checksum mismatch"
+    );
+
+    let n_classes = header.classes.len() as u32;
+    let vocab_len = header.vocab.len() as u64;
+    let mut splits = Vec::with_capacity(3);
+    for s in 0..3 {
+        let (rows, tokens) = (header.rows[s], header.tokens[s]);
+        let labels: Column<u32> = Column::mapped(&map, layout.labels[s], rows);
+        ensure!(labels.iter().all(|&l| l < n_classes), "label out of range");
+        let offsets: Column<u64> = Column::mapped(&map, layout.offsets[s], rows + 1);
+        ensure!(
+            offsets.first() == Some(&0) && offsets.last() == Some(&(tokens as u64)),
+            "offsets do not span the ids"
+        );
+        ensure!(
+            offsets.windows(2).all(|w| w[0] < w[1]),
+            "empty or unordered sequence"
+        );
+        let ids = if header.id_width == 2 {
+            let c: Column<u16> = Column::mapped(&map, layout.ids[s], tokens);
+            ensure!(
+                c.par_chunks(1 << 16)
+                    .all(|c| c.iter().all(|&id| (id as u64) < vocab_len)),
+                "id out of vocabulary"
+            );
+            Ids::U16(c)
+        } else {
+            let c: Column<u32> = Column::mapped(&map, layout.ids[s], tokens);
+            ensure!(
+                c.par_chunks(1 << 16)
+                    .all(|c| c.iter().all(|&id| (id as u64) < vocab_len)),
+                "id out of vocabulary"
+            );
+            Ids::U32(c)
+        };
+        splits.push(Split {
+            ids,
+            offsets,
+            labels,
+        });
+    }
     let mut splits = splits.into_iter();
     let mut next = || splits.next().unwrap_or_default();
     Ok(Dataset {
@@ -188,4 +448,39 @@ fn decode(bytes: &[u8]) -> anyhow::Result<Dataset> {
         rows_read: header.rows_read,
         rows_skipped: header.rows_skipped,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny(vocab_len: usize) -> Dataset {
+        let mut itos = vec!["<pad>".to_string(), "<unk>".to_string()];
+        itos.extend((2..vocab_len).map(|i| format!("w{i}")));
+        let top = vocab_len as u32 - 1;
+        Dataset {
+            classes: vec!["a".into(), "b".into()],
+            vocab: Vocab { itos },
+            train: Split::from_rows(&[vec![2, 3], vec![top], vec![1, 1, 1]], vec![0, 1, 0]),
+            valid: Split::from_rows(&[vec![5]], vec![1]),
+            test: Split::default(),
+            rows_read: 5,
+            rows_skipped: 1,
+        }
+    }
+
+    #[test]
+    fn round_trip_in_both_widths_is_mapped() {
+        let dir = tempfile::tempdir().unwrap();
+        for n in [300, 70_000] {
+            let ds = tiny(n);
+            let file = dir.path().join(format!("{n}.dataset"));
+            write(&file, &ds).unwrap();
+            let back = read(&file).unwrap();
+            assert_eq!(back, ds);
+            assert_eq!(back.train.id_width(), id_width(n));
+            assert!(back.train.is_mapped());
+            assert_eq!(back.train.row(1).as_ref(), [n as u32 - 1]);
+        }
+    }
 }

@@ -10,7 +10,7 @@
 //! 6. split on whitespace; when punctuation is kept, each punctuation character is
 //!    split off as a token of its own (`"great!"` → `"great"`, `"!"`);
 //! 7. stop words are removed (matched against the tokens as cleaned above);
-//! 8. stemming (`snowball`, English).
+//! 8. stemming (`snowball`, English) or lemmatisation (`lemma`, WordNet; see `lemma.rs`).
 //!
 //! Steps 3–6 run as one pass over the characters, so tokenising 25k reviews is cheap.
 
@@ -47,7 +47,14 @@ pub struct Preprocessor {
     remove_digits: bool,
     remove_punctuation: bool,
     stopwords: HashSet<String>,
-    stemmer: Option<Stemmer>,
+    stemming: Stemming,
+}
+
+/// How tokens are reduced to a base form.
+enum Stemming {
+    None,
+    Snowball(Stemmer),
+    Lemma(&'static super::lemma::Lemmatizer),
 }
 
 impl Preprocessor {
@@ -60,9 +67,10 @@ impl Preprocessor {
             remove_digits: cfg.remove_digits,
             remove_punctuation: cfg.remove_punctuation,
             stopwords: HashSet::new(),
-            stemmer: match cfg.stem {
-                Stem::None => None,
-                Stem::Snowball => Some(Stemmer::create(Algorithm::English)),
+            stemming: match cfg.stem {
+                Stem::None => Stemming::None,
+                Stem::Snowball => Stemming::Snowball(Stemmer::create(Algorithm::English)),
+                Stem::Lemma => Stemming::Lemma(super::lemma::wordnet()),
             },
         };
         let words: Vec<String> = match cfg.stopwords.trim() {
@@ -104,6 +112,17 @@ impl Preprocessor {
 
     /// The cleaned tokens of `text`; may be empty.
     pub fn tokens(&self, text: &str) -> Vec<String> {
+        let mut tokens = Vec::new();
+        self.each_token(text, |t| {
+            tokens.push(t.to_string());
+            true
+        });
+        tokens
+    }
+
+    /// Calls `f` with each cleaned token of `text`, in order, until `f` returns false
+    /// (so a caller that needs only the first `max_len` tokens stops there).
+    pub fn each_token(&self, text: &str, mut f: impl FnMut(&str) -> bool) {
         let mut text: Cow<str> = Cow::Borrowed(text);
         if self.strip_html {
             if text.contains('<') {
@@ -116,72 +135,89 @@ impl Preprocessor {
         if self.remove_urls && url_regex().is_match(&text) {
             text = Cow::Owned(url_regex().replace_all(&text, " ").into_owned());
         }
-        self.split(&text)
+        self.split(&text, &mut f)
     }
 
     /// Lowercase, digits, punctuation and whitespace splitting in one pass; each token
     /// goes through `emit` (stop words, stemming) as soon as it is complete.
-    fn split(&self, text: &str) -> Vec<String> {
-        let mut tokens = Vec::new();
+    fn split(&self, text: &str, f: &mut impl FnMut(&str) -> bool) {
         let mut cur = String::new();
         for c in text.chars() {
-            match kind(c) {
-                Kind::Space => self.emit(&mut cur, &mut tokens),
-                Kind::Digit if self.remove_digits => {} // deleted, not a separator
-                Kind::Apostrophe if self.remove_punctuation => {} // "don't" -> "dont"
-                Kind::Punct | Kind::Apostrophe if self.remove_punctuation => {
-                    self.emit(&mut cur, &mut tokens)
-                }
+            let go_on = match kind(c) {
+                Kind::Space => self.emit(&mut cur, f),
+                Kind::Digit if self.remove_digits => true, // deleted, not a separator
+                Kind::Apostrophe if self.remove_punctuation => true, // "don't" -> "dont"
+                Kind::Punct | Kind::Apostrophe if self.remove_punctuation => self.emit(&mut cur, f),
                 Kind::Punct | Kind::Apostrophe => {
-                    self.emit(&mut cur, &mut tokens);
-                    cur.push(c);
-                    self.emit(&mut cur, &mut tokens);
+                    self.emit(&mut cur, f) && {
+                        cur.push(c);
+                        self.emit(&mut cur, f)
+                    }
                 }
-                _ if !self.lowercase => cur.push(c),
-                _ if c.is_ascii() => cur.push(c.to_ascii_lowercase()),
-                _ => cur.extend(c.to_lowercase()),
+                _ if !self.lowercase => {
+                    cur.push(c);
+                    true
+                }
+                _ if c.is_ascii() => {
+                    cur.push(c.to_ascii_lowercase());
+                    true
+                }
+                _ => {
+                    cur.extend(c.to_lowercase());
+                    true
+                }
+            };
+            if !go_on {
+                return;
             }
         }
-        self.emit(&mut cur, &mut tokens);
-        tokens
+        self.emit(&mut cur, f);
     }
 
     /// Stop words are dropped before stemming, without allocating a token for them.
-    fn emit(&self, cur: &mut String, tokens: &mut Vec<String>) {
+    /// Returns what `f` returned (true when nothing was emitted).
+    fn emit(&self, cur: &mut String, f: &mut impl FnMut(&str) -> bool) -> bool {
         if cur.is_empty() {
-            return;
+            return true;
         }
         if self.stopwords.contains(cur.as_str()) {
             cur.clear();
-            return;
+            return true;
         }
-        let token = match &self.stemmer {
-            Some(stemmer) => stem_cached(stemmer, cur),
-            None => cur.clone(),
-        };
+        match &self.stemming {
+            Stemming::None => {}
+            Stemming::Snowball(stemmer) => {
+                base_form_cached(0, cur, |w| stemmer.stem(w).into_owned())
+            }
+            Stemming::Lemma(lemmatizer) => base_form_cached(1, cur, |w| lemmatizer.lemma(w)),
+        }
+        let go_on = f(cur.as_str());
         cur.clear();
-        tokens.push(token);
+        go_on
     }
 }
 
-/// Stems of recently seen words, per thread: snowball is costly and a corpus repeats
-/// a few thousand words millions of times. Only the English stemmer exists here, so a
-/// word's stem does not depend on the `Preprocessor`.
-fn stem_cached(stemmer: &Stemmer, word: &str) -> String {
+/// Replace `word` by its base form (`compute`d, or remembered per thread): stemming is
+/// costly and a corpus repeats a few thousand words millions of times. `method` keeps
+/// the snowball (0) and lemma (1) caches apart; each method is a pure function of the
+/// word, so the cache does not depend on the `Preprocessor`.
+fn base_form_cached(method: usize, word: &mut String, compute: impl FnOnce(&str) -> String) {
     const MAX_ENTRIES: usize = 100_000;
     thread_local! {
-        static CACHE: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+        static CACHE: RefCell<[HashMap<String, String>; 2]> = RefCell::default();
     }
-    CACHE.with_borrow_mut(|cache| {
-        if let Some(s) = cache.get(word) {
-            return s.clone();
+    CACHE.with_borrow_mut(|caches| {
+        let cache = &mut caches[method];
+        if let Some(s) = cache.get(word.as_str()) {
+            word.clear();
+            word.push_str(s);
+            return;
         }
         if cache.len() >= MAX_ENTRIES {
             cache.clear();
         }
-        let s = stemmer.stem(word).into_owned();
-        cache.insert(word.to_string(), s.clone());
-        s
+        let s = compute(word);
+        cache.insert(std::mem::replace(word, s.clone()), s);
     })
 }
 

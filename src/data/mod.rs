@@ -1,50 +1,40 @@
-//! Data: CSV/TSV loading, label mapping, cleaning, stopwords, stemming,
-//! stratified split, balancing, vocabulary, encoding, batching and the dataset cache.
+//! Data: CSV/TSV loading, label mapping, cleaning, stopwords, stemming and
+//! lemmatisation, stratified split, balancing, vocabulary, encoding, batching and the
+//! dataset cache.
 //!
-//! `prepare` is the pipeline: read file -> (cache hit? done) -> parse rows -> tokenise
-//! (in parallel) -> split -> vocabulary from train -> encode -> write cache.
-//! Balancing and batching happen per trial, on the prepared dataset.
+//! `prepare` is the pipeline: key the data file's bytes and the settings -> (cache hit?
+//! map it) -> three streaming passes (`pipeline.rs`: labels and split; token counts and
+//! vocabulary; encoding) -> cache file -> mapped. Balancing and batching happen per
+//! trial, on the prepared dataset.
 
 mod balance;
 mod batch;
 pub mod cache;
 mod clean;
+mod encoded;
+pub mod lemma;
 mod load;
+mod pipeline;
 mod split;
 pub mod stopwords;
 mod vocab;
 
 pub use balance::{balance, Balanced};
-pub use batch::{batches, Batch};
+pub use batch::{batches, Batch, Batches};
 pub use clean::Preprocessor;
-pub use load::{data_path, load, parse, Table};
+pub use encoded::{Column, Scalar, Split};
+pub use load::{data_path, load, parse, scan_file, Labels, Table};
+pub use pipeline::BuildStats;
 pub use split::split_indices;
 pub use vocab::{Encoder, Vocab, PAD_ID, UNK_ID};
 
 use crate::spec::{DataSection, PreprocessSection};
 use anyhow::Context;
-use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
-use std::path::Path;
-
-/// One split, encoded. `ids[i]` has at least one id and at most max_len.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-pub struct Split {
-    pub ids: Vec<Vec<u32>>,
-    pub labels: Vec<u32>,
-}
-
-impl Split {
-    pub fn len(&self) -> usize {
-        self.labels.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
-    }
-}
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// A prepared dataset: classes, vocabulary and the three encoded splits.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
     /// Class names; label `k` in a split means `classes[k]`.
     pub classes: Vec<String>,
@@ -58,104 +48,104 @@ pub struct Dataset {
     pub rows_skipped: usize,
 }
 
-/// Load, clean, split and encode (cached under `cache_dir` when given, keyed by
-/// the data file's bytes and the data + preprocess settings). A cache entry that
-/// cannot be read back is ignored and rebuilt.
+/// Load, clean, split and encode; with `cache_dir`, through the cache (keyed by the
+/// data file's bytes and the data + preprocess settings) and memory-mapped from it. A
+/// cache entry that cannot be read back is ignored and rebuilt.
 pub fn prepare(
     data: &DataSection,
     preprocess: &PreprocessSection,
     base_dir: &Path,
     cache_dir: Option<&Path>,
 ) -> anyhow::Result<Dataset> {
-    let path = data_path(data, base_dir);
-    let bytes = load::read_bytes(&path)?;
-    let cache_file = match cache_dir {
+    match cache_dir {
+        None => {
+            let path = data_path(data, base_dir);
+            Ok(pipeline::build_in_memory(&path, data, preprocess, base_dir)?.0)
+        }
         Some(dir) => {
-            let stop = stopword_file_bytes(preprocess, base_dir)?;
-            let key = cache::key_from_bytes(&bytes, data, preprocess, stop.as_deref())?;
-            Some(cache::cache_path(dir, &key))
-        }
-        None => None,
-    };
-    if let Some(file) = cache_file.as_deref().filter(|f| f.exists()) {
-        if let Ok(ds) = cache::read(file) {
-            return Ok(ds);
+            let key = cache_key(data, preprocess, base_dir)?;
+            prepare_cached(data, preprocess, base_dir, dir, &key)
         }
     }
-    let ds = build(&bytes, &path, data, preprocess, base_dir)?;
-    if let Some(file) = cache_file {
-        cache::write(&file, &ds)?;
-    }
-    Ok(ds)
 }
 
-fn build(
-    bytes: &[u8],
-    path: &Path,
+/// [`prepare`] through the cache with the key already computed by [`cache_key`].
+pub fn prepare_cached(
     data: &DataSection,
     preprocess: &PreprocessSection,
     base_dir: &Path,
+    cache_dir: &Path,
+    key: &str,
 ) -> anyhow::Result<Dataset> {
-    let table = parse(bytes, path, data)?;
-    let pre = Preprocessor::new(preprocess, base_dir)?;
-    let tokens: Vec<Vec<String>> = table.texts.par_iter().map(|t| pre.tokens(t)).collect();
-    let [train, valid, test] = split_indices(&table.labels, table.classes.len(), &data.split)?;
-    // A class the test split never shows cannot be scored: say so now, not as NaNs.
-    for (class_id, class) in table.classes.iter().enumerate() {
-        let in_test = test.iter().any(|&i| table.labels[i] as usize == class_id);
-        if !in_test && !test.is_empty() {
-            let total = table
-                .labels
-                .iter()
-                .filter(|&&l| l as usize == class_id)
-                .count();
-            anyhow::bail!(
-                "{}: class {class:?} (column {:?}) has no rows in the test split \
-                 ({total} row(s) in all, data.split.test = {}); add rows of it, \
-                 raise data.split.test or merge it with data.label_map",
-                path.display(),
-                data.label,
-                data.split.test
-            );
+    let file = cache::cache_path(cache_dir, key);
+    if file.exists() {
+        if let Ok(ds) = cache::read(&file) {
+            return Ok(ds);
         }
     }
-    let vocab = Vocab::build(
-        train.iter().map(|&i| tokens[i].as_slice()),
-        preprocess.min_freq,
-        preprocess.max_vocab,
-    );
-    let encoder = vocab.encoder();
-    let encode = |rows: &[usize]| Split {
-        ids: rows
-            .par_iter()
-            .map(|&i| encoder.encode(&tokens[i], preprocess.max_len))
-            .collect(),
-        labels: rows.iter().map(|&i| table.labels[i]).collect(),
+    let path = data_path(data, base_dir);
+    pipeline::build_to_file(&path, data, preprocess, base_dir, &file)?;
+    cache::read(&file)
+}
+
+/// What [`warm_cache`] found or did.
+#[derive(Debug, Clone)]
+pub struct Warmed {
+    pub key: String,
+    /// The cache file.
+    pub file: PathBuf,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Time spent hashing the data file for the key.
+    pub hashing: Duration,
+    /// `None` when a valid entry was already there.
+    pub built: Option<BuildStats>,
+}
+
+/// Make sure the cache holds the dataset (building it when missing, damaged or when
+/// `rebuild`), without mapping it: what `lab prepare` runs.
+pub fn warm_cache(
+    data: &DataSection,
+    preprocess: &PreprocessSection,
+    base_dir: &Path,
+    cache_dir: &Path,
+    rebuild: bool,
+) -> anyhow::Result<Warmed> {
+    let start = Instant::now();
+    let key = cache_key(data, preprocess, base_dir)?;
+    let hashing = start.elapsed();
+    let file = cache::cache_path(cache_dir, &key);
+    let valid = !rebuild && file.exists() && cache::read(&file).is_ok();
+    let built = if valid {
+        None
+    } else {
+        let path = data_path(data, base_dir);
+        Some(pipeline::build_to_file(
+            &path, data, preprocess, base_dir, &file,
+        )?)
     };
-    let (train, valid, test) = (encode(&train), encode(&valid), encode(&test));
-    drop(encoder);
-    Ok(Dataset {
-        classes: table.classes,
-        vocab,
-        train,
-        valid,
-        test,
-        rows_read: table.rows_read,
-        rows_skipped: table.rows_skipped,
+    let bytes = std::fs::metadata(&file)
+        .with_context(|| format!("cannot read {}", file.display()))?
+        .len();
+    Ok(Warmed {
+        key,
+        file,
+        bytes,
+        hashing,
+        built,
     })
 }
 
 /// Hex sha256 naming the cache entry: the data file's bytes, the data section, the
-/// preprocess section without `balance` (applied per trial) and, when `stopwords` is
-/// a file, that file's bytes.
+/// preprocess section without `balance` (applied per trial), the stop-word file's bytes
+/// when `stopwords` is a file and the lemma table when `stem = "lemma"`.
 pub fn cache_key(
     data: &DataSection,
     pre: &PreprocessSection,
     base_dir: &Path,
 ) -> anyhow::Result<String> {
-    let bytes = load::read_bytes(&data_path(data, base_dir))?;
     let stop = stopword_file_bytes(pre, base_dir)?;
-    cache::key_from_bytes(&bytes, data, pre, stop.as_deref())
+    cache::key(&data_path(data, base_dir), data, pre, stop.as_deref())
 }
 
 fn stopword_file_bytes(

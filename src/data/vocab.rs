@@ -23,20 +23,37 @@ impl Vocab {
     where
         D: IntoIterator<Item = &'a [String]>,
     {
-        let mut counts: HashMap<&str, usize> = HashMap::new();
+        let mut counts: HashMap<&str, u64> = HashMap::new();
         for doc in docs {
             for t in doc {
                 *counts.entry(t.as_str()).or_insert(0) += 1;
             }
         }
-        let mut kept: Vec<(&str, usize)> = counts
+        Vocab::select(counts, min_freq, max_vocab)
+    }
+
+    /// [`Vocab::build`] from token counts already made (e.g. merged across chunks).
+    pub fn from_counts<S: AsRef<str>>(
+        counts: impl IntoIterator<Item = (S, u64)>,
+        min_freq: usize,
+        max_vocab: usize,
+    ) -> Vocab {
+        Vocab::select(counts, min_freq, max_vocab)
+    }
+
+    fn select<S: AsRef<str>>(
+        counts: impl IntoIterator<Item = (S, u64)>,
+        min_freq: usize,
+        max_vocab: usize,
+    ) -> Vocab {
+        let mut kept: Vec<(S, u64)> = counts
             .into_iter()
-            .filter(|&(t, c)| c >= min_freq.max(1) && t != PAD && t != UNK)
+            .filter(|(t, c)| *c >= min_freq.max(1) as u64 && t.as_ref() != PAD && t.as_ref() != UNK)
             .collect();
-        kept.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        kept.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.as_ref().cmp(b.0.as_ref())));
         kept.truncate(max_vocab.saturating_sub(2));
         let mut itos = vec![PAD.to_string(), UNK.to_string()];
-        itos.extend(kept.into_iter().map(|(t, _)| t.to_string()));
+        itos.extend(kept.into_iter().map(|(t, _)| t.as_ref().to_string()));
         Vocab { itos }
     }
 
@@ -54,8 +71,9 @@ impl Vocab {
     }
 
     /// Clean, tokenise and encode one text (e.g. for prediction).
+    /// Builds a lookup table per call: for many texts use [`Vocab::encoder`].
     pub fn encode_text(&self, pre: &Preprocessor, text: &str, max_len: usize) -> Vec<u32> {
-        self.encode(&pre.tokens(text), max_len)
+        self.encoder().encode_text(pre, text, max_len)
     }
 
     /// A token -> id lookup table, for encoding many texts (build it once: it
@@ -88,6 +106,21 @@ impl Encoder {
             .take(max_len.max(1))
             .map(|t| self.stoi.get(t.as_str()).copied().unwrap_or(UNK_ID))
             .collect();
+        if ids.is_empty() {
+            ids.push(UNK_ID);
+        }
+        ids
+    }
+
+    /// Clean, tokenise and encode `text`: the same ids as `encode(&pre.tokens(text),
+    /// max_len)`, but tokenising stops after the first `max_len` tokens.
+    pub fn encode_text(&self, pre: &Preprocessor, text: &str, max_len: usize) -> Vec<u32> {
+        let max_len = max_len.max(1);
+        let mut ids = Vec::new();
+        pre.each_token(text, |t| {
+            ids.push(self.stoi.get(t).copied().unwrap_or(UNK_ID));
+            ids.len() < max_len
+        });
         if ids.is_empty() {
             ids.push(UNK_ID);
         }

@@ -64,7 +64,8 @@ pub fn most_attended(
     let itos = &trained.vocab().itos;
     let model = trained.classifier();
     let mut out = Vec::new();
-    for (row, ids) in dataset.test.ids.iter().enumerate().take(reviews) {
+    for (row, ids) in dataset.test.rows().enumerate().take(reviews) {
+        let ids: &[u32] = &ids;
         let t = Tensor::from_slice(ids, (1, ids.len()), &device)?;
         let lengths = [ids.len()];
         let weights: Vec<f32> = model

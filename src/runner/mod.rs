@@ -196,14 +196,12 @@ fn check_data(
                     trial.label
                 )
             })?;
-        check_embeddings(loaded, &trial.config, &mut datasets, cache_dir).with_context(
-            || {
-                format!(
-                    "bad pretrained vectors for trial {} (nothing was recorded)",
-                    trial.label
-                )
-            },
-        )?;
+        check_embeddings(loaded, &trial.config, &mut datasets, cache_dir).with_context(|| {
+            format!(
+                "bad pretrained vectors for trial {} (nothing was recorded)",
+                trial.label
+            )
+        })?;
     }
     Ok(datasets)
 }
@@ -479,12 +477,12 @@ impl DatasetMemo {
         if let Some(dataset) = self.0.get(&key) {
             return Ok(dataset.clone());
         }
-        let dataset = Arc::new(data::prepare(
-            &config.data,
-            &config.preprocess,
-            base_dir,
-            cache_dir,
-        )?);
+        let dataset = Arc::new(match cache_dir {
+            Some(dir) => {
+                data::prepare_cached(&config.data, &config.preprocess, base_dir, dir, &key)?
+            }
+            None => data::prepare(&config.data, &config.preprocess, base_dir, None)?,
+        });
         self.0.insert(key, dataset.clone());
         Ok(dataset)
     }

@@ -176,6 +176,8 @@ impl Default for PreprocessSection {
 pub enum Stem {
     None,
     Snowball,
+    /// WordNet 3.0 lemmas (src/data/lemma.rs).
+    Lemma,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -129,11 +129,11 @@ pub fn train_resumable<M: Trainable + ?Sized>(
             batches: batches.len(),
         });
         let (mut loss_sum, mut samples) = (0.0, 0usize);
-        for (i, batch) in batches.iter().enumerate() {
+        for (i, batch) in batches.enumerate() {
             let loss = train_step(
                 model,
                 optimizer.as_mut(),
-                batch,
+                &batch,
                 &opts,
                 &mut dropout,
                 device,

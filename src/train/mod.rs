@@ -141,9 +141,6 @@ pub fn predict_proba<M: Trainable + ?Sized>(
     batch_size: usize,
     device: &Device,
 ) -> candle_core::Result<Vec<Vec<f32>>> {
-    let split = Split {
-        ids: ids.to_vec(),
-        labels: vec![0; ids.len()],
-    };
+    let split = Split::from_rows(ids, vec![0; ids.len()]);
     Ok(step::infer(model, &split, batch_size, device)?.0)
 }

@@ -1,0 +1,115 @@
+use crate::data::{self, Warmed};
+use crate::runner::RunOptions;
+use crate::spec;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The experiment spec (TOML).
+    spec: PathBuf,
+    /// Override a spec value, e.g. `--set data.path=big.csv`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Build again even when the cache already holds the dataset.
+    #[arg(long)]
+    rebuild: bool,
+    /// Print one JSON object per dataset instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Prepare (clean, split, encode) every distinct dataset of the spec's grid into the
+/// cache beside the database, and report rows per second.
+pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
+    let loaded = spec::load(&args.spec, &args.set)?;
+    let cache = RunOptions::new(db.to_path_buf()).root().join("cache");
+    // Trials differing only in model/train settings (or balance) share a dataset.
+    let mut distinct = BTreeMap::new();
+    for trial in spec::expand(&loaded)? {
+        let mut pre = serde_json::to_value(&trial.preprocess)?;
+        if let Some(obj) = pre.as_object_mut() {
+            obj.remove("balance");
+        }
+        let id = serde_json::to_string(&(&trial.data, pre))?;
+        distinct.entry(id).or_insert(trial);
+    }
+    for trial in distinct.values() {
+        let start = Instant::now();
+        let warmed = data::warm_cache(
+            &trial.data,
+            &trial.preprocess,
+            &loaded.base_dir,
+            &cache,
+            args.rebuild,
+        )?;
+        let seconds = start.elapsed().as_secs_f64();
+        let path = data::data_path(&trial.data, &loaded.base_dir);
+        if args.json {
+            println!("{}", json(&path, &warmed, seconds));
+        } else {
+            print!("{}", text(&path, &warmed, seconds));
+        }
+    }
+    Ok(0)
+}
+
+fn json(path: &Path, w: &Warmed, seconds: f64) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "data": path.display().to_string(),
+        "key": w.key,
+        "file": w.file.display().to_string(),
+        "bytes": w.bytes,
+        "cached": w.built.is_none(),
+        "seconds": seconds,
+        "hash_seconds": w.hashing.as_secs_f64(),
+    });
+    if let (Some(b), Some(obj)) = (&w.built, v.as_object_mut()) {
+        let extra = serde_json::json!({
+            "rows": b.rows,
+            "rows_read": b.rows_read,
+            "rows_per_second": b.rows as f64 / seconds.max(1e-9),
+            "scan_seconds": b.scan.as_secs_f64(),
+            "count_seconds": b.count.as_secs_f64(),
+            "encode_seconds": b.encode.as_secs_f64(),
+            "vocab": b.vocab,
+            "id_width": b.id_width,
+            "split_rows": b.split_rows,
+            "split_tokens": b.split_tokens,
+        });
+        if let Some(extra) = extra.as_object() {
+            obj.extend(extra.clone());
+        }
+    }
+    v
+}
+
+fn text(path: &Path, w: &Warmed, seconds: f64) -> String {
+    let mb = w.bytes as f64 / 1e6;
+    let Some(b) = &w.built else {
+        return format!(
+            "{}: already cached in {} ({mb:.1} MB; checked in {seconds:.1} s)\n",
+            path.display(),
+            w.file.display()
+        );
+    };
+    let [tr, va, te] = b.split_rows;
+    format!(
+        "{}: {} rows in {seconds:.2} s = {:.0} rows/s (hash {:.2} s, scan {:.2} s, \
+         count {:.2} s, encode {:.2} s)\n  \
+         train {tr} / valid {va} / test {te} rows, {} ids as u{}, vocabulary {}\n  \
+         cache: {} ({mb:.1} MB)\n",
+        path.display(),
+        b.rows,
+        b.rows as f64 / seconds.max(1e-9),
+        w.hashing.as_secs_f64(),
+        b.scan.as_secs_f64(),
+        b.count.as_secs_f64(),
+        b.encode.as_secs_f64(),
+        b.split_tokens.iter().sum::<usize>(),
+        b.id_width * 8,
+        b.vocab,
+        w.file.display(),
+    )
+}

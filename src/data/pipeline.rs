@@ -1,0 +1,380 @@
+//! Preparing a dataset in three streaming passes over the data file, so memory stays
+//! flat however many rows it has:
+//!
+//! 1. **scan**: read every row, check it, keep only its class (`load::scan_file`);
+//!    then the stratified split (which needs every label) decides each row's split;
+//! 2. **count**: clean and tokenise in parallel (rayon over chunks of rows read by a
+//!    separate thread), counting the tokens of training rows (per-thread counts,
+//!    merged at the end) and noting each row's encoded length; the vocabulary follows;
+//! 3. **encode**: tokenise again (stopping at `max_len` tokens) and stream the ids
+//!    of each split into a sink: memory, or a cache file written at its final place.
+//!
+//! Texts are never all in memory: a chunk is read while the previous one is tokenised.
+
+use super::cache::{self, Header};
+use super::encoded::{Ids, Split};
+use super::{load, split_indices, Dataset, Preprocessor, Vocab};
+use crate::spec::{DataSection, PreprocessSection};
+use anyhow::{bail, Context};
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// A chunk ends after this many rows or bytes of text, whichever comes first.
+const CHUNK_ROWS: usize = 8192;
+const CHUNK_BYTES: usize = 16 << 20;
+/// Rows per rayon task within a chunk.
+const TASK_ROWS: usize = 64;
+
+/// What building a dataset did and how long each pass took.
+#[derive(Debug, Clone, Default)]
+pub struct BuildStats {
+    /// Rows kept (read minus skipped).
+    pub rows: usize,
+    pub rows_read: usize,
+    pub vocab: usize,
+    /// Rows and ids per split (train, valid, test).
+    pub split_rows: [usize; 3],
+    pub split_tokens: [usize; 3],
+    /// Bytes per stored id.
+    pub id_width: usize,
+    pub scan: Duration,
+    pub count: Duration,
+    pub encode: Duration,
+}
+
+/// Where pass 3 puts each row's ids.
+trait Sink {
+    fn push(&mut self, split: usize, ids: &[u32]) -> anyhow::Result<()>;
+}
+
+impl Sink for [Vec<u32>; 3] {
+    fn push(&mut self, split: usize, ids: &[u32]) -> anyhow::Result<()> {
+        self[split].extend_from_slice(ids);
+        Ok(())
+    }
+}
+
+impl Sink for cache::Writer {
+    fn push(&mut self, split: usize, ids: &[u32]) -> anyhow::Result<()> {
+        cache::Writer::push(self, split, ids)
+    }
+}
+
+/// Everything of a dataset but its ids: the result of passes 1 and 2.
+struct Plan {
+    classes: Vec<String>,
+    vocab: Vocab,
+    rows_read: usize,
+    rows_skipped: usize,
+    /// The split (0 train, 1 valid, 2 test) of each kept row.
+    member: Vec<u8>,
+    labels: [Vec<u32>; 3],
+    offsets: [Vec<u64>; 3],
+    stats: BuildStats,
+}
+
+impl Plan {
+    fn header(&self) -> Header {
+        Header {
+            classes: self.classes.clone(),
+            vocab: self.vocab.clone(),
+            rows_read: self.rows_read,
+            rows_skipped: self.rows_skipped,
+            id_width: cache::id_width(self.vocab.len()),
+            rows: [0, 1, 2].map(|s| self.labels[s].len()),
+            tokens: [0, 1, 2].map(|s| self.offsets[s].last().copied().unwrap_or(0) as usize),
+        }
+    }
+}
+
+/// Build the dataset in memory.
+pub(super) fn build_in_memory(
+    path: &Path,
+    data: &DataSection,
+    cfg: &PreprocessSection,
+    base_dir: &Path,
+) -> anyhow::Result<(Dataset, BuildStats)> {
+    let pre = Preprocessor::new(cfg, base_dir)?;
+    let mut plan = plan(path, data, cfg, &pre)?;
+    let mut ids: [Vec<u32>; 3] = Default::default();
+    encode(path, data, cfg, &pre, &mut plan, &mut ids)?;
+    let narrow = cache::id_width(plan.vocab.len()) == 2;
+    let [train, valid, test] = [0, 1, 2].map(|s| {
+        let ids = std::mem::take(&mut ids[s]);
+        Split {
+            ids: if narrow {
+                Ids::U16(ids.iter().map(|&v| v as u16).collect::<Vec<_>>().into())
+            } else {
+                Ids::U32(ids.into())
+            },
+            offsets: std::mem::take(&mut plan.offsets[s]).into(),
+            labels: std::mem::take(&mut plan.labels[s]).into(),
+        }
+    });
+    let ds = Dataset {
+        classes: plan.classes,
+        vocab: plan.vocab,
+        train,
+        valid,
+        test,
+        rows_read: plan.rows_read,
+        rows_skipped: plan.rows_skipped,
+    };
+    Ok((ds, plan.stats))
+}
+
+/// Build the dataset straight into the cache file `file` (never holding its ids in
+/// memory).
+pub(super) fn build_to_file(
+    path: &Path,
+    data: &DataSection,
+    cfg: &PreprocessSection,
+    base_dir: &Path,
+    file: &Path,
+) -> anyhow::Result<BuildStats> {
+    let pre = Preprocessor::new(cfg, base_dir)?;
+    let mut plan = plan(path, data, cfg, &pre)?;
+    let mut writer = cache::Writer::create(
+        file,
+        &plan.header(),
+        [0, 1, 2].map(|s| &plan.labels[s][..]),
+        [0, 1, 2].map(|s| &plan.offsets[s][..]),
+    )?;
+    encode(path, data, cfg, &pre, &mut plan, &mut writer)?;
+    writer.finish()?;
+    Ok(plan.stats)
+}
+
+/// Passes 1 and 2: labels, split, token counts, lengths, vocabulary.
+fn plan(
+    path: &Path,
+    data: &DataSection,
+    cfg: &PreprocessSection,
+    pre: &Preprocessor,
+) -> anyhow::Result<Plan> {
+    let start = Instant::now();
+    let scan = load::scan_file(path, data)?;
+    let [train, valid, test] = split_indices(&scan.labels, scan.classes.len(), &data.split)?;
+    // A class the test split never shows cannot be scored: say so now, not as NaNs.
+    let mut in_test = vec![false; scan.classes.len()];
+    for &i in &test {
+        in_test[scan.labels[i] as usize] = true;
+    }
+    if !test.is_empty() {
+        if let Some(class_id) = in_test.iter().position(|&seen| !seen) {
+            let total = scan
+                .labels
+                .iter()
+                .filter(|&&l| l as usize == class_id)
+                .count();
+            bail!(
+                "{}: class {:?} (column {:?}) has no rows in the test split \
+                 ({total} row(s) in all, data.split.test = {}); add rows of it, \
+                 raise data.split.test or merge it with data.label_map",
+                path.display(),
+                scan.classes[class_id],
+                data.label,
+                data.split.test
+            );
+        }
+    }
+    let mut member = vec![0u8; scan.labels.len()];
+    for (s, rows) in [(1u8, &valid), (2u8, &test)] {
+        for &i in rows {
+            member[i] = s;
+        }
+    }
+    let labels: [Vec<u32>; 3] =
+        [&train, &valid, &test].map(|rows| rows.iter().map(|&i| scan.labels[i]).collect());
+    drop((train, valid, test));
+    let scanned = start.elapsed();
+
+    // Pass 2. Each rayon worker counts into its own map (locked once per task, never
+    // contended); the maps are merged once at the end.
+    let start = Instant::now();
+    let max_len = cfg.max_len.max(1);
+    let locals: Vec<Mutex<HashMap<String, u64>>> = (0..rayon::current_num_threads().max(1))
+        .map(|_| Mutex::default())
+        .collect();
+    let mut offsets: [Vec<u64>; 3] = [0, 1, 2].map(|s| {
+        let mut v = Vec::with_capacity(labels[s].len() + 1);
+        v.push(0);
+        v
+    });
+    let kept = chunks(path, data, scan.rows_read, |first, texts| {
+        let lens: Vec<u32> = texts
+            .par_chunks(TASK_ROWS)
+            .enumerate()
+            .flat_map_iter(|(task, texts)| {
+                let slot = rayon::current_thread_index().unwrap_or(0) % locals.len();
+                let mut counts = locals[slot].lock().unwrap_or_else(|e| e.into_inner());
+                let first = first + task * TASK_ROWS;
+                let lens: Vec<u32> = texts
+                    .iter()
+                    .enumerate()
+                    .map(|(j, text)| {
+                        let mut n = 0usize;
+                        if member.get(first + j) == Some(&0) {
+                            pre.each_token(text, |t| {
+                                match counts.get_mut(t) {
+                                    Some(c) => *c += 1,
+                                    None => {
+                                        counts.insert(t.to_string(), 1);
+                                    }
+                                }
+                                n += 1;
+                                true
+                            });
+                        } else {
+                            pre.each_token(text, |_| {
+                                n += 1;
+                                n < max_len
+                            });
+                        }
+                        n.clamp(1, max_len) as u32
+                    })
+                    .collect();
+                lens
+            })
+            .collect();
+        for (j, len) in lens.into_iter().enumerate() {
+            let s = *member
+                .get(first + j)
+                .context("more rows than in the first pass")? as usize;
+            let end = offsets[s].last().copied().unwrap_or(0) + len as u64;
+            offsets[s].push(end);
+        }
+        Ok(())
+    })?;
+    check_rows(path, kept, member.len())?;
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    for local in locals {
+        let local = local.into_inner().unwrap_or_else(|e| e.into_inner());
+        if counts.is_empty() {
+            counts = local;
+            continue;
+        }
+        for (t, c) in local {
+            *counts.entry(t).or_insert(0) += c;
+        }
+    }
+    let vocab = Vocab::from_counts(counts, cfg.min_freq, cfg.max_vocab);
+    let stats = BuildStats {
+        rows: member.len(),
+        rows_read: scan.rows_read,
+        vocab: vocab.len(),
+        split_rows: [0, 1, 2].map(|s| labels[s].len()),
+        split_tokens: [0, 1, 2].map(|s| offsets[s].last().copied().unwrap_or(0) as usize),
+        id_width: cache::id_width(vocab.len()),
+        scan: scanned,
+        count: start.elapsed(),
+        encode: Duration::ZERO,
+    };
+    Ok(Plan {
+        classes: scan.classes,
+        vocab,
+        rows_read: scan.rows_read,
+        rows_skipped: scan.rows_skipped,
+        member,
+        labels,
+        offsets,
+        stats,
+    })
+}
+
+/// Pass 3: every row's ids, in file order, to `sink`.
+fn encode(
+    path: &Path,
+    data: &DataSection,
+    cfg: &PreprocessSection,
+    pre: &Preprocessor,
+    plan: &mut Plan,
+    sink: &mut impl Sink,
+) -> anyhow::Result<()> {
+    let start = Instant::now();
+    let encoder = plan.vocab.encoder();
+    let mut next = [0usize; 3];
+    let (member, offsets) = (&plan.member, &plan.offsets);
+    let kept = chunks(path, data, plan.rows_read, |first, texts| {
+        let encoded: Vec<Vec<u32>> = texts
+            .par_iter()
+            .with_min_len(TASK_ROWS)
+            .map(|t| encoder.encode_text(pre, t, cfg.max_len))
+            .collect();
+        for (j, ids) in encoded.iter().enumerate() {
+            let s = *member
+                .get(first + j)
+                .context("more rows than in the first pass")? as usize;
+            let r = next[s];
+            let expected = offsets[s].get(r + 1).map(|end| end - offsets[s][r]);
+            if expected != Some(ids.len() as u64) {
+                bail!(
+                    "{} changed while it was being read (row {} encodes differently); run again",
+                    path.display(),
+                    first + j + 1
+                );
+            }
+            sink.push(s, ids)?;
+            next[s] += 1;
+        }
+        Ok(())
+    })?;
+    check_rows(path, kept, member.len())?;
+    plan.stats.encode = start.elapsed();
+    Ok(())
+}
+
+fn check_rows(path: &Path, now: usize, before: usize) -> anyhow::Result<()> {
+    if now != before {
+        bail!(
+            "{} changed while it was being read ({now} rows kept now, {before} before); run again",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Stream the kept texts of the file in chunks to `f(first_row, texts)`: a separate
+/// thread reads (and gunzips) the next chunks while `f` works. Returns the rows read.
+fn chunks(
+    path: &Path,
+    data: &DataSection,
+    rows_read: usize,
+    mut f: impl FnMut(usize, Vec<String>) -> anyhow::Result<()>,
+) -> anyhow::Result<usize> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<anyhow::Result<Vec<String>>>(2);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut chunk = Vec::new();
+            let mut bytes = 0;
+            let mut receiver_gone = false;
+            let read = load::texts(path, data, rows_read, |text| {
+                bytes += text.len();
+                chunk.push(text);
+                if chunk.len() >= CHUNK_ROWS || bytes >= CHUNK_BYTES {
+                    bytes = 0;
+                    receiver_gone = tx.send(Ok(std::mem::take(&mut chunk))).is_err();
+                }
+                !receiver_gone
+            });
+            let last = match read {
+                Ok(_) => Ok(chunk),
+                Err(e) => Err(e),
+            };
+            let _ = tx.send(last);
+        });
+        let mut first = 0;
+        for chunk in rx {
+            let chunk = chunk?;
+            let n = chunk.len();
+            if n > 0 {
+                f(first, chunk)?;
+            }
+            first += n;
+        }
+        Ok(first)
+    })
+}
