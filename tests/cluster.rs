@@ -263,13 +263,15 @@ fn a_following_worker_picks_up_trials_queued_later() {
     let mut first = sets("first", "[1]");
     first.push("sweep.model.cell=[\"gru\"]".into());
     first.push("train.epochs=1".into());
-    output(lab(&db, &with_sets(vec!["queue", "add", spec], &first)));
+    // Started before anything is queued (before the database exists), it waits.
     let log = dir.path().join("worker.log");
     let mut worker = lab(&db, &["worker", "--follow", "--poll-max-secs", "1"])
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    output(lab(&db, &with_sets(vec!["queue", "add", spec], &first)));
     let done = || count(&db, "SELECT count(*) FROM trials WHERE status = 'done'");
     let wait = |n: i64, worker: &mut Child| {
         let start = Instant::now();

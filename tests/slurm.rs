@@ -195,6 +195,14 @@ fn quick_sweep_as_a_slurm_array_lands_in_the_store_exactly_once() {
         cluster.logs()
     );
 
+    // Shards keep a rollback journal, readable from other nodes.
+    let shard = Connection::open(shards.join("shard-0/lab.db")).unwrap();
+    let mode: String = shard
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete");
+    drop(shard);
+
     let merged = ok(lab(&[
         "merge",
         shards.to_str().unwrap(),

@@ -75,6 +75,7 @@ fn open_creates_dirs_tables_and_version_and_reopens() {
             "epochs",
             "experiments",
             "metrics",
+            "queue",
             "trials"
         ]
     );
@@ -380,4 +381,110 @@ fn non_sqlite_file_is_refused_naming_it() {
     let err = format!("{:#}", Store::open(&path).err().unwrap());
     assert!(err.contains(&path.display().to_string()), "{err}");
     assert!(err.contains("not an SQLite database"), "{err}");
+}
+
+#[test]
+fn migration_3_adds_the_queue_and_keeps_older_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lab.db");
+    {
+        // A database as lab with schema version 2 left it.
+        let conn = Connection::open(&path).unwrap();
+        for step in &lab::store::MIGRATIONS[..2] {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.execute_batch(
+            "INSERT INTO experiments VALUES (1, 'old', 'spec', 'hash', 'then');
+             INSERT INTO trials (experiment_id, config_json, config_hash, seed, status)
+             VALUES (1, '{}', 'abc', 7, 'pending');",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let trials = store.trials(1).unwrap();
+    assert_eq!(trials.len(), 1);
+    assert_eq!(trials[0].config_hash, "abc");
+    // The old trial can be queued, claimed through the queue, and is not lost.
+    assert_eq!(
+        store
+            .enqueue(&[(trials[0].id, "seed=7".into())], 0, "/data")
+            .unwrap(),
+        1
+    );
+    let claimed = store.claim_queued("w", None).unwrap().unwrap();
+    assert_eq!(claimed.trial.id, trials[0].id);
+    assert_eq!(claimed.base_dir, std::path::PathBuf::from("/data"));
+    // No train.device in its config: the device falls back to cpu.
+    assert_eq!(claimed.trial.device.as_deref(), Some("cpu"));
+    assert!(store.claim_queued("w", None).unwrap().is_none());
+}
+
+#[test]
+fn queue_order_is_priority_then_fifo_and_cancelled_trials_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("lab.db")).unwrap();
+    let exp = store.upsert_experiment("q", "spec", "h").unwrap();
+    let rows: Vec<(String, String, u64)> = (0..5)
+        .map(|i| {
+            (
+                format!("{{\"train\":{{\"device\":\"cuda:{i}\"}}}}"),
+                format!("h{i}"),
+                i,
+            )
+        })
+        .collect();
+    let ids = store.add_trials(exp, &rows).unwrap();
+    let label = |i: usize| (ids[i], format!("t{i}"));
+    store.enqueue(&[label(0), label(1)], 0, "/a").unwrap();
+    store.enqueue(&[label(2)], 5, "/a").unwrap();
+    store.enqueue(&[label(3), label(4)], 0, "/a").unwrap();
+    let cancelled = store.cancel(&[ids[1]]).unwrap();
+    assert_eq!(cancelled.cancelled, vec![ids[1]]);
+    assert!(store.cancel(&[9999]).is_err());
+    // run's own claim skips the cancelled trial too
+    assert!(store.claim_trial_id(ids[1], "w", "cpu").unwrap().is_none());
+    let mut order = Vec::new();
+    while let Some(q) = store.claim_queued("w", None).unwrap() {
+        order.push((q.trial.id, q.priority, q.trial.device.unwrap()));
+    }
+    assert_eq!(
+        order,
+        vec![
+            (ids[2], 5, "cuda:2".to_string()),
+            (ids[0], 0, "cuda:0".to_string()),
+            (ids[3], 0, "cuda:3".to_string()),
+            (ids[4], 0, "cuda:4".to_string()),
+        ]
+    );
+    let states: Vec<(i64, String)> = store
+        .queue(true)
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.trial_id, e.state))
+        .collect();
+    assert!(
+        states.contains(&(ids[1], "cancelled".to_string())),
+        "{states:?}"
+    );
+    // Cancelling a running trial leaves it running but keeps it from coming back.
+    for i in [2, 3, 4] {
+        store.finish_trial(ids[i], &TrialResult::default()).unwrap();
+    }
+    let running = store.cancel(&[ids[0]]).unwrap();
+    assert_eq!(running.running, vec![ids[0]]);
+    // (its worker dies: the trial goes back to pending)
+    assert_eq!(store.requeue(exp, &[TrialStatus::Running]).unwrap(), 1);
+    assert!(store.claim_queued("w", None).unwrap().is_none());
+    // Queued again, a cancelled trial is claimable.
+    store.enqueue(&[label(1)], 0, "/a").unwrap();
+    assert_eq!(
+        store
+            .claim_queued("w", Some("cpu"))
+            .unwrap()
+            .unwrap()
+            .trial
+            .id,
+        ids[1]
+    );
 }

@@ -31,7 +31,10 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
     if let Some(device) = &args.device {
         runner::device::select(device)?;
     }
-    super::require_db(db)?;
+    // A following worker may start before anything is queued: it waits.
+    if !args.follow {
+        super::require_db(db)?;
+    }
     if args.jobs > 1 {
         let mut child: Vec<OsString> = vec!["--db".into(), db.into(), "worker".into()];
         if let Some(device) = &args.device {
