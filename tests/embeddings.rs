@@ -663,6 +663,7 @@ fn lab_run_with_shipped_glove_records_the_hit_rate_and_keeps_frozen_vectors() {
     );
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rows.len(), 2);
+    assert_ne!(rows[0]["label"], rows[1]["label"], "classes taken in turn");
     for r in &rows {
         let top = r["top"].as_array().unwrap();
         assert!(!top.is_empty() && top.len() <= 3, "{r}");
