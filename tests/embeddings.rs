@@ -528,9 +528,13 @@ fn with_and_without_vectors_is_a_sweep_axis_and_old_trials_keep_their_hash() {
 // --- the real binary ---
 
 fn lab(args: &[&str]) -> Output {
+    lab_in(Path::new(env!("CARGO_MANIFEST_DIR")), args)
+}
+
+fn lab_in(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lab"))
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(dir)
         .output()
         .expect("lab runs")
 }
@@ -545,6 +549,8 @@ fn repo(path: &str) -> String {
 /// A small GloVe run on Rotten Tomatoes, with the shipped trimmed vectors.
 fn glove_spec(dir: &Path, embedding_dim: usize, vectors: &str, freeze: bool) -> PathBuf {
     let path = dir.join("glove.toml");
+    // The data beside the spec, named relative to it.
+    std::fs::copy(repo("data/rotten_tomatoes.csv"), dir.join("rt.csv")).unwrap();
     std::fs::write(
         &path,
         format!(
@@ -552,7 +558,7 @@ fn glove_spec(dir: &Path, embedding_dim: usize, vectors: &str, freeze: bool) -> 
 name = "glove_test"
 
 [data]
-path = "{data}"
+path = "rt.csv"
 limit = 600
 
 [preprocess]
@@ -568,7 +574,6 @@ embeddings = {{ path = "{vectors}", format = "glove_text", freeze = {freeze} }}
 epochs = 1
 batch_size = 32
 "#,
-            data = repo("data/rotten_tomatoes.csv"),
         ),
     )
     .unwrap();
@@ -590,8 +595,13 @@ fn lab_run_with_shipped_glove_records_the_hit_rate_and_keeps_frozen_vectors() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("lab.db");
     let vectors = repo("data/glove.6B.50d.trimmed.txt.gz");
-    let spec = glove_spec(dir.path(), 50, &vectors, true);
-    let out = lab(&["run", spec.to_str().unwrap(), "--db", db.to_str().unwrap()]);
+    glove_spec(dir.path(), 50, &vectors, true);
+    // A relative spec path: the trial's files must still resolve from elsewhere
+    // (`lab show --attention` below runs in another directory).
+    let out = lab_in(
+        dir.path(),
+        &["run", "glove.toml", "--db", db.to_str().unwrap()],
+    );
     assert!(
         out.status.success(),
         "{}\n{}",
@@ -653,6 +663,7 @@ fn lab_run_with_shipped_glove_records_the_hit_rate_and_keeps_frozen_vectors() {
     );
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rows.len(), 2);
+    assert_ne!(rows[0]["label"], rows[1]["label"], "classes taken in turn");
     for r in &rows {
         let top = r["top"].as_array().unwrap();
         assert!(!top.is_empty() && top.len() <= 3, "{r}");

@@ -7,8 +7,8 @@ use std::path::Path;
 pub struct Args {
     /// Trial id (as listed by `lab compare`).
     trial: i64,
-    /// Instead of the trial view: the most-attended words of the first N test
-    /// reviews (a model trained with pooling = "attention").
+    /// Instead of the trial view: the most-attended words of N test reviews, the
+    /// classes taken in turn (a model trained with pooling = "attention").
     #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "3")]
     attention: Option<usize>,
     /// With --attention: how many words to list per review.

@@ -52,8 +52,10 @@ pub fn save(
         itos: vocab.itos.clone(),
     };
     write_json(&dir.join(VOCAB), &vocab_file)?;
+    // Absolute, so the files resolve from any working directory later.
+    let base_dir = std::path::absolute(base_dir).unwrap_or_else(|_| base_dir.to_path_buf());
     let config_file = ConfigFile {
-        base_dir: base_dir.to_path_buf(),
+        base_dir,
         config: config.clone(),
     };
     write_json(&dir.join(CONFIG), &config_file)?;
@@ -127,8 +129,15 @@ impl TrainedModel {
         let vocab = Vocab {
             itos: vocab_file.itos,
         };
-        // A relative base_dir (an export's) is relative to the directory itself.
-        let base_dir = dir.join(&config_file.base_dir);
+        // A relative base_dir is an export's (relative to the directory itself) or,
+        // from trials recorded before base_dirs were stored absolute, the run's
+        // working directory's.
+        let raw = &config_file.base_dir;
+        let base_dir = if raw.is_relative() && !dir.join(raw).is_dir() {
+            raw.clone()
+        } else {
+            dir.join(raw)
+        };
         let preprocessor = Preprocessor::new(&config.preprocess, &base_dir)?;
         let weights = dir.join(WEIGHTS);
         let model = Classifier::load(

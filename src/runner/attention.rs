@@ -23,11 +23,31 @@ pub struct AttendedReview {
     /// Tokens the model read (after preprocessing and `max_len`).
     pub tokens: usize,
     /// The most-attended tokens with their weights, highest first; a token that
-    /// occurs several times appears once, with its weights summed.
+    /// occurs several times appears once, with its highest weight.
     pub top: Vec<(String, f32)>,
 }
 
-/// The first `reviews` rows of the trial's test split with their `words`
+/// `n` row indices of `labels`: the first row of each class in turn, then the
+/// second of each, and so on (a split is often ordered by class).
+fn rows_by_class(labels: &[u32], classes: usize, n: usize) -> Vec<usize> {
+    let mut by_class: Vec<std::collections::VecDeque<usize>> = vec![Default::default(); classes];
+    for (i, &l) in labels.iter().enumerate() {
+        if let Some(q) = by_class.get_mut(l as usize) {
+            q.push_back(i);
+        }
+    }
+    let mut out = Vec::new();
+    while out.len() < n && by_class.iter().any(|q| !q.is_empty()) {
+        for q in by_class.iter_mut() {
+            if out.len() < n {
+                out.extend(q.pop_front());
+            }
+        }
+    }
+    out
+}
+
+/// `reviews` rows of the trial's test split (the classes taken in turn) with their `words`
 /// most-attended tokens. The trial must be done and use `pooling = "attention"`;
 /// its data file is prepared again (from the cache beside the database).
 pub fn most_attended(
@@ -64,7 +84,8 @@ pub fn most_attended(
     let itos = &trained.vocab().itos;
     let model = trained.classifier();
     let mut out = Vec::new();
-    for (row, ids) in dataset.test.rows().enumerate().take(reviews) {
+    for row in rows_by_class(&dataset.test.labels, trained.classes.len(), reviews) {
+        let ids = dataset.test.row(row);
         let ids: &[u32] = &ids;
         let t = Tensor::from_slice(ids, (1, ids.len()), &device)?;
         let lengths = [ids.len()];
@@ -84,7 +105,7 @@ pub fn most_attended(
         for (&id, &w) in ids.iter().zip(&weights) {
             let token = itos.get(id as usize).cloned().unwrap_or_default();
             match by_token.iter_mut().find(|(t, _)| *t == token) {
-                Some((_, sum)) => *sum += w,
+                Some((_, best)) => *best = best.max(w),
                 None => by_token.push((token, w)),
             }
         }
