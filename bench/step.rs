@@ -3,7 +3,8 @@
 //! measures the GEMM peak. Prints one JSON object.
 //!
 //! cargo run --release --example bench_step -- MODEL [--kernel fused|reference]
-//!     [--steps N] [--batch B] [--time T]        MODEL: lstm | gru | bilstm | lstm2 | peak
+//!     [--steps N] [--batch B] [--time T] [--vocab V] [--infer-only] [--sparse-embedding]
+//!     MODEL: lstm | gru | bilstm | lstm2 | peak | packed M K N
 
 use candle_core::{Device, Tensor};
 use lab::model::{Classifier, Kernel};
@@ -53,6 +54,21 @@ fn gemm_peak() -> f64 {
     2.0 * (n * n * n) as f64 / best / 1e9
 }
 
+/// GFLOP/s of the packed kernel on one (m × k) · (k × n) product, one thread.
+fn packed_rate(m: usize, k: usize, n: usize) -> f64 {
+    use lab::kernels::matmul::View;
+    let a = vec![0.5f32; m * k];
+    let w = vec![0.25f32; n * k];
+    let mut c = vec![0f32; m * n];
+    let reps = 400_000_000 / (m * n * k);
+    let packed = lab::kernels::packed::Packed::new(View::transposed(&w, k), k, n);
+    let start = Instant::now();
+    for _ in 0..reps {
+        packed.mul(&a, m, &mut c);
+    }
+    2.0 * (m * n * k * reps) as f64 / start.elapsed().as_secs_f64() / 1e9
+}
+
 /// GFLOP/s of the per-step product (64 × 128) · (128 × 512): `gemm` crate vs packed.
 fn step_product() -> (f64, f64) {
     use lab::kernels::matmul::{gemm, View};
@@ -74,21 +90,26 @@ fn step_product() -> (f64, f64) {
         );
     }
     let general = flops / start.elapsed().as_secs_f64() / 1e9;
-    let packed = lab::kernels::packed::Packed::new(View::transposed(&w, k), k, n);
-    let start = Instant::now();
-    for _ in 0..reps {
-        packed.mul(&a, m, &mut c);
-    }
-    (general, flops / start.elapsed().as_secs_f64() / 1e9)
+    (general, packed_rate(m, k, n))
 }
 
 fn main() -> anyhow::Result<()> {
+    lab::keep_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let model = args.first().cloned().unwrap_or_else(|| "lstm".into());
+    if model == "packed" {
+        // One shape through the packed kernel: `packed M K N` (for perf stat).
+        let dim = |i: usize| args.get(i).and_then(|v| v.parse().ok()).unwrap_or(64);
+        let rate = packed_rate(dim(1), dim(2), dim(3));
+        println!("{{\"packed_gflops\": {rate:.1}}}");
+        return Ok(());
+    }
     if model == "peak" {
         let (general, packed) = step_product();
+        // A thread's share of the batch, forward (h·W_hhᵀ) and backward (d·W_hh).
+        let (fwd32, bwd32) = (packed_rate(32, 128, 512), packed_rate(32, 512, 128));
         println!(
-            "{{\"gemm_gflops\": {:.1}, \"step_gemm_crate_gflops\": {general:.1}, \"step_packed_gflops\": {packed:.1}}}",
+            "{{\"gemm_gflops\": {:.1}, \"step_gemm_crate_gflops\": {general:.1}, \"step_packed_gflops\": {packed:.1}, \"step32_fwd_gflops\": {fwd32:.1}, \"step32_bwd_gflops\": {bwd32:.1}}}",
             gemm_peak()
         );
         return Ok(());
@@ -96,6 +117,7 @@ fn main() -> anyhow::Result<()> {
     let steps: usize = arg(&args, "--steps", "10").parse()?;
     let batch: usize = arg(&args, "--batch", "64").parse()?;
     let time: usize = arg(&args, "--time", "128").parse()?;
+    let vocab: usize = arg(&args, "--vocab", &VOCAB.to_string()).parse()?;
     let kernel = match arg(&args, "--kernel", "fused").as_str() {
         "reference" => Kernel::Reference,
         _ => Kernel::Fused,
@@ -118,21 +140,34 @@ fn main() -> anyhow::Result<()> {
         embeddings: None,
     };
     let device = Device::Cpu;
-    let mut net = Classifier::new(&cfg, VOCAB, 2, 1, &device)?;
+    let mut net = Classifier::new(&cfg, vocab, 2, 1, &device)?;
     net.set_kernel(kernel);
+    // `--sparse-embedding`: lazy Adam on the batch's embedding rows only.
+    if args.iter().any(|a| a == "--sparse-embedding") {
+        net.enable_sparse_embedding();
+    }
     let vars = net.named_vars().into_iter().map(|(_, v)| v).collect();
     let mut opt = optim::build(&TrainSection::default(), vars);
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let ids: Vec<u32> = (0..batch * time)
-        .map(|_| rng.gen_range(1..VOCAB as u32))
+        .map(|_| rng.gen_range(1..vocab as u32))
         .collect();
     let ids = Tensor::from_vec(ids, (batch, time), &device)?;
     let labels: Vec<u32> = (0..batch).map(|i| (i % 2) as u32).collect();
     let labels = Tensor::new(labels.as_slice(), &device)?;
     let lengths = vec![time; batch];
 
-    let (mut train, mut fwd, mut bwd) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..steps + 2 {
+    let (mut train, mut fwd, mut bwd) = (vec![0.0], vec![0.0], vec![0.0]);
+    // `--infer-only` skips training (for profiling inference alone).
+    let train_steps = if args.iter().any(|a| a == "--infer-only") {
+        0
+    } else {
+        train.clear();
+        fwd.clear();
+        bwd.clear();
+        steps + 2
+    };
+    for i in 0..train_steps {
         let start = Instant::now();
         let logits = net.forward(&ids, &lengths, None)?;
         let loss = cross_entropy(&logits, &labels, None)?;
@@ -140,6 +175,9 @@ fn main() -> anyhow::Result<()> {
         let grads = loss.backward()?;
         let t2 = start.elapsed().as_secs_f64() * 1e3;
         opt.step(&grads)?;
+        if let Some((var, rows)) = net.take_sparse_embedding_grad() {
+            opt.step_rows(&var, &rows)?;
+        }
         if i >= 2 {
             train.push(start.elapsed().as_secs_f64() * 1e3);
             fwd.push(t1);

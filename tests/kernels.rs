@@ -62,21 +62,13 @@ fn check_layer(cell: Cell, reverse: bool, t: usize, lengths: &[usize], input: us
     .unwrap();
     let (ref_out, ref_state) = layer.forward(x.as_tensor(), Some(lengths)).unwrap();
 
-    let xp = x
-        .as_tensor()
-        .reshape((t * b, input))
-        .unwrap()
-        .matmul(&w_ih.as_tensor().t().unwrap())
-        .unwrap()
-        .broadcast_add(b_ih.as_tensor())
-        .unwrap()
-        .reshape((t, b, g * h))
-        .unwrap();
     let (out, last) = fused_recurrent(
         cell,
         reverse,
-        &xp,
+        x.as_tensor(),
+        w_ih.as_tensor(),
         w_hh.as_tensor(),
+        b_ih.as_tensor(),
         b_hh.as_tensor(),
         lengths,
         true,
@@ -141,6 +133,49 @@ fn cfg(cell: Cell, bidirectional: bool, layers: usize, pooling: Pooling) -> Mode
         dropout: 0.25,
         pooling,
         embeddings: None,
+    }
+}
+
+/// Inference on batches large enough for the first layer's per-word projection
+/// table: the same logits as the reference layers, also after the embedding and
+/// W_ih change (a stale table would keep the old projections).
+#[test]
+fn projection_table_inference_matches_reference_and_follows_weight_changes() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let (vocab, classes) = (50, 3);
+    // 32 rows x 40 steps = 1280 tokens, above the table's threshold.
+    let lengths: Vec<usize> = (0..32).map(|i| 1 + (i * 7) % 40).collect();
+    let (b, t) = (lengths.len(), 40);
+    let mut ids = vec![0u32; b * t];
+    for (r, &l) in lengths.iter().enumerate() {
+        for s in 0..l {
+            ids[r * t + s] = rng.gen_range(1..vocab as u32);
+        }
+    }
+    let ids = Tensor::from_vec(ids, (b, t), &Device::Cpu).unwrap();
+    for cell in [Cell::Lstm, Cell::Gru] {
+        for (bidirectional, layers) in [(false, 1), (true, 2)] {
+            let c = cfg(cell, bidirectional, layers, Pooling::Mean);
+            let fused = Classifier::new(&c, vocab, classes, 3, &Device::Cpu).unwrap();
+            let mut reference = Classifier::new(&c, vocab, classes, 3, &Device::Cpu).unwrap();
+            reference.set_kernel(Kernel::Reference);
+            for round in 0..3 {
+                let what = format!("{c:?} round {round}");
+                let lf = fused.forward_inference(&ids, &lengths).unwrap();
+                let lr = reference.forward_inference(&ids, &lengths).unwrap();
+                assert!(rel_err(&lf, &lr) <= TOL, "logits differ: {what}");
+                // New weights for the table's inputs, the same in both models.
+                let emb = random(&mut rng, &[vocab, 8], 1.0);
+                let emb: Vec<f32> = emb.flatten_all().unwrap().to_vec1().unwrap();
+                fused.set_embedding(&emb).unwrap();
+                reference.set_embedding(&emb).unwrap();
+                let (_, w) = &fused.named_vars()[1];
+                let (_, w_ref) = &reference.named_vars()[1];
+                let scaled = (w.as_tensor() * 1.5).unwrap();
+                w.set(&scaled).unwrap();
+                w_ref.set(&scaled).unwrap();
+            }
+        }
     }
 }
 

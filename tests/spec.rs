@@ -530,6 +530,17 @@ fn train_ranges() {
     range_err("train", "momentum = 1.0", "train.momentum", "[0, 1)");
     range_err("train", "grad_clip = -1", "train.grad_clip", ">= 0");
     ok(&format!("{MINIMAL}[train]\ngrad_clip = 0\nmomentum = 0\n"));
+    // Sparse embedding updates with SGD are only SGD's without momentum.
+    range_err(
+        "train",
+        "sparse_embedding = true\noptimizer = \"sgd\"",
+        "train.sparse_embedding",
+        "momentum = 0",
+    );
+    ok(&format!(
+        "{MINIMAL}[train]\nsparse_embedding = true\noptimizer = \"sgd\"\nmomentum = 0\n"
+    ));
+    ok(&format!("{MINIMAL}[train]\nsparse_embedding = true\n"));
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! (candle's tensor-op version allocates a dozen temporaries per parameter and step).
 
 use candle_core::{bail, CpuStorage, InplaceOp2, Layout, Result, Tensor};
+use rayon::prelude::*;
 use std::sync::Mutex;
 
 /// Hyperparameters of one step. `l2` is added to the gradient as `l2·θ` (Adam's
@@ -21,7 +22,24 @@ pub struct AdamStep {
 /// θ, m, v updated in place from g, elementwise, with PyTorch's formulas:
 /// m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²;
 /// θ ← θ − (lr/bc1)·m / (√v/√bc2 + eps).
+/// Large parameters (the embedding) are split across rayon's threads; every
+/// element gets the same arithmetic either way.
 pub fn adam_update(theta: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], s: &AdamStep) {
+    const CHUNK: usize = 1 << 16;
+    let n = theta.len();
+    let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
+    if n <= CHUNK {
+        return adam_chunk(theta, g, m, v, s);
+    }
+    theta
+        .par_chunks_mut(CHUNK)
+        .zip(g.par_chunks(CHUNK))
+        .zip(m.par_chunks_mut(CHUNK))
+        .zip(v.par_chunks_mut(CHUNK))
+        .for_each(|(((theta, g), m), v)| adam_chunk(theta, g, m, v, s));
+}
+
+fn adam_chunk(theta: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], s: &AdamStep) {
     let n = theta.len();
     let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
     let bc1 = 1.0 - s.beta1.powi(s.step);

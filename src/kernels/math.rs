@@ -4,8 +4,12 @@
 /// e^x for f32, by range reduction x = n·ln2 + r and a degree-6 polynomial for e^r.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
+    // 1.5·2^23: adding it rounds to an integer that lands in the low mantissa bits.
+    // Float-to-int casts (`as i32`, `round`) would be scalarised by the vectoriser.
+    const SHIFT: f32 = 12_582_912.0;
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * std::f32::consts::LOG2_E).round();
+    let t = x.mul_add(std::f32::consts::LOG2_E, SHIFT);
+    let n = t - SHIFT;
     // ln2 split in two so r keeps full precision.
     let r = n.mul_add(-0.693_145_75, x);
     let r = n.mul_add(-1.428_606_8e-6, r);
@@ -16,7 +20,8 @@ pub fn exp(x: f32) -> f32 {
     let p = p.mul_add(r, 0.166_666_66);
     let p = p.mul_add(r, 0.5);
     let p = p.mul_add(r * r, r) + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // n = t's bits − SHIFT's bits (n is in [-126, 127] after the clamp): 2^n's bits.
+    let scale = f32::from_bits(t.to_bits().wrapping_sub(SHIFT.to_bits()).wrapping_add(127) << 23);
     p * scale
 }
 

@@ -32,6 +32,20 @@ impl<'a> View<'a> {
 /// `threads` > 1 splits the product across rayon's pool.
 pub fn gemm(
     dst: &mut [f32],
+    dims: (usize, usize, usize),
+    a: View,
+    b: View,
+    accumulate: bool,
+    threads: usize,
+) {
+    gemm_into(dst, dims.1, dims, a, b, accumulate, threads)
+}
+
+/// As [`gemm`], into a destination whose rows are `ldd` (>= n) long: the product
+/// fills the first n columns of each row.
+pub fn gemm_into(
+    dst: &mut [f32],
+    ldd: usize,
     (m, n, k): (usize, usize, usize),
     a: View,
     b: View,
@@ -43,12 +57,14 @@ pub fn gemm(
     }
     if k == 0 {
         if !accumulate {
-            dst[..m * n].fill(0.0);
+            for row in dst.chunks_mut(ldd).take(m) {
+                row[..n].fill(0.0);
+            }
         }
         return;
     }
     // Bounds the raw-pointer call below: the last element each view touches.
-    assert!(dst.len() >= m * n);
+    assert!(ldd >= n && dst.len() >= (m - 1) * ldd + n);
     assert!(a.data.len() > (m - 1) * a.rs + (k - 1) * a.cs);
     assert!(b.data.len() > (k - 1) * b.rs + (n - 1) * b.cs);
     let par = if threads > 1 {
@@ -64,7 +80,7 @@ pub fn gemm(
             k,
             dst.as_mut_ptr(),
             1,
-            n as isize,
+            ldd as isize,
             accumulate,
             a.data.as_ptr(),
             a.cs as isize,
@@ -85,4 +101,46 @@ pub fn gemm(
 /// Candle's CPU thread count (`RAYON_NUM_THREADS` / `CANDLE_NUM_THREADS` aware).
 pub fn threads() -> usize {
     candle_core::utils::get_num_threads().max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A product into columns 2..5 of 7-wide rows leaves the other columns alone,
+    /// with and without accumulation, and through a transposed operand.
+    #[test]
+    fn gemm_into_writes_only_its_columns() {
+        let (m, n, k, ldd) = (4, 3, 5, 7);
+        let a: Vec<f32> = (0..m * k).map(|i| i as f32 * 0.5 - 3.0).collect();
+        // b stored transposed: element (kk, j) at bt[j * k + kk].
+        let bt: Vec<f32> = (0..n * k).map(|i| (i % 7) as f32 - 2.0).collect();
+        let want =
+            |r: usize, j: usize| -> f32 { (0..k).map(|kk| a[r * k + kk] * bt[j * k + kk]).sum() };
+        for accumulate in [false, true] {
+            let mut dst = vec![1.0f32; m * ldd];
+            gemm_into(
+                &mut dst[2..],
+                ldd,
+                (m, n, k),
+                View::rows(&a, k),
+                View::transposed(&bt, k),
+                accumulate,
+                1,
+            );
+            for r in 0..m {
+                for c in 0..ldd {
+                    let got = dst[r * ldd + c];
+                    let expected = match c {
+                        2..=4 => want(r, c - 2) + if accumulate { 1.0 } else { 0.0 },
+                        _ => 1.0,
+                    };
+                    assert!(
+                        (got - expected).abs() < 1e-4,
+                        "({r},{c}) accumulate={accumulate}: {got} vs {expected}"
+                    );
+                }
+            }
+        }
+    }
 }

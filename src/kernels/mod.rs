@@ -1,12 +1,13 @@
 //! CPU kernels behind the model and the optimizer: the fused recurrent layer (one
 //! candle custom op per direction, forward and backpropagation through time), the
-//! small matrix products it runs at every step, vectorised gate math, and the fused
-//! in-place Adam update. Knows nothing of specs, data or storage.
+//! small matrix products it runs at every step, vectorised gate math, the fused
+//! in-place Adam update, and the embedding lookup with row-wise gradients. Knows nothing of specs, data or storage.
 
 pub mod adam;
+pub mod embedding;
 pub mod math;
 pub mod matmul;
 pub mod packed;
 pub mod recurrent;
 
-pub use recurrent::{fused_recurrent, FusedRecurrent};
+pub use recurrent::{fused_recurrent, fused_recurrent_table, FusedRecurrent};

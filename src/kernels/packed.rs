@@ -156,52 +156,106 @@ unsafe fn mul_avx512(p: &Packed, a: &[f32], rows: usize, out: &mut [f32]) {
     }
 }
 
+/// Depth of one pass over a panel: 128 rows of a 16-column half-panel are 8 KB,
+/// which stay in L1 while every row block of `a` runs over them.
+const KC: usize = 128;
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn mul_avx2(p: &Packed, a: &[f32], rows: usize, out: &mut [f32]) {
-    use std::arch::x86_64::*;
-    // 6 rows × 16 columns: 12 accumulators, 2 weight registers and 1 broadcast
-    // fit AVX2's 16 registers (a 3 × 32 block needs 17 and spills every step).
-    const MR: usize = 6;
     const HALF: usize = NR / 2;
     let (k, n) = (p.k, p.n);
-    let mut tile = [0f32; MR * HALF];
-    for (pi, panel) in p.data.chunks_exact(k * NR).enumerate() {
-        for half in 0..2 {
-            let c0 = pi * NR + half * HALF;
-            if c0 >= n {
-                break;
-            }
-            let cols = (n - c0).min(HALF);
-            let mut r0 = 0;
-            while r0 < rows {
-                let mr = (rows - r0).min(MR);
-                // Rows past the end repeat the last one (computed, not written).
-                let rp: [*const f32; MR] =
-                    std::array::from_fn(|r| a[(r0 + r.min(mr - 1)) * k..].as_ptr());
-                let mut acc = [[_mm256_setzero_ps(); 2]; MR];
-                let mut w = panel.as_ptr().add(half * HALF);
-                for kk in 0..k {
-                    let w0 = _mm256_loadu_ps(w);
-                    let w1 = _mm256_loadu_ps(w.add(8));
-                    for r in 0..MR {
-                        let av = _mm256_broadcast_ss(&*rp[r].add(kk));
-                        acc[r][0] = _mm256_fmadd_ps(av, w0, acc[r][0]);
-                        acc[r][1] = _mm256_fmadd_ps(av, w1, acc[r][1]);
-                    }
-                    w = w.add(NR);
+    for k0 in (0..k).step_by(KC) {
+        let kc = (k - k0).min(KC);
+        for (pi, panel) in p.data.chunks_exact(k * NR).enumerate() {
+            for half in 0..2 {
+                let c0 = pi * NR + half * HALF;
+                if c0 >= n {
+                    break;
                 }
-                for r in 0..MR {
-                    _mm256_storeu_ps(tile.as_mut_ptr().add(r * HALF), acc[r][0]);
-                    _mm256_storeu_ps(tile.as_mut_ptr().add(r * HALF + 8), acc[r][1]);
+                let tile = Tile {
+                    w: panel[k0 * NR + half * HALF..].as_ptr(),
+                    kc,
+                    k,
+                    cols: (n - c0).min(HALF),
+                    n,
+                    accumulate: k0 > 0,
+                };
+                let mut r0 = 0;
+                while r0 < rows {
+                    let (a, o) = (a[r0 * k + k0..].as_ptr(), out[r0 * n + c0..].as_mut_ptr());
+                    // Six rows at a time, then the rest in one smaller block.
+                    r0 += match rows - r0 {
+                        6.. => block_avx2::<6>(&tile, a, o),
+                        5 => block_avx2::<5>(&tile, a, o),
+                        4 => block_avx2::<4>(&tile, a, o),
+                        3 => block_avx2::<3>(&tile, a, o),
+                        2 => block_avx2::<2>(&tile, a, o),
+                        _ => block_avx2::<1>(&tile, a, o),
+                    };
                 }
-                for r in 0..mr {
-                    out[(r0 + r) * n + c0..][..cols].copy_from_slice(&tile[r * HALF..][..cols]);
-                }
-                r0 += mr;
             }
         }
     }
+}
+
+/// One pass of `block_avx2`: `kc` rows of a half-panel starting at `w`, for
+/// `cols` output columns; `k` and `n` are the row lengths of `a` and `out`.
+struct Tile {
+    w: *const f32,
+    kc: usize,
+    k: usize,
+    cols: usize,
+    n: usize,
+    /// Add to `out` (a later depth pass) instead of overwriting it.
+    accumulate: bool,
+}
+
+/// MR rows × 16 columns: 2·MR accumulators, 2 weight registers and 1 broadcast
+/// fit AVX2's 16 registers for MR ≤ 6 (a 3 × 32 block needs 17 and spills).
+/// Returns MR.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn block_avx2<const MR: usize>(t: &Tile, a: *const f32, out: *mut f32) -> usize {
+    use std::arch::x86_64::*;
+    let mut buf = [0f32; 16];
+    let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+    if t.accumulate {
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let o = out.add(r * t.n);
+            let src = if t.cols == 16 {
+                o as *const f32
+            } else {
+                std::ptr::copy_nonoverlapping(o, buf.as_mut_ptr(), t.cols);
+                buf.as_ptr()
+            };
+            *acc = [_mm256_loadu_ps(src), _mm256_loadu_ps(src.add(8))];
+        }
+    }
+    let mut w = t.w;
+    for kk in 0..t.kc {
+        let w0 = _mm256_loadu_ps(w);
+        let w1 = _mm256_loadu_ps(w.add(8));
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let av = _mm256_broadcast_ss(&*a.add(r * t.k + kk));
+            acc[0] = _mm256_fmadd_ps(av, w0, acc[0]);
+            acc[1] = _mm256_fmadd_ps(av, w1, acc[1]);
+        }
+        w = w.add(NR);
+    }
+    for (r, acc) in acc.iter().enumerate() {
+        let o = out.add(r * t.n);
+        if t.cols == 16 {
+            _mm256_storeu_ps(o, acc[0]);
+            _mm256_storeu_ps(o.add(8), acc[1]);
+        } else {
+            _mm256_storeu_ps(buf.as_mut_ptr(), acc[0]);
+            _mm256_storeu_ps(buf.as_mut_ptr().add(8), acc[1]);
+            std::ptr::copy_nonoverlapping(buf.as_ptr(), o, t.cols);
+        }
+    }
+    MR
 }
 
 #[cfg(test)]
@@ -229,7 +283,14 @@ mod tests {
     }
 
     fn check(kind: Kind) {
-        for (rows, k, n) in [(64, 128, 512), (1, 3, 5), (13, 37, 111), (9, 8, 33)] {
+        for (rows, k, n) in [
+            (64, 128, 512),
+            (32, 512, 128),
+            (1, 3, 5),
+            (13, 37, 111),
+            (9, 8, 33),
+            (7, 300, 40),
+        ] {
             let a: Vec<f32> = (0..rows * k)
                 .map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0)
                 .collect();

@@ -6,9 +6,11 @@ pub mod embeddings;
 pub mod init;
 pub mod pooling;
 pub mod recurrent;
+mod table;
 
 pub use recurrent::{LayerState, Projection, RecurrentLayer};
 
+use crate::kernels::embedding::{sparse_lookup, SparseRows, SparseSlot};
 use crate::spec::{ModelSection, Pooling};
 use candle_core::{bail, DType, Device, Error, Result, Tensor, Var};
 use rand::SeedableRng;
@@ -16,6 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use recurrent::{gates, step_masks, Input};
 use std::collections::HashMap;
 use std::path::Path;
+use table::ProjectionTables;
 
 /// The weights of one direction of one recurrent layer.
 struct Direction {
@@ -45,6 +48,11 @@ pub struct Classifier {
     head_b: Var,
     projection: Projection,
     kernel: Kernel,
+    /// Set by [`Classifier::enable_sparse_embedding`]: where training lookups
+    /// leave the embedding's row gradients.
+    sparse: Option<SparseSlot>,
+    /// The first layer's per-word input projections, for inference.
+    tables: ProjectionTables,
 }
 
 /// Which implementation runs the recurrent layers. The fused kernels are the
@@ -159,7 +167,24 @@ impl Classifier {
             head_b,
             projection: Projection::default(),
             kernel: Kernel::from_env(),
+            sparse: None,
+            tables: ProjectionTables::default(),
         })
+    }
+
+    /// Training forward passes on the CPU (f32) compute no dense gradient for the
+    /// embedding; its rows' gradients wait in a slot for
+    /// [`Classifier::take_sparse_embedding_grad`] (`train.sparse_embedding`).
+    /// Elsewhere the embedding keeps its dense gradient.
+    pub fn enable_sparse_embedding(&mut self) {
+        self.sparse = Some(SparseSlot::default());
+    }
+
+    /// The embedding and its row gradients from the last backward pass of a
+    /// sparse-embedding model, taken (the slot is emptied).
+    pub fn take_sparse_embedding_grad(&self) -> Option<(Var, SparseRows)> {
+        let rows = self.sparse.as_ref()?.lock().ok()?.take()?;
+        Some((self.embedding.clone(), rows))
     }
 
     /// The configuration the model was built for.
@@ -298,24 +323,49 @@ impl Classifier {
             get(&self.embedding)
         };
         let flat = ids.t()?.contiguous()?.flatten_all()?;
-        let x = emb.index_select(&flat, 0)?.reshape((t, b, ()))?;
+        let sparse = self.sparse.as_ref().filter(|_| {
+            train
+                && !self.embedding_frozen()
+                && ids.device().is_cpu()
+                && self.embedding.dtype() == DType::F32
+        });
+        let x = match sparse {
+            Some(slot) => {
+                // Rows left by a pass whose step never ran must not leak into this one.
+                if let Ok(mut s) = slot.lock() {
+                    *s = None;
+                }
+                sparse_lookup(&emb, flat.to_vec1::<u32>()?, slot)?
+            }
+            None => emb.index_select(&flat, 0)?,
+        }
+        .reshape((t, b, ()))?;
         let x = dropout(&x)?;
         let fused = self.kernel == Kernel::Fused
             && ids.device().is_cpu()
             && self.embedding.dtype() == DType::F32;
         if fused {
-            self.fused_stack(x, lengths, get, train, dropout)
+            // Inference on a large batch: the first layer may read its input
+            // projection from a per-word table (`table.rs`).
+            let table_ids = if !train && t * b >= table::MIN_TOKENS {
+                Some(flat.to_vec1::<u32>()?)
+            } else {
+                None
+            };
+            self.fused_stack(x, table_ids.as_deref(), lengths, get, train, dropout)
         } else {
             self.reference_stack(x, lengths, get, dropout)
         }
     }
 
-    /// The recurrent stack with the fused kernels: per layer and direction one input
-    /// projection over all steps, then one custom op. Returns (outputs (T, B, D),
+    /// The recurrent stack with the fused kernels: one custom op per layer and
+    /// direction (input projection and recurrence). Returns (outputs (T, B, D),
     /// concatenated final states (B, D)).
+    #[allow(clippy::too_many_arguments)]
     fn fused_stack(
         &self,
         mut x: Tensor,
+        table_ids: Option<&[u32]>,
         lengths: &[usize],
         get: &dyn Fn(&Var) -> Tensor,
         train: bool,
@@ -323,24 +373,43 @@ impl Classifier {
     ) -> Result<(Tensor, Tensor)> {
         let mut finals = Vec::new();
         for (l, layer) in self.layers.iter().enumerate() {
-            let (t, b, i) = x.dims3()?;
-            let flat = x.reshape((t * b, i))?;
             let mut outs = Vec::with_capacity(layer.len());
             finals.clear();
+            let tables = match table_ids {
+                Some(_) if l == 0 => {
+                    let w_ih: Vec<Tensor> =
+                        layer.iter().map(|w| w.w_ih.as_detached_tensor()).collect();
+                    self.tables
+                        .get(&self.embedding.as_detached_tensor(), &w_ih)?
+                }
+                _ => None,
+            };
             for (d, w) in layer.iter().enumerate() {
-                let xp = flat
-                    .matmul(&get(&w.w_ih).t()?)?
-                    .broadcast_add(&get(&w.b_ih))?
-                    .reshape((t, b, ()))?;
-                let (o, last) = crate::kernels::fused_recurrent(
-                    self.cfg.cell,
-                    d == 1,
-                    &xp,
-                    &get(&w.w_hh),
-                    &get(&w.b_hh),
-                    lengths,
-                    train,
-                )?;
+                let table = tables.as_ref().map(|t| &t[d]);
+                let (o, last) = match (table, table_ids) {
+                    (Some(table), Some(ids)) => crate::kernels::fused_recurrent_table(
+                        self.cfg.cell,
+                        d == 1,
+                        table,
+                        ids,
+                        &get(&w.w_ih),
+                        &get(&w.w_hh),
+                        &get(&w.b_ih),
+                        &get(&w.b_hh),
+                        lengths,
+                    )?,
+                    _ => crate::kernels::fused_recurrent(
+                        self.cfg.cell,
+                        d == 1,
+                        &x,
+                        &get(&w.w_ih),
+                        &get(&w.w_hh),
+                        &get(&w.b_ih),
+                        &get(&w.b_hh),
+                        lengths,
+                        train,
+                    )?,
+                };
                 outs.push(o);
                 finals.push(last);
             }

@@ -304,6 +304,11 @@ pub struct TrainSection {
     pub early_stopping: Option<EarlyStopping>,
     /// Sort training rows into batches of similar length so little padding is computed.
     pub bucket_by_length: bool,
+    /// Update only the embedding rows of the batch's words (lazy Adam; exact for
+    /// SGD without momentum). Left out of the config when false, so the trials
+    /// recorded before it existed keep their identity.
+    #[serde(skip_serializing_if = "is_false")]
+    pub sparse_embedding: bool,
     /// "cpu" | "cuda:N" | "auto"; not part of the trial's identity.
     pub device: String,
 }
@@ -320,9 +325,14 @@ impl Default for TrainSection {
             grad_clip: 5.0,
             early_stopping: None,
             bucket_by_length: true,
+            sparse_embedding: false,
             device: "cpu".into(),
         }
     }
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -29,6 +29,8 @@ impl Schema {
             vocab: Some("words.txt".into()),
             ..Default::default()
         });
+        // Serialised only when true.
+        full.train.sparse_embedding = true;
         full.train.early_stopping = Some(EarlyStopping {
             monitor: "valid.loss".into(),
             mode: Mode::Min,

@@ -1,7 +1,7 @@
 //! Range checks: values of the right type that still make no sense.
 //! The first problem found is reported, with the key it belongs to.
 
-use super::config::{EmbeddingFormat, ExperimentSection, Mode, TrialConfig};
+use super::config::{EmbeddingFormat, ExperimentSection, Mode, Optimizer, TrialConfig};
 use super::schema::nearest;
 use super::Problem;
 use std::path::Path;
@@ -225,6 +225,15 @@ fn train(t: &TrialConfig) -> Check {
         return fail(
             "train.momentum",
             format!("expected a value in [0, 1), found {}", tr.momentum),
+        );
+    }
+    if tr.sparse_embedding && tr.optimizer == Optimizer::Sgd && tr.momentum != 0.0 {
+        return fail(
+            "train.sparse_embedding",
+            format!(
+                "sparse embedding updates with sgd need train.momentum = 0 (found {}); set it, or use adam",
+                tr.momentum
+            ),
         );
     }
     if !(tr.grad_clip.is_finite() && tr.grad_clip >= 0.0) {

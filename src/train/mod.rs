@@ -11,7 +11,7 @@ pub mod optim;
 mod step;
 
 pub use checkpoint::{Checkpoint, Checkpointer, DirCheckpointer};
-pub use clip::clip_grad_norm;
+pub use clip::{clip_grad_norm, clip_grad_norm_with_rows};
 pub use early_stopping::{Monitor, Patience, StoppingPolicy, Verdict};
 pub use fit::{train, train_resumable};
 pub use loss::{cross_entropy, nll_per_row};
@@ -20,6 +20,7 @@ pub use optim::Optimizer;
 pub use step::{batch_ids, train_step, StepOptions};
 
 use crate::data::Split;
+use crate::kernels::embedding::SparseRows;
 use crate::model::Classifier;
 use candle_core::{Device, Tensor, Var};
 use rand_chacha::ChaCha8Rng;
@@ -113,6 +114,11 @@ pub trait Trainable {
     fn forward_inference(&self, ids: &Tensor, lengths: &[usize]) -> candle_core::Result<Tensor>;
     /// The parameters the optimizer updates.
     fn vars(&self) -> Vec<Var>;
+    /// A parameter whose gradient the last backward pass left as rows rather
+    /// than in the gradient store (`train.sparse_embedding`), taken.
+    fn take_sparse_grad(&self) -> Option<(Var, SparseRows)> {
+        None
+    }
 }
 
 impl Trainable for Classifier {
@@ -129,6 +135,9 @@ impl Trainable for Classifier {
     }
     fn vars(&self) -> Vec<Var> {
         self.trainable_vars()
+    }
+    fn take_sparse_grad(&self) -> Option<(Var, SparseRows)> {
+        self.take_sparse_embedding_grad()
     }
 }
 

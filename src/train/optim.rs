@@ -4,7 +4,8 @@
 //! `Var`s in place, so no autograd graph grows across steps. A `Var` with no
 //! gradient in the store is skipped, state included, as PyTorch skips `grad is None`.
 
-use crate::kernels::adam::{adam_in_place, AdamStep};
+use crate::kernels::adam::{adam_in_place, adam_update, AdamStep};
+use crate::kernels::embedding::{update_rows, SparseRows};
 use crate::spec::{Optimizer as OptimizerKind, TrainSection};
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Result, Tensor, Var};
@@ -19,6 +20,21 @@ pub trait Optimizer {
     fn state(&self) -> Result<Vec<(String, Tensor)>>;
     /// Restores what `state` returned; parameters absent from it start afresh.
     fn load_state(&mut self, state: Vec<(String, Tensor)>) -> Result<()>;
+    /// Update only the rows of `var` (a CPU f32 matrix) that `rows` names, with
+    /// their gradients (`train.sparse_embedding`): the other rows, and their
+    /// optimizer state, are left as they are.
+    fn step_rows(&mut self, var: &Var, rows: &SparseRows) -> Result<()>;
+}
+
+/// The position of `var` among `vars`.
+fn index_of(vars: &[Var], var: &Var) -> Result<usize> {
+    vars.iter()
+        .position(|v| v.as_tensor().id() == var.as_tensor().id())
+        .ok_or_else(|| {
+            candle_core::Error::Msg(
+                "sparse update of a parameter the optimizer does not hold".into(),
+            )
+        })
 }
 
 /// The optimizer `cfg.optimizer` names, with `cfg.lr`, `cfg.weight_decay` and
@@ -76,11 +92,10 @@ impl AdamCore {
         }
     }
 
-    /// One Adam step on parameter `i` with gradient `g`: `l2` adds `l2·θ` to the
-    /// gradient, `shrink` multiplies θ first (AdamW).
-    fn update(&mut self, i: usize, g: &Tensor, l2: f64, shrink: f64) -> Result<()> {
+    /// Advances parameter `i`'s step count and returns that step's settings.
+    fn next_step(&mut self, i: usize, l2: f64, shrink: f64) -> AdamStep {
         self.steps[i] += 1;
-        let step = AdamStep {
+        AdamStep {
             lr: self.lr,
             beta1: Self::BETA1,
             beta2: Self::BETA2,
@@ -88,7 +103,13 @@ impl AdamCore {
             l2,
             shrink,
             step: self.steps[i],
-        };
+        }
+    }
+
+    /// One Adam step on parameter `i` with gradient `g`: `l2` adds `l2·θ` to the
+    /// gradient, `shrink` multiplies θ first (AdamW).
+    fn update(&mut self, i: usize, g: &Tensor, l2: f64, shrink: f64) -> Result<()> {
+        let step = self.next_step(i, l2, shrink);
         let var = &self.vars[i];
         let theta = var.as_tensor();
         let fused = theta.device().is_cpu() && theta.dtype() == DType::F32;
@@ -112,6 +133,30 @@ impl AdamCore {
                 Ok(())
             }
         }
+    }
+
+    /// Lazy Adam on the rows of parameter `i` that `rows` names: their moments and
+    /// values get this step's update; the step count (bias correction) is the
+    /// parameter's, advanced once per call.
+    fn update_rows(&mut self, i: usize, rows: &SparseRows, l2: f64, shrink: f64) -> Result<()> {
+        let theta = self.vars[i].as_tensor().clone();
+        if !(theta.device().is_cpu() && theta.dtype() == DType::F32) {
+            candle_core::bail!("sparse embedding updates need a CPU f32 parameter");
+        }
+        let step = self.next_step(i, l2, shrink);
+        let n = theta.elem_count();
+        let state = self.state[i].get_or_insert_with(|| Moments::Host {
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+        });
+        let Moments::Host { m, v } = state else {
+            candle_core::bail!("sparse embedding updates need host moments");
+        };
+        let d = rows.dim;
+        update_rows(&theta, rows, &mut |theta, g, id| {
+            let (m, v) = (&mut m[id * d..(id + 1) * d], &mut v[id * d..(id + 1) * d]);
+            adam_update(theta, g, m, v, &step)
+        })
     }
 
     /// Named state tensors: "m.i", "v.i", "step.i" for each parameter with state.
@@ -255,6 +300,11 @@ impl Optimizer for Adam {
     fn load_state(&mut self, state: Vec<(String, Tensor)>) -> Result<()> {
         self.core.load_state(state)
     }
+    fn step_rows(&mut self, var: &Var, rows: &SparseRows) -> Result<()> {
+        let i = index_of(&self.core.vars, var)?;
+        let shrink = 1.0 - self.core.lr * self.decoupled;
+        self.core.update_rows(i, rows, self.l2, shrink)
+    }
 }
 
 /// SGD with momentum (no dampening, no Nesterov) and L2 weight decay (`torch.optim.SGD`):
@@ -326,5 +376,19 @@ impl Optimizer for Sgd {
             };
         }
         Ok(())
+    }
+    /// Plain SGD on the rows (momentum is refused by the spec's validation: a
+    /// lazy momentum buffer would not be SGD's).
+    fn step_rows(&mut self, var: &Var, rows: &SparseRows) -> Result<()> {
+        index_of(&self.vars, var)?;
+        if self.momentum != 0.0 {
+            candle_core::bail!("sparse embedding updates with SGD need momentum 0");
+        }
+        let (lr, wd) = (self.lr as f32, self.weight_decay as f32);
+        update_rows(var.as_tensor(), rows, &mut |theta, g, _| {
+            for (t, g) in theta.iter_mut().zip(g) {
+                *t -= lr * (g + wd * *t);
+            }
+        })
     }
 }

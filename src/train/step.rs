@@ -1,6 +1,6 @@
 //! One optimisation step on one batch, and batched inference over a split.
 
-use super::clip::clip_grad_norm;
+use super::clip::clip_grad_norm_with_rows;
 use super::loss::{cross_entropy, nll_per_row};
 use super::optim::Optimizer;
 use super::Trainable;
@@ -42,10 +42,15 @@ pub fn train_step<M: Trainable + ?Sized>(
         return Ok(value);
     }
     let mut grads = loss.backward()?;
+    let mut sparse = model.take_sparse_grad();
     if opts.grad_clip > 0.0 {
-        clip_grad_norm(&mut grads, &model.vars(), opts.grad_clip)?;
+        let rows = sparse.as_mut().map(|(_, rows)| rows);
+        clip_grad_norm_with_rows(&mut grads, &model.vars(), rows, opts.grad_clip)?;
     }
     optimizer.step(&grads)?;
+    if let Some((var, rows)) = sparse {
+        optimizer.step_rows(&var, &rows)?;
+    }
     Ok(value)
 }
 
