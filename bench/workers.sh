@@ -10,6 +10,11 @@
 #
 # Run by hand, not in CI. Two workers can only beat one when two cores are free:
 # the figures depend on the machine's other load (printed at the end).
+#
+# Each worker is started in its own session (setsid), as cron or systemd start
+# them: with the kernel's autogroup scheduling (sched_autogroup_enabled=1), the
+# processes of one session share one CPU share, so on a busy machine two workers
+# started from one shell get no more CPU than one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEEDS=${SEEDS:-[1,2,3,4,5,6]}
@@ -48,15 +53,15 @@ times=()
 for round in $(seq 1 "$ROUNDS"); do
   fresh_queue one
   t0=$(seconds)
-  "$LAB" --db "$WORK/one/lab.db" worker 2>"$WORK/one.log"
+  setsid --wait "$LAB" --db "$WORK/one/lab.db" worker 2>"$WORK/one.log"
   t1=$(seconds)
   check one "$WORK/one.log"
 
   fresh_queue two
   t2=$(seconds)
-  "$LAB" --db "$WORK/two/lab.db" worker 2>"$WORK/two-a.log" &
+  setsid --wait "$LAB" --db "$WORK/two/lab.db" worker 2>"$WORK/two-a.log" &
   a=$!
-  "$LAB" --db "$WORK/two/lab.db" worker 2>"$WORK/two-b.log" &
+  setsid --wait "$LAB" --db "$WORK/two/lab.db" worker 2>"$WORK/two-b.log" &
   b=$!
   wait "$a"
   wait "$b"
@@ -79,4 +84,4 @@ one, two = statistics.median(ones), statistics.median(twos)
 print(f"median: one worker {one:.1f} s, two workers {two:.1f} s, "
       f"ratio two/one {two / one:.2f} (speed-up {one / two:.2f}x)")
 PY
-echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) (nproc $(nproc))"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) (nproc $(nproc)), sched_autogroup_enabled $(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo '?')"

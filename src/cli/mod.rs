@@ -14,6 +14,7 @@ mod report;
 mod run;
 mod serve;
 mod show;
+mod spec_args;
 mod status;
 mod submit;
 mod worker;

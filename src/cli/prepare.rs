@@ -1,17 +1,15 @@
+use super::spec_args::SpecArgs;
 use crate::data::{self, Warmed};
 use crate::runner::RunOptions;
 use crate::spec;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The experiment spec (TOML).
-    spec: PathBuf,
-    /// Override a spec value, e.g. `--set data.path=big.csv`.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    set: Vec<String>,
+    #[command(flatten)]
+    spec: SpecArgs,
     /// Build again even when the cache already holds the dataset.
     #[arg(long)]
     rebuild: bool,
@@ -23,16 +21,12 @@ pub struct Args {
 /// Prepare (clean, split, encode) every distinct dataset of the spec's grid into the
 /// cache beside the database, and report rows per second.
 pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
-    let loaded = spec::load(&args.spec, &args.set)?;
+    let loaded = args.spec.load()?;
     let cache = RunOptions::new(db.to_path_buf()).root().join("cache");
     // Trials differing only in model/train settings (or balance) share a dataset.
     let mut distinct = BTreeMap::new();
     for trial in spec::expand(&loaded)? {
-        let mut pre = serde_json::to_value(&trial.preprocess)?;
-        if let Some(obj) = pre.as_object_mut() {
-            obj.remove("balance");
-        }
-        let id = serde_json::to_string(&(&trial.data, pre))?;
+        let id = data::settings_id(&trial.data, &trial.preprocess, &loaded.base_dir)?;
         distinct.entry(id).or_insert(trial);
     }
     for trial in distinct.values() {

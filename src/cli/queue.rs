@@ -1,12 +1,12 @@
 //! `lab queue add|list|cancel`: trials stored as pending for `lab worker`.
 
+use super::spec_args::SpecArgs;
 use crate::report::{self, Format};
 use crate::runner::{self, RunOptions};
-use crate::spec;
 use crate::store::Store;
 use anyhow::Context;
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -26,11 +26,8 @@ enum QueueCommand {
 
 #[derive(clap::Args)]
 struct AddArgs {
-    /// The experiment spec (TOML).
-    spec: PathBuf,
-    /// Override a spec value, as for `lab run`.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    set: Vec<String>,
+    #[command(flatten)]
+    spec: SpecArgs,
     /// Higher runs first; equal priorities run in the order they were queued.
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     priority: i64,
@@ -71,7 +68,7 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
 }
 
 fn add(args: AddArgs, db: &Path) -> anyhow::Result<i32> {
-    let loaded = spec::load(&args.spec, &args.set)?;
+    let loaded = args.spec.load()?;
     let mut opts = RunOptions::new(db.to_path_buf());
     opts.max_trials = args.max_trials;
     opts.retry_failed = args.retry_failed;

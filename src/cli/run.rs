@@ -1,18 +1,16 @@
 use super::progress::Progress;
+use super::spec_args::SpecArgs;
 use crate::report::{self, Format, LeaderboardOptions};
 use crate::runner::{self, RunOptions};
 use crate::spec;
 use crate::store::{Store, TrialStatus};
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The experiment spec (TOML).
-    spec: PathBuf,
-    /// Override a spec value, e.g. `--set train.lr=0.01` or `--set "sweep.model.hidden=[64,128]"`.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    set: Vec<String>,
+    #[command(flatten)]
+    spec: SpecArgs,
     /// cpu, cuda, cuda:N or auto (overrides train.device).
     #[arg(long)]
     device: Option<String>,
@@ -43,7 +41,7 @@ pub struct Args {
 }
 
 pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
-    let loaded = spec::load(&args.spec, &args.set)?;
+    let loaded = args.spec.load()?;
     if let Some(device) = &args.device {
         runner::device::select(device)?;
     }
@@ -99,11 +97,9 @@ fn run_jobs(
         "--db".into(),
         db.into(),
         "run".into(),
-        args.spec.clone().into(),
+        args.spec.spec.clone().into(),
     ];
-    for set in &args.set {
-        child.extend(["--set".into(), set.into()]);
-    }
+    child.extend(args.spec.set_flags().into_iter().map(OsString::from));
     if let Some(device) = &args.device {
         child.extend(["--device".into(), device.into()]);
     }

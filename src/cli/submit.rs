@@ -1,23 +1,20 @@
 //! `lab submit SPEC --slurm`: one Slurm array task per trial, submitted with
 //! sbatch; returns as soon as Slurm has the job.
 
+use super::spec_args::SpecArgs;
 use crate::runner::slurm::{self, ArrayInfo, ArrayJob};
 use crate::runner::{self, RunOptions};
-use crate::spec;
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The experiment spec (TOML).
-    spec: PathBuf,
+    #[command(flatten)]
+    spec: SpecArgs,
     /// Submit to Slurm as a job array (the only scheduler lab submits to).
     #[arg(long)]
     slurm: bool,
-    /// Override a spec value, as for `lab run`.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    set: Vec<String>,
     /// Slurm partition.
     #[arg(long)]
     partition: Option<String>,
@@ -63,7 +60,7 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
     if let Some(device) = &args.device {
         slurm::check_word("--device", device)?;
     }
-    let loaded = spec::load(&args.spec, &args.set)?;
+    let loaded = args.spec.load()?;
     let mut opts = RunOptions::new(db.to_path_buf());
     opts.max_trials = args.max_trials;
     // The same refusals as `lab run`, before anything is queued on the cluster.
@@ -77,13 +74,12 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
         .with_context(|| format!("cannot resolve {}", shards.display()))?;
     let spec_path = args
         .spec
+        .spec
         .canonicalize()
-        .with_context(|| format!("cannot resolve {}", args.spec.display()))?;
+        .with_context(|| format!("cannot resolve {}", args.spec.spec.display()))?;
     let lab = std::env::current_exe().context("cannot find the lab binary")?;
     let mut run_args = vec![spec_path.display().to_string()];
-    for set in &args.set {
-        run_args.extend(["--set".to_string(), set.clone()]);
-    }
+    run_args.extend(args.spec.set_flags());
     if let Some(device) = &args.device {
         run_args.extend(["--device".to_string(), device.clone()]);
     }

@@ -427,9 +427,9 @@ fn check_embeddings(
     Ok(())
 }
 
-/// Datasets already prepared in this process, by cache key: a sweep over model
-/// settings prepares its data once. Likewise the pretrained vectors read for a
-/// dataset's vocabulary.
+/// Datasets already prepared in this process, by their settings: a sweep over
+/// model settings prepares (and hashes the data file for the cache key) once.
+/// Likewise the pretrained vectors read for a dataset's vocabulary.
 #[derive(Default)]
 struct DatasetMemo(
     HashMap<String, Arc<Dataset>>,
@@ -451,7 +451,7 @@ impl DatasetMemo {
         let dataset = self.get(config, base_dir, cache_dir)?;
         let key = format!(
             "{}/{}",
-            data::cache_key(&config.data, &config.preprocess, base_dir)?,
+            data::settings_id(&config.data, &config.preprocess, base_dir)?,
             serde_json::to_string(&(&e.path, e.format, &e.vocab))?
         );
         if let Some(found) = self.1.get(&key) {
@@ -473,17 +473,18 @@ impl DatasetMemo {
         base_dir: &Path,
         cache_dir: Option<&Path>,
     ) -> Result<Arc<Dataset>> {
-        let key = data::cache_key(&config.data, &config.preprocess, base_dir)?;
-        if let Some(dataset) = self.0.get(&key) {
+        let id = data::settings_id(&config.data, &config.preprocess, base_dir)?;
+        if let Some(dataset) = self.0.get(&id) {
             return Ok(dataset.clone());
         }
         let dataset = Arc::new(match cache_dir {
             Some(dir) => {
+                let key = data::cache_key(&config.data, &config.preprocess, base_dir)?;
                 data::prepare_cached(&config.data, &config.preprocess, base_dir, dir, &key)?
             }
             None => data::prepare(&config.data, &config.preprocess, base_dir, None)?,
         });
-        self.0.insert(key, dataset.clone());
+        self.0.insert(id, dataset.clone());
         Ok(dataset)
     }
 }
@@ -506,13 +507,16 @@ fn run_trial(
         config.preprocess.balance,
         config.seed,
     );
-    let model = Classifier::new(
+    let mut model = Classifier::new(
         &config.model,
         dataset.vocab.len(),
         dataset.classes.len(),
         config.seed,
         &device,
     )?;
+    if config.train.sparse_embedding {
+        model.enable_sparse_embedding();
+    }
     let mut extra_metrics = Vec::new();
     if let Some(found) = datasets.vectors(config, job.base_dir, Some(&root.join("cache")))? {
         let pretrained = found.build(config.seed);

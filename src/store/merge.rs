@@ -5,7 +5,10 @@
 //! (pending < failed < done), so merging twice adds nothing and a done trial is
 //! never overwritten. Artifact files are copied beside the target database.
 
-use super::{ArtifactRow, Result, Store, TrialRow, TrialStatus};
+use super::{
+    insert_artifact, insert_confusion, insert_epoch, insert_metric, ArtifactRow, Result, Store,
+    TrialRow, TrialStatus,
+};
 use anyhow::{bail, Context};
 use rusqlite::{params, OptionalExtension, Transaction};
 use sha2::{Digest, Sha256};
@@ -200,10 +203,7 @@ impl Store {
                 .unwrap_or(&path)
                 .display()
                 .to_string();
-            tx.execute(
-                "INSERT INTO artifacts (trial_id, kind, path, sha256) VALUES (?1, ?2, ?3, ?4)",
-                params![target_id, artifact.kind, path, artifact.sha256],
-            )?;
+            insert_artifact(&tx, target_id, &ArtifactRow { path, ..artifact })?;
         }
         tx.commit()?;
         Ok(())
@@ -213,40 +213,13 @@ impl Store {
 /// The shard trial's epochs, metrics and confusion matrices, under the target id.
 fn copy_results(tx: &Transaction, shard: &Store, from: i64, to: i64) -> Result<()> {
     for e in shard.epochs(from)? {
-        tx.execute(
-            "INSERT INTO epochs (trial_id, epoch, train_loss, valid_loss, valid_accuracy,
-                                 valid_macro_f1, lr, seconds, samples_per_second)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                to,
-                e.epoch as i64,
-                e.train_loss,
-                e.valid_loss,
-                e.valid_accuracy,
-                e.valid_macro_f1,
-                e.lr,
-                e.seconds,
-                e.samples_per_second
-            ],
-        )?;
+        insert_epoch(tx, to, &e)?;
     }
     for (split, name, value) in shard.metrics(from)? {
-        tx.execute(
-            "INSERT INTO metrics (trial_id, split, name, value) VALUES (?1, ?2, ?3, ?4)",
-            params![to, split, name, value],
-        )?;
+        insert_metric(tx, to, &split, &name, value)?;
     }
     for c in shard.confusion(from)? {
-        tx.execute(
-            "INSERT INTO confusion (trial_id, split, matrix_json, labels_json)
-             VALUES (?1, ?2, ?3, ?4)",
-            params![
-                to,
-                c.split,
-                serde_json::to_string(&c.matrix)?,
-                serde_json::to_string(&c.labels)?
-            ],
-        )?;
+        insert_confusion(tx, to, &c)?;
     }
     Ok(())
 }

@@ -353,28 +353,7 @@ impl Store {
     /// Record (or replace) one epoch of a trial.
     pub fn record_epoch(&self, trial_id: i64, epoch: &EpochRow) -> Result<()> {
         let tx = self.write()?;
-        tx.execute(
-            "INSERT INTO epochs (trial_id, epoch, train_loss, valid_loss, valid_accuracy,
-                                 valid_macro_f1, lr, seconds, samples_per_second)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-             ON CONFLICT(trial_id, epoch) DO UPDATE SET
-                 train_loss = excluded.train_loss, valid_loss = excluded.valid_loss,
-                 valid_accuracy = excluded.valid_accuracy,
-                 valid_macro_f1 = excluded.valid_macro_f1, lr = excluded.lr,
-                 seconds = excluded.seconds, samples_per_second = excluded.samples_per_second",
-            params![
-                trial_id,
-                epoch.epoch as i64,
-                epoch.train_loss,
-                epoch.valid_loss,
-                epoch.valid_accuracy,
-                epoch.valid_macro_f1,
-                epoch.lr,
-                epoch.seconds,
-                epoch.samples_per_second
-            ],
-        )
-        .with_context(|| format!("cannot record epoch {} of trial {trial_id}", epoch.epoch))?;
+        insert_epoch(&tx, trial_id, epoch)?;
         tx.commit()?;
         Ok(())
     }
@@ -397,43 +376,13 @@ impl Store {
             )?;
         }
         for (split, name, value) in &result.metrics {
-            tx.execute(
-                "INSERT INTO metrics (trial_id, split, name, value) VALUES (?1, ?2, ?3, ?4)",
-                params![trial_id, split, name, value],
-            )
-            .with_context(|| {
-                format!("trial {trial_id}: cannot record metric {split}.{name} (given twice?)")
-            })?;
+            insert_metric(&tx, trial_id, split, name, *value)?;
         }
         for c in &result.confusion {
-            tx.execute(
-                "INSERT INTO confusion (trial_id, split, matrix_json, labels_json)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    trial_id,
-                    c.split,
-                    serde_json::to_string(&c.matrix)?,
-                    serde_json::to_string(&c.labels)?
-                ],
-            )
-            .with_context(|| {
-                format!(
-                    "trial {trial_id}: cannot record the {} confusion matrix (given twice?)",
-                    c.split
-                )
-            })?;
+            insert_confusion(&tx, trial_id, c)?;
         }
         for a in &result.artifacts {
-            tx.execute(
-                "INSERT INTO artifacts (trial_id, kind, path, sha256) VALUES (?1, ?2, ?3, ?4)",
-                params![trial_id, a.kind, a.path, a.sha256],
-            )
-            .with_context(|| {
-                format!(
-                    "trial {trial_id}: cannot record artifact `{}` (given twice?)",
-                    a.kind
-                )
-            })?;
+            insert_artifact(&tx, trial_id, a)?;
         }
         tx.commit()?;
         Ok(())
@@ -790,4 +739,85 @@ fn not_a_database(path: &Path, err: rusqlite::Error) -> anyhow::Error {
     } else {
         anyhow::Error::new(err).context(format!("cannot open database {}", path.display()))
     }
+}
+
+// One row of a trial's results: shared by `Store` (recording a trial) and
+// `merge` (copying one from a shard).
+
+/// Insert (or replace) one epoch row.
+pub(crate) fn insert_epoch(tx: &Transaction, trial_id: i64, epoch: &EpochRow) -> Result<()> {
+    tx.execute(
+        "INSERT INTO epochs (trial_id, epoch, train_loss, valid_loss, valid_accuracy,
+                             valid_macro_f1, lr, seconds, samples_per_second)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT(trial_id, epoch) DO UPDATE SET
+             train_loss = excluded.train_loss, valid_loss = excluded.valid_loss,
+             valid_accuracy = excluded.valid_accuracy,
+             valid_macro_f1 = excluded.valid_macro_f1, lr = excluded.lr,
+             seconds = excluded.seconds, samples_per_second = excluded.samples_per_second",
+        params![
+            trial_id,
+            epoch.epoch as i64,
+            epoch.train_loss,
+            epoch.valid_loss,
+            epoch.valid_accuracy,
+            epoch.valid_macro_f1,
+            epoch.lr,
+            epoch.seconds,
+            epoch.samples_per_second
+        ],
+    )
+    .with_context(|| format!("cannot record epoch {} of trial {trial_id}", epoch.epoch))?;
+    Ok(())
+}
+
+pub(crate) fn insert_metric(
+    tx: &Transaction,
+    trial_id: i64,
+    split: &str,
+    name: &str,
+    value: f64,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO metrics (trial_id, split, name, value) VALUES (?1, ?2, ?3, ?4)",
+        params![trial_id, split, name, value],
+    )
+    .with_context(|| {
+        format!("trial {trial_id}: cannot record metric {split}.{name} (given twice?)")
+    })?;
+    Ok(())
+}
+
+pub(crate) fn insert_confusion(tx: &Transaction, trial_id: i64, c: &ConfusionRow) -> Result<()> {
+    tx.execute(
+        "INSERT INTO confusion (trial_id, split, matrix_json, labels_json)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![
+            trial_id,
+            c.split,
+            serde_json::to_string(&c.matrix)?,
+            serde_json::to_string(&c.labels)?
+        ],
+    )
+    .with_context(|| {
+        format!(
+            "trial {trial_id}: cannot record the {} confusion matrix (given twice?)",
+            c.split
+        )
+    })?;
+    Ok(())
+}
+
+pub(crate) fn insert_artifact(tx: &Transaction, trial_id: i64, a: &ArtifactRow) -> Result<()> {
+    tx.execute(
+        "INSERT INTO artifacts (trial_id, kind, path, sha256) VALUES (?1, ?2, ?3, ?4)",
+        params![trial_id, a.kind, a.path, a.sha256],
+    )
+    .with_context(|| {
+        format!(
+            "trial {trial_id}: cannot record artifact `{}` (given twice?)",
+            a.kind
+        )
+    })?;
+    Ok(())
 }
