@@ -1,6 +1,9 @@
 //! `lab prepare`: the real binary warms the dataset cache of a spec's grid, reports
 //! what it did as JSON, and `lab run` then finds every dataset already there.
 
+mod common;
+
+use common::ok;
 use std::path::Path;
 use std::process::{Command, Output};
 use tempfile::TempDir;
@@ -13,16 +16,6 @@ fn lab(dir: &Path, args: &[&str]) -> Output {
         .current_dir(dir)
         .output()
         .expect("lab runs")
-}
-
-fn ok(out: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "lab failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
 }
 
 fn reports(stdout: &str) -> Vec<serde_json::Value> {

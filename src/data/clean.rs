@@ -14,13 +14,13 @@
 //!
 //! Steps 3–6 run as one pass over the characters, so tokenising 25k reviews is cheap.
 
+use super::{FastMap, FastSet};
 use crate::spec::{PreprocessSection, Stem};
 use anyhow::Context;
 use regex::Regex;
 use rust_stemmers::{Algorithm, Stemmer};
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -46,7 +46,7 @@ pub struct Preprocessor {
     remove_urls: bool,
     remove_digits: bool,
     remove_punctuation: bool,
-    stopwords: HashSet<String>,
+    stopwords: FastSet<String>,
     stemming: Stemming,
 }
 
@@ -66,7 +66,7 @@ impl Preprocessor {
             remove_urls: cfg.remove_urls,
             remove_digits: cfg.remove_digits,
             remove_punctuation: cfg.remove_punctuation,
-            stopwords: HashSet::new(),
+            stopwords: FastSet::default(),
             stemming: match cfg.stem {
                 Stem::None => Stemming::None,
                 Stem::Snowball => Stemming::Snowball(Stemmer::create(Algorithm::English)),
@@ -123,6 +123,28 @@ impl Preprocessor {
     /// Calls `f` with each cleaned token of `text`, in order, until `f` returns false
     /// (so a caller that needs only the first `max_len` tokens stops there).
     pub fn each_token(&self, text: &str, mut f: impl FnMut(&str) -> bool) {
+        let mut base = String::new();
+        self.each_raw_token(text, |raw| {
+            if self.stopwords.contains(raw) {
+                return true;
+            }
+            let method = match &self.stemming {
+                Stemming::None => return f(raw),
+                Stemming::Snowball(_) => 0,
+                Stemming::Lemma(_) => 1,
+            };
+            base.clear();
+            base.push_str(raw);
+            base_form_cached(method, &mut base, |w| self.stem(w));
+            f(&base)
+        })
+    }
+
+    /// Calls `f` with each token of `text` as steps 1-6 leave it (before stop words and
+    /// stemming), until `f` returns false. With [`Preprocessor::base_form`] this gives
+    /// the same tokens as [`Preprocessor::each_token`], for callers that remember what
+    /// each distinct raw token becomes.
+    pub fn each_raw_token(&self, text: &str, mut f: impl FnMut(&str) -> bool) {
         let mut text: Cow<str> = Cow::Borrowed(text);
         if self.strip_html {
             if text.contains('<') {
@@ -138,20 +160,42 @@ impl Preprocessor {
         self.split(&text, &mut f)
     }
 
+    /// Whether a raw token is dropped as a stop word.
+    pub fn is_stopword(&self, raw: &str) -> bool {
+        self.stopwords.contains(raw)
+    }
+
+    /// What a raw token (from [`Preprocessor::each_raw_token`]) becomes: `None` for a
+    /// stop word, else its stem or lemma (itself without stemming). Not cached.
+    pub fn base_form(&self, raw: &str) -> Option<String> {
+        if self.is_stopword(raw) {
+            return None;
+        }
+        Some(self.stem(raw))
+    }
+
+    fn stem(&self, word: &str) -> String {
+        match &self.stemming {
+            Stemming::None => word.to_string(),
+            Stemming::Snowball(stemmer) => stemmer.stem(word).into_owned(),
+            Stemming::Lemma(lemmatizer) => lemmatizer.lemma(word),
+        }
+    }
+
     /// Lowercase, digits, punctuation and whitespace splitting in one pass; each token
-    /// goes through `emit` (stop words, stemming) as soon as it is complete.
+    /// goes to `f` as soon as it is complete.
     fn split(&self, text: &str, f: &mut impl FnMut(&str) -> bool) {
         let mut cur = String::new();
         for c in text.chars() {
             let go_on = match kind(c) {
-                Kind::Space => self.emit(&mut cur, f),
+                Kind::Space => emit(&mut cur, f),
                 Kind::Digit if self.remove_digits => true, // deleted, not a separator
                 Kind::Apostrophe if self.remove_punctuation => true, // "don't" -> "dont"
-                Kind::Punct | Kind::Apostrophe if self.remove_punctuation => self.emit(&mut cur, f),
+                Kind::Punct | Kind::Apostrophe if self.remove_punctuation => emit(&mut cur, f),
                 Kind::Punct | Kind::Apostrophe => {
-                    self.emit(&mut cur, f) && {
+                    emit(&mut cur, f) && {
                         cur.push(c);
-                        self.emit(&mut cur, f)
+                        emit(&mut cur, f)
                     }
                 }
                 _ if !self.lowercase => {
@@ -171,30 +215,19 @@ impl Preprocessor {
                 return;
             }
         }
-        self.emit(&mut cur, f);
+        emit(&mut cur, f);
     }
+}
 
-    /// Stop words are dropped before stemming, without allocating a token for them.
-    /// Returns what `f` returned (true when nothing was emitted).
-    fn emit(&self, cur: &mut String, f: &mut impl FnMut(&str) -> bool) -> bool {
-        if cur.is_empty() {
-            return true;
-        }
-        if self.stopwords.contains(cur.as_str()) {
-            cur.clear();
-            return true;
-        }
-        match &self.stemming {
-            Stemming::None => {}
-            Stemming::Snowball(stemmer) => {
-                base_form_cached(0, cur, |w| stemmer.stem(w).into_owned())
-            }
-            Stemming::Lemma(lemmatizer) => base_form_cached(1, cur, |w| lemmatizer.lemma(w)),
-        }
-        let go_on = f(cur.as_str());
-        cur.clear();
-        go_on
+/// Hand a finished token to `f` and start the next; returns what `f` returned (true
+/// when there was no token).
+fn emit(cur: &mut String, f: &mut impl FnMut(&str) -> bool) -> bool {
+    if cur.is_empty() {
+        return true;
     }
+    let go_on = f(cur.as_str());
+    cur.clear();
+    go_on
 }
 
 /// Replace `word` by its base form (`compute`d, or remembered per thread): stemming is
@@ -204,7 +237,7 @@ impl Preprocessor {
 fn base_form_cached(method: usize, word: &mut String, compute: impl FnOnce(&str) -> String) {
     const MAX_ENTRIES: usize = 100_000;
     thread_local! {
-        static CACHE: RefCell<[HashMap<String, String>; 2]> = RefCell::default();
+        static CACHE: RefCell<[FastMap<String, String>; 2]> = RefCell::default();
     }
     CACHE.with_borrow_mut(|caches| {
         let cache = &mut caches[method];

@@ -18,7 +18,7 @@
 //!    `played` → `play`, `amazing` → `amaze`);
 //! 4. otherwise the word is kept as it is (`excellent`, `sometimes`).
 
-use std::collections::HashMap;
+use super::FastMap;
 use std::io::Read;
 use std::sync::OnceLock;
 
@@ -63,9 +63,9 @@ const RULES: [(u8, &[(&str, &str)]); 3] = [
 /// WordNet's exception lists and lemma index, ready for lookups.
 pub struct Lemmatizer {
     /// Irregular form -> lemma, already resolved by part-of-speech priority.
-    exceptions: HashMap<String, String>,
+    exceptions: FastMap<String, String>,
     /// Index word -> parts of speech (bit set of NOUN, VERB, ADJ, ADV).
-    index: HashMap<String, u8>,
+    index: FastMap<String, u8>,
 }
 
 /// The shipped WordNet table, parsed on first use.
@@ -93,7 +93,7 @@ impl Lemmatizer {
         };
         // Exceptions by part of speech, to resolve in priority order below.
         let mut by_pos: [Vec<(&str, &str)>; 4] = Default::default();
-        let mut index = HashMap::new();
+        let mut index = FastMap::default();
         for line in text.lines() {
             let f: Vec<&str> = line.split(' ').collect();
             match f.as_slice() {
@@ -117,7 +117,7 @@ impl Lemmatizer {
                 _ => {}
             }
         }
-        let mut exceptions = HashMap::new();
+        let mut exceptions = FastMap::default();
         for list in by_pos {
             for (form, lemma) in list {
                 exceptions

@@ -458,3 +458,61 @@ fn sorted_classes(names: BTreeSet<&str>) -> Vec<String> {
     }
     classes
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The whole-buffer rule the tracker streams: does `bytes` end inside quotes?
+    fn reference(bytes: &[u8], delim: u8) -> bool {
+        let (mut in_quotes, mut field_start, mut i) = (false, true, 0);
+        while i < bytes.len() {
+            let b = bytes[i];
+            if in_quotes {
+                if b == b'"' {
+                    if bytes.get(i + 1) == Some(&b'"') {
+                        i += 1;
+                    } else {
+                        in_quotes = false;
+                    }
+                }
+            } else if b == b'"' && field_start {
+                in_quotes = true;
+            }
+            field_start = !in_quotes && (b == delim || b == b'\n' || b == b'\r');
+            i += 1;
+        }
+        in_quotes
+    }
+
+    #[test]
+    fn quote_tracking_does_not_depend_on_read_sizes() {
+        let cases: [&[u8]; 9] = [
+            b"text,label\n\"a\",x\n",
+            b"text,label\n\"open,x\n",
+            b"text,label\n\"a \"\"quoted\"\" word\",x\n",
+            b"text,label\n\"a \"\"",
+            b"text,label\n\"a \"\"\"",
+            b"text,label\na\"b,x\n\"c",
+            b"text,label\n\"ab\"c,\"d\"\r\n\"",
+            b"\"",
+            b"text\tlabel\n\"x\ty\"\t\"z",
+        ];
+        for case in cases {
+            let delim = if case.contains(&b'\t') { b'\t' } else { b',' };
+            let want = reference(case, delim);
+            for size in [1, 2, 3, 5, case.len()] {
+                let mut t = QuoteTracker::new(&b""[..], delim);
+                for chunk in case.chunks(size) {
+                    t.feed(chunk);
+                }
+                assert_eq!(
+                    t.ends_in_quotes(),
+                    want,
+                    "{:?} in reads of {size}",
+                    String::from_utf8_lossy(case)
+                );
+            }
+        }
+    }
+}

@@ -29,6 +29,11 @@ pub use split::split_indices;
 pub use vocab::{Encoder, Vocab, PAD_ID, UNK_ID};
 
 use crate::spec::{DataSection, PreprocessSection};
+
+/// Hash maps and sets on the per-token paths: foldhash is several times faster than
+/// the default SipHash on short strings (no untrusted keys flood these maps).
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+pub(crate) type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -134,6 +139,25 @@ pub fn warm_cache(
         hashing,
         built,
     })
+}
+
+/// The settings that decide a prepared dataset, as one string: the data file's path,
+/// the data section and the preprocess section without `balance`. Trials with equal
+/// ids share a dataset (as long as the file does not change).
+pub fn settings_id(
+    data: &DataSection,
+    pre: &PreprocessSection,
+    base_dir: &Path,
+) -> anyhow::Result<String> {
+    let mut pre = serde_json::to_value(pre)?;
+    if let Some(obj) = pre.as_object_mut() {
+        obj.remove("balance");
+    }
+    Ok(serde_json::to_string(&(
+        data_path(data, base_dir),
+        data,
+        pre,
+    ))?)
 }
 
 /// Hex sha256 naming the cache entry: the data file's bytes, the data section, the

@@ -4,20 +4,25 @@
 //! 1. **scan**: read every row, check it, keep only its class (`load::scan_file`);
 //!    then the stratified split (which needs every label) decides each row's split;
 //! 2. **count**: clean and tokenise in parallel (rayon over chunks of rows read by a
-//!    separate thread), counting the tokens of training rows (per-thread counts,
-//!    merged at the end) and noting each row's encoded length; the vocabulary follows;
-//! 3. **encode**: tokenise again (stopping at `max_len` tokens) and stream the ids
-//!    of each split into a sink: memory, or a cache file written at its final place.
+//!    separate thread), counting the raw tokens of training rows (per-worker counts,
+//!    merged at the end, when each distinct raw token is stop-word-filtered and
+//!    stemmed once) and noting each row's encoded length; the vocabulary follows;
+//! 3. **encode**: tokenise again (stopping at `max_len` tokens; each worker remembers
+//!    the id of every raw token it met) and stream the ids of each split into a sink:
+//!    memory, or a cache file written at its final place.
 //!
 //! Texts are never all in memory: a chunk is read while the previous one is tokenised.
+//! The result equals tokenising every text with `Preprocessor::tokens`, building the
+//! vocabulary with `Vocab::build` and encoding with `Encoder::encode` (tests/data.rs
+//! checks it on the shipped data sets).
 
 use super::cache::{self, Header};
 use super::encoded::{Ids, Split};
+use super::FastMap;
 use super::{load, split_indices, Dataset, Preprocessor, Vocab};
 use crate::spec::{DataSection, PreprocessSection};
 use anyhow::{bail, Context};
 use rayon::prelude::*;
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -192,13 +197,13 @@ fn plan(
     drop((train, valid, test));
     let scanned = start.elapsed();
 
-    // Pass 2. Each rayon worker counts into its own map (locked once per task, never
-    // contended); the maps are merged once at the end.
+    // Pass 2. Each rayon worker counts raw tokens (as cleaning leaves them, before stop
+    // words and stemming: one lookup per token) into its own map, locked once per task
+    // and never contended. The maps are merged at the end and each distinct raw token
+    // is stemmed once: the counts of its base form are the sums over its raw forms.
     let start = Instant::now();
     let max_len = cfg.max_len.max(1);
-    let locals: Vec<Mutex<HashMap<String, u64>>> = (0..rayon::current_num_threads().max(1))
-        .map(|_| Mutex::default())
-        .collect();
+    let locals: Vec<Mutex<FastMap<String, RawCount>>> = per_worker();
     let mut offsets: [Vec<u64>; 3] = [0, 1, 2].map(|s| {
         let mut v = Vec::with_capacity(labels[s].len() + 1);
         v.push(0);
@@ -209,8 +214,7 @@ fn plan(
             .par_chunks(TASK_ROWS)
             .enumerate()
             .flat_map_iter(|(task, texts)| {
-                let slot = rayon::current_thread_index().unwrap_or(0) % locals.len();
-                let mut counts = locals[slot].lock().unwrap_or_else(|e| e.into_inner());
+                let mut counts = lock(&locals);
                 let first = first + task * TASK_ROWS;
                 let lens: Vec<u32> = texts
                     .iter()
@@ -218,19 +222,24 @@ fn plan(
                     .map(|(j, text)| {
                         let mut n = 0usize;
                         if member.get(first + j) == Some(&0) {
-                            pre.each_token(text, |t| {
-                                match counts.get_mut(t) {
-                                    Some(c) => *c += 1,
-                                    None => {
-                                        counts.insert(t.to_string(), 1);
+                            pre.each_raw_token(text, |raw| {
+                                let stop = match counts.get_mut(raw) {
+                                    Some(c) => {
+                                        c.count += 1;
+                                        c.stop
                                     }
-                                }
-                                n += 1;
+                                    None => {
+                                        let stop = pre.is_stopword(raw);
+                                        counts.insert(raw.to_string(), RawCount { count: 1, stop });
+                                        stop
+                                    }
+                                };
+                                n += usize::from(!stop);
                                 true
                             });
                         } else {
-                            pre.each_token(text, |_| {
-                                n += 1;
+                            pre.each_raw_token(text, |raw| {
+                                n += usize::from(!pre.is_stopword(raw));
                                 n < max_len
                             });
                         }
@@ -250,16 +259,27 @@ fn plan(
         Ok(())
     })?;
     check_rows(path, kept, member.len())?;
-    let mut counts: HashMap<String, u64> = HashMap::new();
+    let mut raw: FastMap<String, RawCount> = FastMap::default();
     for local in locals {
         let local = local.into_inner().unwrap_or_else(|e| e.into_inner());
-        if counts.is_empty() {
-            counts = local;
+        if raw.is_empty() {
+            raw = local;
             continue;
         }
         for (t, c) in local {
-            *counts.entry(t).or_insert(0) += c;
+            raw.entry(t).or_insert(RawCount { count: 0, ..c }).count += c.count;
         }
+    }
+    let based: Vec<(String, u64)> = raw
+        .into_iter()
+        .filter(|(_, c)| !c.stop)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .filter_map(|(t, c)| pre.base_form(&t).map(|b| (b, c.count)))
+        .collect();
+    let mut counts: FastMap<String, u64> = FastMap::default();
+    for (t, c) in based {
+        *counts.entry(t).or_insert(0) += c;
     }
     let vocab = Vocab::from_counts(counts, cfg.min_freq, cfg.max_vocab);
     let stats = BuildStats {
@@ -296,13 +316,43 @@ fn encode(
 ) -> anyhow::Result<()> {
     let start = Instant::now();
     let encoder = plan.vocab.encoder();
+    let max_len = cfg.max_len.max(1);
+    // Per worker: raw token -> id (SKIP for a stop word), one lookup per token.
+    const SKIP: u32 = u32::MAX;
+    let memos: Vec<Mutex<FastMap<String, u32>>> = per_worker();
     let mut next = [0usize; 3];
     let (member, offsets) = (&plan.member, &plan.offsets);
     let kept = chunks(path, data, plan.rows_read, |first, texts| {
         let encoded: Vec<Vec<u32>> = texts
-            .par_iter()
-            .with_min_len(TASK_ROWS)
-            .map(|t| encoder.encode_text(pre, t, cfg.max_len))
+            .par_chunks(TASK_ROWS)
+            .flat_map_iter(|texts| {
+                let mut memo = lock(&memos);
+                let rows: Vec<Vec<u32>> = texts
+                    .iter()
+                    .map(|text| {
+                        let mut ids = Vec::new();
+                        pre.each_raw_token(text, |raw| {
+                            let id = match memo.get(raw) {
+                                Some(&id) => id,
+                                None => {
+                                    let id = pre.base_form(raw).map_or(SKIP, |b| encoder.id(&b));
+                                    memo.insert(raw.to_string(), id);
+                                    id
+                                }
+                            };
+                            if id != SKIP {
+                                ids.push(id);
+                            }
+                            ids.len() < max_len
+                        });
+                        if ids.is_empty() {
+                            ids.push(super::UNK_ID);
+                        }
+                        ids
+                    })
+                    .collect();
+                rows
+            })
             .collect();
         for (j, ids) in encoded.iter().enumerate() {
             let s = *member
@@ -325,6 +375,26 @@ fn encode(
     check_rows(path, kept, member.len())?;
     plan.stats.encode = start.elapsed();
     Ok(())
+}
+
+/// A raw token's count in training rows, and whether it is a stop word.
+#[derive(Clone, Copy)]
+struct RawCount {
+    count: u64,
+    stop: bool,
+}
+
+/// One map per rayon worker (see `lock`).
+fn per_worker<T: Default>() -> Vec<Mutex<T>> {
+    (0..rayon::current_num_threads().max(1))
+        .map(|_| Mutex::default())
+        .collect()
+}
+
+/// The calling rayon worker's own map: uncontended, as a worker runs one task at a time.
+fn lock<T>(maps: &[Mutex<T>]) -> std::sync::MutexGuard<'_, T> {
+    let slot = rayon::current_thread_index().unwrap_or(0) % maps.len();
+    maps[slot].lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn check_rows(path: &Path, now: usize, before: usize) -> anyhow::Result<()> {

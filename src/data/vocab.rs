@@ -1,8 +1,8 @@
 //! The vocabulary (built from the training split only) and encoding of tokens to ids.
 
 use super::clean::Preprocessor;
+use super::FastMap;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// Reserved ids.
 pub const PAD_ID: u32 = 0;
@@ -23,7 +23,7 @@ impl Vocab {
     where
         D: IntoIterator<Item = &'a [String]>,
     {
-        let mut counts: HashMap<&str, u64> = HashMap::new();
+        let mut counts: FastMap<&str, u64> = FastMap::default();
         for doc in docs {
             for t in doc {
                 *counts.entry(t.as_str()).or_insert(0) += 1;
@@ -94,10 +94,15 @@ impl Vocab {
 
 /// Token -> id lookup made from a [`Vocab`].
 pub struct Encoder {
-    stoi: HashMap<String, u32>,
+    stoi: FastMap<String, u32>,
 }
 
 impl Encoder {
+    /// The id of one token (`UNK_ID` when it is not in the vocabulary).
+    pub fn id(&self, token: &str) -> u32 {
+        self.stoi.get(token).copied().unwrap_or(UNK_ID)
+    }
+
     /// Same contract as [`Vocab::encode`]: keeps the first `max_len` tokens, unknown -> `UNK_ID`,
     /// never empty.
     pub fn encode(&self, tokens: &[String], max_len: usize) -> Vec<u32> {
