@@ -174,8 +174,8 @@ impl FusedRecurrent {
         )
     }
 
-    /// `run_forward` on sub-batches in parallel; outputs merged, activations kept
-    /// per sub-batch.
+    /// `run_forward` on sub-batches in parallel, each writing its own rows of the
+    /// (T+1, B, H) output; activations kept per sub-batch.
     fn forward_all(
         &self,
         src: Source,
@@ -185,15 +185,30 @@ impl FusedRecurrent {
         save: bool,
     ) -> (Vec<f32>, Vec<Saved>) {
         let chunks = self.row_chunks(d.b);
+        // Zero-filled: padded steps' outputs stay zero.
+        let mut out = vec![0f32; (d.t + 1) * d.b * d.h];
+        let mut parts: Vec<Vec<&mut [f32]>> = chunks.iter().map(|_| Vec::new()).collect();
+        for step in out.chunks_exact_mut(d.b * d.h) {
+            let mut rest = step;
+            for (rows, part) in chunks.iter().zip(parts.iter_mut()) {
+                let (mine, tail) = rest.split_at_mut(rows.len() * d.h);
+                part.push(mine);
+                rest = tail;
+            }
+        }
         if chunks.len() == 1 {
-            let (out, saved) = self.run_forward(src, w, b, d, save, threads());
+            let saved = self.run_forward(src, w, b, d, &mut parts[0], save, threads());
             return (out, saved.into_iter().collect());
         }
-        let parts: Vec<(Vec<f32>, Option<Saved>)> = chunks
+        let saved: Vec<Option<Saved>> = chunks
             .par_iter()
-            .map(|rows| {
+            .zip(parts.into_par_iter())
+            .map(|(rows, mut part)| {
                 let sub = Dims { b: rows.len(), ..d };
-                let run = |src| self.sub(rows).run_forward(src, w, b, sub, save, 1);
+                let mut run = |src| {
+                    self.sub(rows)
+                        .run_forward(src, w, b, sub, &mut part, save, 1)
+                };
                 match src {
                     Source::X(x) => run(Source::X(&gather(x, d.b, d.i, d.t, rows))),
                     Source::Table { table, ids } => run(Source::Table {
@@ -203,13 +218,7 @@ impl FusedRecurrent {
                 }
             })
             .collect();
-        let mut out = vec![0f32; (d.t + 1) * d.b * d.h];
-        let mut saved = Vec::new();
-        for (rows, (o, s)) in chunks.iter().zip(parts) {
-            scatter(&o, &mut out, d.b, d.h, d.t + 1, rows);
-            saved.extend(s);
-        }
-        (out, saved)
+        (out, saved.into_iter().flatten().collect())
     }
 
     /// `run_backward` on the same sub-batches as `forward_all`, merged.
@@ -240,17 +249,20 @@ impl FusedRecurrent {
         all
     }
 
-    /// Forward over all steps; returns (T+1, B, H) and, when `save`, the activations.
+    /// Forward over all steps into `out`, the (B, H) block of each of the T+1
+    /// output rows (zero-filled); returns the activations when `save`.
     /// `gemm_threads` splits the input projection.
+    #[allow(clippy::too_many_arguments)]
     fn run_forward(
         &self,
         src: Source,
         w: &[f32],
         bias: &[f32],
         d: Dims,
+        out: &mut [&mut [f32]],
         save: bool,
         gemm_threads: usize,
-    ) -> (Vec<f32>, Option<Saved>) {
+    ) -> Option<Saved> {
         let Dims { t: t_len, b, i, h } = d;
         let gh = self.gates() * h;
         let pr = self.per_row() * h;
@@ -283,7 +295,6 @@ impl FusedRecurrent {
                 }
             }
         };
-        let mut out = vec![0f32; (t_len + 1) * b * h];
         let mut state = vec![0f32; b * h];
         let mut cell = vec![0f32; b * h];
         let mut pre = vec![0f32; b * gh];
@@ -304,10 +315,19 @@ impl FusedRecurrent {
             },
         });
         let w_t = Packed::new(weights.hh_t(), h, gh);
-        for t in self.order(t_len) {
+        let order: Vec<usize> = self.order(t_len).collect();
+        for (step, &t) in order.iter().enumerate() {
             if !self.lengths.iter().any(|&l| l > t) {
                 continue;
             }
+            // Table rows are scattered over a table larger than the caches: each
+            // row's next-step row is requested while this step's gates run, so it
+            // arrives in time (without it the gate kernel waited on memory for half
+            // its time; asking for all of them at once queued behind each other).
+            let ahead = match src {
+                Source::Table { table, ids } => order.get(step + 1).map(|&n| (table, ids, n)),
+                Source::X(_) => None,
+            };
             if let Some(s) = saved.as_mut() {
                 let rows = s.xh[t * b * (i + h)..].chunks_exact_mut(i + h);
                 for (dst, src) in rows.zip(state.chunks_exact(h)) {
@@ -319,13 +339,17 @@ impl FusedRecurrent {
             }
             w_t.mul(&state, b, &mut pre);
             for (r, &len) in self.lengths.iter().enumerate() {
+                if let Some((table, ids, next)) = ahead.filter(|&(_, _, next)| next < len) {
+                    let id = ids[next * b + r] as usize;
+                    prefetch(&table[id * gh..(id + 1) * gh]);
+                }
                 if t >= len {
                     continue;
                 }
                 let x = projected(t * b + r);
                 let p = &pre[r * gh..(r + 1) * gh];
                 let hs = &mut state[r * h..(r + 1) * h];
-                let o = &mut out[(t * b + r) * h..(t * b + r + 1) * h];
+                let o = &mut out[t][r * h..(r + 1) * h];
                 let acts = match saved.as_mut() {
                     Some(s) => &mut s.acts[(t * b + r) * pr..(t * b + r + 1) * pr],
                     None => &mut scratch[..],
@@ -339,8 +363,8 @@ impl FusedRecurrent {
                 }
             }
         }
-        out[t_len * b * h..].copy_from_slice(&state);
-        (out, saved)
+        out[t_len].copy_from_slice(&state);
+        saved
     }
 
     /// Backpropagation through time. `grad` is the gradient of the (T+1, B, H)
@@ -478,6 +502,19 @@ impl FusedRecurrent {
         }
         Grads { d_x, d_w, d_b }
     }
+}
+
+/// Hints the CPU to bring `data` into its caches (a no-op off x86_64).
+#[inline]
+fn prefetch(data: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in data.chunks(16) {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: a prefetch is only a hint; it never faults, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = data;
 }
 
 /// Runs a gate kernel with AVX-512 or AVX2+FMA code when the CPU has it.

@@ -55,6 +55,15 @@ pub struct Classifier {
     tables: ProjectionTables,
 }
 
+/// What a fused recurrent layer reads.
+enum LayerInput {
+    /// The layer's input (T, B, I): embedded tokens or the previous layer's output.
+    Embedded(Tensor),
+    /// The first layer at inference: per-direction tables of projected embeddings
+    /// and the batch's time-major token ids.
+    Table(Vec<Tensor>, Vec<u32>),
+}
+
 /// Which implementation runs the recurrent layers. The fused kernels are the
 /// default; on a non-CPU device or a non-f32 dtype the reference layers run instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -323,6 +332,22 @@ impl Classifier {
             get(&self.embedding)
         };
         let flat = ids.t()?.contiguous()?.flatten_all()?;
+        let fused = self.kernel == Kernel::Fused
+            && ids.device().is_cpu()
+            && self.embedding.dtype() == DType::F32;
+        // Inference on a large batch: the first layer reads its input projection
+        // from a per-word table (`table.rs`) and the embedding lookup is skipped.
+        if fused && !train && t * b >= table::MIN_TOKENS {
+            let w_ih: Vec<Tensor> = self.layers[0]
+                .iter()
+                .map(|w| w.w_ih.as_detached_tensor())
+                .collect();
+            let embedding = self.embedding.as_detached_tensor();
+            if let Some(tables) = self.tables.get(&embedding, &w_ih)? {
+                let input = LayerInput::Table(tables, flat.to_vec1::<u32>()?);
+                return self.fused_stack(input, lengths, get, train, dropout);
+            }
+        }
         let sparse = self.sparse.as_ref().filter(|_| {
             train
                 && !self.embedding_frozen()
@@ -341,18 +366,8 @@ impl Classifier {
         }
         .reshape((t, b, ()))?;
         let x = dropout(&x)?;
-        let fused = self.kernel == Kernel::Fused
-            && ids.device().is_cpu()
-            && self.embedding.dtype() == DType::F32;
         if fused {
-            // Inference on a large batch: the first layer may read its input
-            // projection from a per-word table (`table.rs`).
-            let table_ids = if !train && t * b >= table::MIN_TOKENS {
-                Some(flat.to_vec1::<u32>()?)
-            } else {
-                None
-            };
-            self.fused_stack(x, table_ids.as_deref(), lengths, get, train, dropout)
+            self.fused_stack(LayerInput::Embedded(x), lengths, get, train, dropout)
         } else {
             self.reference_stack(x, lengths, get, dropout)
         }
@@ -361,11 +376,9 @@ impl Classifier {
     /// The recurrent stack with the fused kernels: one custom op per layer and
     /// direction (input projection and recurrence). Returns (outputs (T, B, D),
     /// concatenated final states (B, D)).
-    #[allow(clippy::too_many_arguments)]
     fn fused_stack(
         &self,
-        mut x: Tensor,
-        table_ids: Option<&[u32]>,
+        mut input: LayerInput,
         lengths: &[usize],
         get: &dyn Fn(&Var) -> Tensor,
         train: bool,
@@ -375,22 +388,12 @@ impl Classifier {
         for (l, layer) in self.layers.iter().enumerate() {
             let mut outs = Vec::with_capacity(layer.len());
             finals.clear();
-            let tables = match table_ids {
-                Some(_) if l == 0 => {
-                    let w_ih: Vec<Tensor> =
-                        layer.iter().map(|w| w.w_ih.as_detached_tensor()).collect();
-                    self.tables
-                        .get(&self.embedding.as_detached_tensor(), &w_ih)?
-                }
-                _ => None,
-            };
             for (d, w) in layer.iter().enumerate() {
-                let table = tables.as_ref().map(|t| &t[d]);
-                let (o, last) = match (table, table_ids) {
-                    (Some(table), Some(ids)) => crate::kernels::fused_recurrent_table(
+                let (o, last) = match &input {
+                    LayerInput::Table(tables, ids) => crate::kernels::fused_recurrent_table(
                         self.cfg.cell,
                         d == 1,
-                        table,
+                        &tables[d],
                         ids,
                         &get(&w.w_ih),
                         &get(&w.w_hh),
@@ -398,10 +401,10 @@ impl Classifier {
                         &get(&w.b_hh),
                         lengths,
                     )?,
-                    _ => crate::kernels::fused_recurrent(
+                    LayerInput::Embedded(x) => crate::kernels::fused_recurrent(
                         self.cfg.cell,
                         d == 1,
-                        &x,
+                        x,
                         &get(&w.w_ih),
                         &get(&w.w_hh),
                         &get(&w.b_ih),
@@ -418,12 +421,15 @@ impl Classifier {
             } else {
                 Tensor::cat(&outs, 2)?
             };
-            x = if l + 1 < self.layers.len() {
+            input = LayerInput::Embedded(if l + 1 < self.layers.len() {
                 dropout(&out)?
             } else {
                 out
-            };
+            });
         }
+        let LayerInput::Embedded(x) = input else {
+            bail!("model has no layers");
+        };
         Ok((x, Tensor::cat(&finals, 1)?))
     }
 
