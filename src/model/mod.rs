@@ -271,6 +271,7 @@ impl Classifier {
         let (outputs, last) = self.encode(ids, lengths, &get, !detach, &mut maybe_dropout)?;
         let pooled = match &self.attention {
             Some(a) => {
+                let outputs = pooling::join(&outputs)?;
                 let weights = pooling::attention_weights(
                     &outputs,
                     &get(&a.w),
@@ -297,12 +298,14 @@ impl Classifier {
         };
         let get = getter(true);
         let (outputs, _) = self.encode(ids, lengths, &get, false, &mut |x| Ok(x.clone()))?;
+        let outputs = pooling::join(&outputs)?;
         let w = pooling::attention_weights(&outputs, &get(&a.w), &get(&a.b), &get(&a.v), lengths)?;
         Ok(Some(w.t()?.contiguous()?))
     }
 
-    /// Embedding, dropout and the recurrent stack: (outputs (T, B, D), concatenated
-    /// final states (B, D)). A batch of zero steps runs one padding step.
+    /// Embedding, dropout and the recurrent stack: (the top layer's outputs, one
+    /// (T, B, H) per direction, and the concatenated final states (B, D)). A batch
+    /// of zero steps runs one padding step.
     fn encode(
         &self,
         ids: &Tensor,
@@ -310,7 +313,7 @@ impl Classifier {
         get: &dyn Fn(&Var) -> Tensor,
         train: bool,
         dropout: &mut dyn FnMut(&Tensor) -> Result<Tensor>,
-    ) -> Result<(Tensor, Tensor)> {
+    ) -> Result<(Vec<Tensor>, Tensor)> {
         let (b, t) = ids.dims2()?;
         if lengths.len() != b {
             bail!("{} lengths for a batch of {b} sequences", lengths.len());
@@ -374,8 +377,7 @@ impl Classifier {
     }
 
     /// The recurrent stack with the fused kernels: one custom op per layer and
-    /// direction (input projection and recurrence). Returns (outputs (T, B, D),
-    /// concatenated final states (B, D)).
+    /// direction (input projection and recurrence). Returns what `encode` does.
     fn fused_stack(
         &self,
         mut input: LayerInput,
@@ -383,11 +385,10 @@ impl Classifier {
         get: &dyn Fn(&Var) -> Tensor,
         train: bool,
         dropout: &mut dyn FnMut(&Tensor) -> Result<Tensor>,
-    ) -> Result<(Tensor, Tensor)> {
-        let mut finals = Vec::new();
+    ) -> Result<(Vec<Tensor>, Tensor)> {
         for (l, layer) in self.layers.iter().enumerate() {
             let mut outs = Vec::with_capacity(layer.len());
-            finals.clear();
+            let mut finals = Vec::with_capacity(layer.len());
             for (d, w) in layer.iter().enumerate() {
                 let (o, last) = match &input {
                     LayerInput::Table(tables, ids) => crate::kernels::fused_recurrent_table(
@@ -416,21 +417,12 @@ impl Classifier {
                 outs.push(o);
                 finals.push(last);
             }
-            let out = if outs.len() == 1 {
-                outs.remove(0)
-            } else {
-                Tensor::cat(&outs, 2)?
-            };
-            input = LayerInput::Embedded(if l + 1 < self.layers.len() {
-                dropout(&out)?
-            } else {
-                out
-            });
+            if l + 1 == self.layers.len() {
+                return Ok((outs, Tensor::cat(&finals, 1)?));
+            }
+            input = LayerInput::Embedded(dropout(&pooling::join(&outs)?)?);
         }
-        let LayerInput::Embedded(x) = input else {
-            bail!("model has no layers");
-        };
-        Ok((x, Tensor::cat(&finals, 1)?))
+        bail!("model has no layers")
     }
 
     /// The recurrent stack with the reference layers (`RecurrentLayer`).
@@ -440,7 +432,7 @@ impl Classifier {
         lengths: &[usize],
         get: &dyn Fn(&Var) -> Tensor,
         dropout: &mut dyn FnMut(&Tensor) -> Result<Tensor>,
-    ) -> Result<(Tensor, Tensor)> {
+    ) -> Result<(Vec<Tensor>, Tensor)> {
         let t = x.dim(0)?;
         let mut input = Input::Whole(x);
         let masks = step_masks(lengths, t, DType::F32, input_device(&input))?;
@@ -471,7 +463,7 @@ impl Classifier {
             }
         }
         let outputs = outputs.ok_or_else(|| Error::Msg("model has no layers".into()))?;
-        Ok((outputs, Tensor::cat(&finals, 1)?))
+        Ok((vec![outputs], Tensor::cat(&finals, 1)?))
     }
 
     /// The parameters the optimizer updates: every one of [`Classifier::named_vars`]

@@ -4,13 +4,26 @@
 use crate::spec::Pooling;
 use candle_core::{bail, Result, Tensor};
 
-/// `outputs` (T, B, D) are zero at padded steps; `last` (B, D) is the concatenated
-/// final state. An empty sequence (length 0) pools to zeros.
-pub fn pool(kind: Pooling, outputs: &Tensor, last: &Tensor, lengths: &[usize]) -> Result<Tensor> {
+/// `outputs` are the top layer's outputs, one (T, B, H) tensor per direction
+/// (their concatenation is the (T, B, D) output), zero at padded steps; `last`
+/// (B, D) is the concatenated final state. Mean and max work element by element,
+/// so each direction is pooled on its own and the results joined: the (T, B, D)
+/// concatenation is never built. An empty sequence (length 0) pools to zeros.
+pub fn pool(kind: Pooling, outputs: &[Tensor], last: &Tensor, lengths: &[usize]) -> Result<Tensor> {
+    if kind == Pooling::Last {
+        return Ok(last.clone());
+    }
+    let parts = outputs
+        .iter()
+        .map(|o| pool_one(kind, o, lengths))
+        .collect::<Result<Vec<_>>>()?;
+    Tensor::cat(&parts, 1)
+}
+
+fn pool_one(kind: Pooling, outputs: &Tensor, lengths: &[usize]) -> Result<Tensor> {
     let (t, b, _) = outputs.dims3()?;
     let (dtype, device) = (outputs.dtype(), outputs.device());
     match kind {
-        Pooling::Last => Ok(last.clone()),
         Pooling::Mean => {
             // Padded outputs are zero, so the sum covers true positions only.
             let inv: Vec<f32> = lengths.iter().map(|&l| 1.0 / l.max(1) as f32).collect();
@@ -25,7 +38,16 @@ pub fn pool(kind: Pooling, outputs: &Tensor, last: &Tensor, lengths: &[usize]) -
                 .to_dtype(dtype)?;
             outputs.broadcast_add(&offset)?.max(0)
         }
+        Pooling::Last => bail!("last-state pooling reads the final states"),
         Pooling::Attention => bail!("attention pooling needs its parameters: use `attend`"),
+    }
+}
+
+/// The top layer's per-direction outputs joined along the feature axis (T, B, D).
+pub fn join(outputs: &[Tensor]) -> Result<Tensor> {
+    match outputs {
+        [one] => Ok(one.clone()),
+        parts => Tensor::cat(parts, 2),
     }
 }
 
