@@ -18,12 +18,30 @@ def forward_flops(gates, dirs, layers):
     return total
 
 
+def cpu():
+    """The CPU's model and widest vector extension, so figures name their machine."""
+    model, flags = "unknown CPU", set()
+    try:
+        for line in open("/proc/cpuinfo"):
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:
+        pass
+    isa = next((f for f in ("avx512f", "avx2", "neon", "asimd") if f in flags), "no AVX2")
+    return f"{model}, {isa}"
+
+
 def main():
     raw, threads = sys.argv[1], sys.argv[2]
     out = sys.argv[3] if len(sys.argv) > 3 else ""
     rows = [json.loads(line) for line in open(raw) if line.strip()]
     peak = next(r["data"] for r in rows if r["side"] == "peak")
     result = {}
+    machine = cpu()
+    print(f"machine: {machine}")
     print(f"threads: {threads}; GEMM peak {peak['gemm_gflops']:.0f} GFLOP/s (1024^3, gemm crate); "
           f"per-step product 64x128x512: gemm crate {peak['step_gemm_crate_gflops']:.0f}, "
           f"lab packed kernel {peak['step_packed_gflops']:.0f} GFLOP/s")
@@ -52,6 +70,7 @@ def main():
               f"{e2e[0]['bilstm_epoch_s']:.1f} s (incl. data loading and evaluation)")
     result["gemm_peak_gflops"] = peak["gemm_gflops"]
     result["threads"] = int(threads)
+    result["cpu"] = machine
     if out:
         with open(out, "w") as f:
             json.dump(result, f, indent=2)
