@@ -119,6 +119,9 @@ fn fused_layers_match_reference_outputs_and_gradients() {
             check_layer(cell, reverse, 4, &[4; 16], 3, 7);
             // A hidden size that is not a multiple of the vector width.
             check_layer(cell, reverse, 12, &[12, 11, 4, 12], 10, 37);
+            // Multiples of the vector width, with padded rows and sub-batches.
+            check_layer(cell, reverse, 7, &[7, 2, 0, 7, 5, 1, 7, 3], 6, 16);
+            check_layer(cell, reverse, 9, &ragged[..17], 9, 32);
         }
     }
 }
