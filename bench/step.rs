@@ -26,9 +26,10 @@ fn arg(args: &[String], name: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_string())
 }
 
+/// The median; 0 for no samples (`--infer-only` times no training step).
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// GFLOP/s of a large square product through the same gemm crate, on candle's threads.
@@ -157,14 +158,11 @@ fn main() -> anyhow::Result<()> {
     let labels = Tensor::new(labels.as_slice(), &device)?;
     let lengths = vec![time; batch];
 
-    let (mut train, mut fwd, mut bwd) = (vec![0.0], vec![0.0], vec![0.0]);
+    let (mut train, mut fwd, mut bwd) = (Vec::new(), Vec::new(), Vec::new());
     // `--infer-only` skips training (for profiling inference alone).
     let train_steps = if args.iter().any(|a| a == "--infer-only") {
         0
     } else {
-        train.clear();
-        fwd.clear();
-        bwd.clear();
         steps + 2
     };
     for i in 0..train_steps {

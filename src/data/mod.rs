@@ -29,14 +29,14 @@ pub use split::split_indices;
 pub use vocab::{Encoder, Vocab, PAD_ID, UNK_ID};
 
 use crate::spec::{DataSection, PreprocessSection};
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// Hash maps and sets on the per-token paths: foldhash is several times faster than
 /// the default SipHash on short strings (no untrusted keys flood these maps).
 pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 pub(crate) type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
-use anyhow::Context;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 /// A prepared dataset: classes, vocabulary and the three encoded splits.
 #[derive(Debug, Clone, PartialEq)]

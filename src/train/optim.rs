@@ -263,6 +263,11 @@ impl Adam {
             decoupled: 0.0,
         }
     }
+
+    /// AdamW's factor on θ before each update (1 for plain Adam).
+    fn shrink(&self) -> f64 {
+        1.0 - self.core.lr * self.decoupled
+    }
 }
 
 /// Builds the decoupled-weight-decay variant of [`Adam`].
@@ -282,7 +287,7 @@ impl AdamW {
 
 impl Optimizer for Adam {
     fn step(&mut self, grads: &GradStore) -> Result<()> {
-        let shrink = 1.0 - self.core.lr * self.decoupled;
+        let shrink = self.shrink();
         for i in 0..self.core.vars.len() {
             if let Some(g) = grads.get(self.core.vars[i].as_tensor()) {
                 let g = g.clone();
@@ -302,8 +307,7 @@ impl Optimizer for Adam {
     }
     fn step_rows(&mut self, var: &Var, rows: &SparseRows) -> Result<()> {
         let i = index_of(&self.core.vars, var)?;
-        let shrink = 1.0 - self.core.lr * self.decoupled;
-        self.core.update_rows(i, rows, self.l2, shrink)
+        self.core.update_rows(i, rows, self.l2, self.shrink())
     }
 }
 
