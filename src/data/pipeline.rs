@@ -13,7 +13,7 @@
 //!
 //! Texts are never all in memory: a chunk is read while the previous one is tokenised.
 //! The result equals tokenising every text with `Preprocessor::tokens`, building the
-//! vocabulary with `Vocab::build` and encoding with `Encoder::encode` (tests/data.rs
+//! vocabulary with `Vocab::build` and encoding with `Encoder::encode` (tests/it/data.rs
 //! checks it on the shipped data sets).
 
 use super::cache::{self, Header};

@@ -7,7 +7,7 @@ use crate::spec::Cell;
 use candle_core::{bail, DType, Device, Result, Tensor};
 
 /// How the input projection x·W_ihᵀ is computed. Only the benchmark needs to pick;
-/// the default is the fastest measured (see `tests/model.rs`, `bench_recurrent`).
+/// the default is the fastest measured (see `tests/it/model.rs`, `bench_recurrent`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Projection {
     /// One matmul over all steps, split into steps by a binary tree of `narrow`s,

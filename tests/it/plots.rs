@@ -1,9 +1,9 @@
 //! `lab report` and `lab plot` files from a real store (the browser checks that
-//! the charts render are in tests/browser.rs).
+//! the charts render are in tests/it/browser.rs).
 
-mod common;
 
-use common::{lab, ok, trained};
+
+use crate::common::{lab, ok, trained};
 
 #[test]
 fn report_writes_one_page_per_experiment_and_an_index() {

@@ -1,6 +1,6 @@
 //! Parallel trials, the queue and its workers, shards and `lab merge`, with the
 //! real `lab` binary on real SQLite files. The real Slurm test is in
-//! tests/slurm.rs.
+//! tests/it/slurm.rs.
 
 use rusqlite::Connection;
 use std::collections::HashMap;

@@ -3,9 +3,9 @@
 //! and charts) and the `lab report` HTML (every chart drawn; a screenshot is
 //! saved as an artifact).
 
-mod common;
 
-use common::{artifacts_dir, lab, ok, trained, Driver, Server, REVIEWS_CSV};
+
+use crate::common::{artifacts_dir, lab, ok, trained, Driver, Server, REVIEWS_CSV};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};

@@ -2,9 +2,9 @@
 //! HTTP client: valid requests, malformed ones, oversize ones, missing tokens;
 //! and `lab export` whose directory serves and predicts without the database.
 
-mod common;
 
-use common::{lab, ok, trained, Server, REVIEWS_CSV};
+
+use crate::common::{lab, ok, trained, Server, REVIEWS_CSV};
 use serde_json::{json, Value};
 
 fn agent() -> ureq::Agent {

@@ -1,0 +1,27 @@
+//! The integration tests, one binary: each module is one former test file.
+//! One binary links once (faster CI, less disk) and shares the trained stores of
+//! `common` between modules.
+
+mod attention;
+mod bad_inputs;
+mod browser;
+mod checkpoint;
+mod cluster;
+mod common;
+mod crash;
+mod data;
+mod e2e;
+mod embeddings;
+mod fuzz;
+mod kernels;
+mod model;
+mod pinned;
+mod plots;
+mod prepare;
+mod report;
+mod serve;
+mod slurm;
+mod sparse_embedding;
+mod spec;
+mod store;
+mod train;
