@@ -1,4 +1,4 @@
-use crate::runner::export;
+use crate::inference::export;
 use crate::store::Store;
 use anyhow::Result;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
+use crate::inference::annotate::annotate_csv;
+use crate::inference::{export, Prediction, TrainedModel};
 use crate::report::Format;
-use crate::runner::annotate::annotate_csv;
-use crate::runner::artifacts::{Prediction, TrainedModel};
-use crate::runner::{device, export};
+use crate::runner::device;
 use crate::store::Store;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};

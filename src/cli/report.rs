@@ -1,5 +1,5 @@
+use crate::inference::export;
 use crate::report::{html_report, LeaderboardOptions};
-use crate::runner::export;
 use crate::store::Store;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};

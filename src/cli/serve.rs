@@ -1,4 +1,5 @@
-use crate::runner::{device, export};
+use crate::inference::export;
+use crate::runner::device;
 use crate::serve::{Limits, Served};
 use crate::store::Store;
 use anyhow::{bail, Context, Result};
@@ -40,6 +41,11 @@ pub struct Args {
 }
 
 pub fn execute(args: Args, db: &Path) -> Result<i32> {
+    // The access log; a no-op once the command line has set up logging itself.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
     let device = device::select(&args.device)?;
     let (model, info) = match (&args.model, args.trial, &args.best) {
         (Some(dir), _, _) => export::load_exported(dir, &device)?,
@@ -87,14 +93,12 @@ pub fn execute(args: Args, db: &Path) -> Result<i32> {
             .map(|t| format!(", trial {t}"))
             .unwrap_or_default();
         eprintln!(
-            "serving experiment {}{trial} on http://{} (Ctrl-C stops)",
+            "serving experiment {}{trial} on http://{} (Ctrl-C or SIGTERM stops)",
             served.info.experiment,
             listener.local_addr()?
         );
-        tokio::select! {
-            result = crate::serve::serve(listener, served) => result?,
-            _ = tokio::signal::ctrl_c() => eprintln!("stopped"),
-        }
+        crate::serve::serve(listener, served, crate::serve::stop_signal()).await?;
+        eprintln!("stopped");
         Ok(0)
     })
 }

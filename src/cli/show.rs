@@ -1,5 +1,5 @@
+use crate::inference::attention::{most_attended, AttendedReview};
 use crate::report::{self, Format};
-use crate::runner::attention::{most_attended, AttendedReview};
 use crate::store::Store;
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 use crate::report::{self, Format};
-use crate::runner::slurm::{self, ArrayInfo};
+use crate::runner::slurm::{self, TaskRow};
 use crate::runner::{self, DEFAULT_LEASE};
-use crate::store::{Store, TrialStatus};
+use crate::store::Store;
 use anyhow::Context;
 use std::path::Path;
 use std::time::Duration;
@@ -66,115 +66,10 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
 
 /// One line per array task, read from its shard (read-only), and the counts.
 fn shards(dir: &Path, lease: Duration, format: Format) -> anyhow::Result<i32> {
-    let info: Option<ArrayInfo> = match std::fs::read_to_string(dir.join(slurm::ARRAY_INFO)) {
-        Ok(text) => Some(serde_json::from_str(&text).with_context(|| {
-            format!(
-                "{} is not lab's array description",
-                dir.join(slurm::ARRAY_INFO).display()
-            )
-        })?),
-        Err(_) => None,
-    };
-    let found = slurm::find_shards(dir)?;
-    let tasks = info
-        .as_ref()
-        .map(|i| i.tasks)
-        .unwrap_or_else(|| found.last().map_or(0, |(t, _)| t + 1));
-    let mut counts = [0usize; 5]; // pending, running, done, failed, not started
-    let mut rows = Vec::new();
-    for task in 0..tasks {
-        let Some((_, file)) = found.iter().find(|(t, _)| *t == task) else {
-            counts[4] += 1;
-            rows.push(vec![
-                task.to_string(),
-                "not started".into(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-            ]);
-            continue;
-        };
-        let row = match task_row(file, lease) {
-            Ok((status, row)) => {
-                counts[status] += 1;
-                row
-            }
-            // A shard being created or written elsewhere: say so, keep going.
-            Err(err) => vec![
-                String::new(),
-                "unreadable".into(),
-                String::new(),
-                String::new(),
-                String::new(),
-                format!("{err:#}"),
-            ],
-        };
-        rows.push([vec![task.to_string()], row[1..].to_vec()].concat());
-    }
-    let header: Vec<String> = ["task", "status", "trial", "epochs", "test accuracy", "note"]
-        .map(String::from)
-        .to_vec();
+    let status = slurm::shard_status(dir, lease)?;
+    let header: Vec<String> = TaskRow::HEADER.map(String::from).to_vec();
+    let rows: Vec<Vec<String>> = status.rows.iter().map(TaskRow::cells).collect();
     println!("{}", report::render_rows(&header, &rows, format));
-    let title = match &info {
-        Some(i) => format!("array {} ({})", i.job_id, i.experiment),
-        None => dir.display().to_string(),
-    };
-    eprintln!(
-        "{title}: {tasks} tasks: {} done, {} running, {} failed, {} pending, {} not started",
-        counts[2], counts[1], counts[3], counts[0], counts[4]
-    );
+    eprintln!("{}", status.summary(dir));
     Ok(0)
-}
-
-/// A shard's (status index, table row): its trial (normally one), epochs so far,
-/// test accuracy, and the error or stale worker.
-fn task_row(file: &Path, lease: Duration) -> anyhow::Result<(usize, Vec<String>)> {
-    let store = Store::open_read_only(file)?;
-    let mut row = None;
-    for experiment in store.experiments()? {
-        let running = store.running(experiment.id)?;
-        for trial in store.trials(experiment.id)? {
-            let epochs = store.epochs(trial.id)?.len();
-            let accuracy = store
-                .metrics(trial.id)?
-                .into_iter()
-                .find(|(split, name, _)| split == "test" && name == "accuracy")
-                .map(|(_, _, v)| format!("{v:.4}"))
-                .unwrap_or_default();
-            let note = match trial.status {
-                TrialStatus::Failed => trial.error.clone().unwrap_or_default(),
-                TrialStatus::Running => running
-                    .iter()
-                    .find(|(id, _, _)| *id == trial.id)
-                    .filter(|(_, worker, beat)| runner::is_stale(worker, beat.as_deref(), lease))
-                    .map(|(_, worker, beat)| {
-                        format!(
-                            "stale: worker {worker}, last heartbeat {} (resubmit to resume)",
-                            beat.as_deref().unwrap_or("never")
-                        )
-                    })
-                    .unwrap_or_default(),
-                _ => String::new(),
-            };
-            let index = match trial.status {
-                TrialStatus::Pending => 0,
-                TrialStatus::Running => 1,
-                TrialStatus::Done => 2,
-                TrialStatus::Failed => 3,
-            };
-            row = Some((
-                index,
-                vec![
-                    String::new(),
-                    trial.status.to_string(),
-                    trial.config_hash[..12.min(trial.config_hash.len())].to_string(),
-                    epochs.to_string(),
-                    accuracy,
-                    note,
-                ],
-            ));
-        }
-    }
-    row.with_context(|| format!("{}: no trial recorded yet", file.display()))
 }

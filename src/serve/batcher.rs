@@ -3,7 +3,7 @@
 //! one at a time (one matrix product per step instead of one per text), so under
 //! concurrent load the batch-1 requests of many clients share the work.
 
-use crate::runner::artifacts::{Prediction, TrainedModel};
+use crate::inference::{Prediction, TrainedModel};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;

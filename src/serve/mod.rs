@@ -1,13 +1,15 @@
 //! `lab serve`: a trained model behind an HTTP API (axum) and a self-contained
 //! web page. Predictions run on the blocking pool so slow batches never stall
-//! the accept loop; every error is a JSON body `{"error": "..."}`.
+//! the accept loop; every error is a JSON body `{"error": "..."}`. Each request
+//! is logged once (method, path, status, latency) at info level through
+//! `tracing`; SIGTERM or Ctrl-C stops the server once requests in flight finish.
 
 mod batcher;
 mod page;
 
-use crate::runner::annotate::annotate_csv;
-use crate::runner::artifacts::{Prediction, TrainedModel};
-use crate::runner::export::ModelInfo;
+use crate::inference::annotate::annotate_csv;
+use crate::inference::export::ModelInfo;
+use crate::inference::{Prediction, TrainedModel};
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Multipart, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -18,7 +20,10 @@ use axum::{Json, Router};
 use http_body_util::BodyExt;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
+use tower_http::trace::TraceLayer;
 
 /// Request limits.
 #[derive(Debug, Clone, Copy)]
@@ -80,17 +85,82 @@ pub fn router(served: Served) -> Router {
         .route("/v1/predict/csv", post(predict_csv))
         .route("/v1/model", get(model_info))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
-    Router::new()
+    let router = Router::new()
         .route("/", get(|| async { Html(page::PAGE) }))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .merge(api)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
-        .with_state(state)
+        .with_state(state);
+    with_access_log(router)
 }
 
-/// Serve until the process is stopped.
-pub async fn serve(listener: tokio::net::TcpListener, served: Served) -> std::io::Result<()> {
-    axum::serve(listener, router(served)).await
+/// One info line per request when its response is sent: the span carries the
+/// method and path, the event the status and the latency in milliseconds.
+fn with_access_log(router: Router) -> Router {
+    let layer = TraceLayer::new_for_http()
+        .make_span_with(|request: &Request| {
+            tracing::info_span!(
+                "request",
+                method = %request.method(),
+                path = %request.uri().path(),
+            )
+        })
+        .on_request(())
+        .on_response(
+            |response: &Response, latency: Duration, _: &tracing::Span| {
+                // Milliseconds to one decimal.
+                let latency_ms = (latency.as_secs_f64() * 1e4).round() / 10.0;
+                tracing::info!(status = response.status().as_u16(), latency_ms, "answered");
+            },
+        )
+        .on_body_chunk(())
+        .on_eos(())
+        // The response line already says a 5xx; no second line for it.
+        .on_failure(());
+    router.layer(layer)
+}
+
+/// Serve until `shutdown` completes, then stop accepting connections and return
+/// once the requests in flight have been answered.
+///
+/// # Errors
+/// The listener's I/O errors.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    served: Served,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(served))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Completes at the first SIGTERM or Ctrl-C (SIGINT), after logging which;
+/// what `lab serve` passes to [`serve`].
+pub async fn stop_signal() {
+    let ctrl_c = async {
+        // Without a handler the signal cannot be awaited; then only SIGTERM stops.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    let name = tokio::select! {
+        _ = ctrl_c => "interrupt",
+        _ = terminate => "SIGTERM",
+    };
+    tracing::info!("{name}: finishing the requests in flight, then stopping");
 }
 
 /// An error answered as `{"error": message}` with its status.
@@ -131,7 +201,10 @@ async fn authorize(
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        if given != Some(token.as_str()) {
+        // Constant time, so response timing does not reveal how much of a guess matched.
+        let matches = given
+            .is_some_and(|g| constant_time_eq::constant_time_eq(g.as_bytes(), token.as_bytes()));
+        if !matches {
             let mut response = ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "missing or wrong token: send `Authorization: Bearer TOKEN`",

@@ -14,6 +14,7 @@ mod e2e;
 mod embeddings;
 mod fuzz;
 mod kernels;
+mod liveness;
 mod model;
 mod pinned;
 mod plots;

@@ -1,11 +1,15 @@
 //! `lab serve` against a real server process on a loopback port, hit by a real
 //! HTTP client: valid requests, malformed ones, oversize ones, missing tokens;
-//! and `lab export` whose directory serves and predicts without the database.
-
-
+//! and `lab export` whose directory serves and predicts without the database;
+//! a graceful stop on SIGTERM or Ctrl-C, and one access-log line per request.
 
 use crate::common::{lab, ok, trained, Server, REVIEWS_CSV};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
 
 fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new().build()
@@ -188,6 +192,11 @@ fn a_token_is_required_when_set() {
     assert_eq!(status, 401);
     assert!(err["error"].as_str().unwrap().contains("Bearer"));
     assert_eq!(post_json(&url, body, Some("wrong")).0, 401);
+    // Same length, a prefix, an extension: all refused (the comparison is in
+    // constant time, not a prefix match).
+    for near in ["s3creT", "s3cre", "s3cret2", ""] {
+        assert_eq!(post_json(&url, body, Some(near)).0, 401, "{near:?}");
+    }
     assert_eq!(post_json(&url, body, Some("s3cret")).0, 200);
     assert_eq!(get(&server.url("/v1/model")).0, 401);
     // Health checks and the page stay open.
@@ -441,4 +450,103 @@ fn concurrent_requests_batched_together_get_their_own_answers() {
             });
         }
     });
+}
+
+fn signal(server: &Server, signal: Signal) {
+    kill(Pid::from_raw(server.pid() as i32), signal).unwrap();
+}
+
+/// The server's access-log lines for `method path`, once there is one (the line
+/// is written as the response goes out, so it may trail the client a little).
+fn access_lines(server: &Server, method: &str, path: &str) -> Vec<String> {
+    let (method, path) = (format!("method={method}"), format!("path={path}"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let lines: Vec<String> = server
+            .log()
+            .lines()
+            .filter(|l| {
+                let words: Vec<&str> = l.split([' ', '{', '}', ',']).collect();
+                words.contains(&method.as_str()) && words.contains(&path.as_str())
+            })
+            .map(str::to_string)
+            .collect();
+        if !lines.is_empty() || std::time::Instant::now() > deadline {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sigterm_lets_the_request_in_flight_finish_then_exits_0() {
+    let mut server = trial_server(&[]);
+    assert_eq!(get(&server.url("/healthz")).0, 200);
+    // A request whose body is half sent when the signal comes: it is in flight.
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let body =
+        json!({"texts": ["a wonderful, touching film", "dull and far too long"]}).to_string();
+    let (head, tail) = body.split_at(body.len() / 2);
+    write!(
+        stream,
+        "POST /v1/predict HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{head}",
+        body.len()
+    )
+    .unwrap();
+    stream.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    signal(&server, Signal::SIGTERM);
+    std::thread::sleep(Duration::from_millis(500));
+    // Still running for the request in flight, but no longer taking new ones.
+    assert!(server.running(), "exited with a request in flight");
+    assert!(
+        TcpStream::connect(&addr).is_err(),
+        "still accepting connections after SIGTERM"
+    );
+    stream.write_all(tail.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let json_body = &response[response.find("\r\n\r\n").unwrap() + 4..];
+    let answer: Value = serde_json::from_str(json_body).unwrap();
+    assert_eq!(answer["predictions"].as_array().unwrap().len(), 2);
+    let status = server.wait_exit(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0), "{}", server.log());
+    // One access line per request, with its status and latency.
+    let log = server.log();
+    for (method, path) in [("GET", "/healthz"), ("POST", "/v1/predict")] {
+        let lines = access_lines(&server, method, path);
+        assert_eq!(lines.len(), 1, "{method} {path}:\n{log}");
+        assert!(
+            lines[0].contains("status=200") && lines[0].contains("latency_ms="),
+            "{}",
+            lines[0]
+        );
+    }
+    assert!(log.contains("SIGTERM"), "{log}");
+}
+
+#[test]
+fn ctrl_c_stops_an_idle_server_with_exit_0_and_logs_each_request() {
+    let mut server = trial_server(&["--token", "s3cret"]);
+    assert_eq!(get(&server.url("/v1/model")).0, 401);
+    assert_eq!(get(&server.url("/nope")).0, 404);
+    assert_eq!(get(&server.url("/healthz")).0, 200);
+    for (path, status) in [("/v1/model", 401), ("/nope", 404), ("/healthz", 200)] {
+        let lines = access_lines(&server, "GET", path);
+        assert_eq!(lines.len(), 1, "{path}:\n{}", server.log());
+        assert!(
+            lines[0].contains(&format!("status={status}")),
+            "{}",
+            lines[0]
+        );
+    }
+    signal(&server, Signal::SIGINT);
+    let status = server.wait_exit(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0), "{}", server.log());
 }

@@ -2,14 +2,16 @@
 //! and one `p_<class>` column per class. Used by `lab predict --input` and by
 //! `POST /v1/predict/csv`.
 
-use super::artifacts::{Prediction, TrainedModel};
+use super::{Prediction, TrainedModel};
 use anyhow::{bail, Context, Result};
 use std::io::{Read, Write};
 
 /// What `annotate_csv` found: the predictions in row order and, when a label
 /// column was given, how many of them match it.
 pub struct Annotated {
+    /// One prediction per data row, in row order.
     pub predictions: Vec<Prediction>,
+    /// Predictions equal to the label column's value (with a label column).
     pub correct: Option<usize>,
 }
 

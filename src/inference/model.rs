@@ -1,114 +1,29 @@
-//! A trial's files under `runs/<experiment>/<trial>/`: weights (safetensors),
-//! vocabulary with class names, and the resolved config. Loading them back gives
-//! a model ready for prediction without the training data.
+//! A trained model loaded from a trial or export directory, ready to classify
+//! raw text exactly as it was cleaned and encoded in training.
 
+use super::artifacts::{read_json, ConfigFile, VocabFile, CONFIG, VOCAB, WEIGHTS};
 use crate::data::{Encoder, Preprocessor, Vocab};
 use crate::model::Classifier;
 use crate::spec::TrialConfig;
-use crate::store::ArtifactRow;
 use anyhow::{Context, Result};
 use candle_core::Device;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use serde::Serialize;
 use std::path::{Path, PathBuf};
-
-pub const WEIGHTS: &str = "model.safetensors";
-pub const VOCAB: &str = "vocab.json";
-pub const CONFIG: &str = "config.json";
-
-/// What `vocab.json` holds: the tokens by id and the class names by label id.
-#[derive(Serialize, Deserialize)]
-struct VocabFile {
-    classes: Vec<String>,
-    itos: Vec<String>,
-}
-
-/// What `config.json` holds: the trial's resolved config and the directory its
-/// relative paths (data file, stopword list) were resolved against.
-#[derive(Serialize, Deserialize)]
-struct ConfigFile {
-    base_dir: PathBuf,
-    config: TrialConfig,
-}
-
-/// Write a trained trial's files into `dir` and describe them for the store
-/// (paths relative to `root`, the directory holding the database).
-pub fn save(
-    dir: &Path,
-    root: &Path,
-    model: &Classifier,
-    vocab: &Vocab,
-    classes: &[String],
-    config: &TrialConfig,
-    base_dir: &Path,
-) -> Result<Vec<ArtifactRow>> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let weights = dir.join(WEIGHTS);
-    model
-        .save(&weights)
-        .with_context(|| format!("cannot write {}", weights.display()))?;
-    let vocab_file = VocabFile {
-        classes: classes.to_vec(),
-        itos: vocab.itos.clone(),
-    };
-    write_json(&dir.join(VOCAB), &vocab_file)?;
-    // Absolute, so the files resolve from any working directory later.
-    let base_dir = std::path::absolute(base_dir).unwrap_or_else(|_| base_dir.to_path_buf());
-    let config_file = ConfigFile {
-        base_dir,
-        config: config.clone(),
-    };
-    write_json(&dir.join(CONFIG), &config_file)?;
-    [
-        ("weights", WEIGHTS),
-        ("vocabulary", VOCAB),
-        ("config", CONFIG),
-    ]
-    .into_iter()
-    .map(|(kind, name)| {
-        let path = dir.join(name);
-        Ok(ArtifactRow {
-            kind: kind.into(),
-            path: relative_to(&path, root).display().to_string(),
-            sha256: sha256_file(&path)?,
-        })
-    })
-    .collect()
-}
-
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value)?;
-    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
-}
-
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a valid lab artifact", path.display()))
-}
-
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(hex::encode(Sha256::digest(&bytes)))
-}
-
-fn relative_to(path: &Path, root: &Path) -> PathBuf {
-    path.strip_prefix(root)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|_| path.to_path_buf())
-}
 
 /// One text's prediction: the most probable class and every class's probability.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Prediction {
+    /// The most probable class's name.
     pub label: String,
+    /// Every class with its probability (0 to 1, summing to 1), in class order.
     pub probabilities: Vec<(String, f32)>,
 }
 
 /// A trained model loaded from a trial directory, ready to classify raw text.
 pub struct TrainedModel {
+    /// The trial's resolved config (as trained).
     pub config: TrialConfig,
+    /// Class names by label id.
     pub classes: Vec<String>,
     /// The directory the config's relative paths (data, stopwords) resolve against.
     pub base_dir: PathBuf,
@@ -122,6 +37,11 @@ pub struct TrainedModel {
 }
 
 impl TrainedModel {
+    /// Load weights, vocabulary and config from a trial or export directory.
+    ///
+    /// # Errors
+    /// A missing or malformed file (named in the error), a stopword list that
+    /// cannot be read, or weights that do not fit the config.
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
         let vocab_file: VocabFile = read_json(&dir.join(VOCAB))?;
         let config_file: ConfigFile = read_json(&dir.join(CONFIG))?;
@@ -170,7 +90,11 @@ impl TrainedModel {
         &self.vocab
     }
 
-    /// Classify raw texts (cleaned and encoded exactly as in training).
+    /// Classify raw texts (cleaned and encoded exactly as in training); one
+    /// prediction per text, in order.
+    ///
+    /// # Errors
+    /// The model's computation failing on the device.
     pub fn predict(&self, texts: &[String]) -> Result<Vec<Prediction>> {
         let max_len = self.config.preprocess.max_len;
         let ids: Vec<Vec<u32>> = texts

@@ -2,7 +2,14 @@
 //! function of its settings, and the layout of the shards the array tasks write.
 //! Task `i` runs the grid's `i`-th trial (`lab run --trial-index i`) into its own
 //! database `DIR/shard-<i>/lab.db`: one writer per SQLite file, which is what a
-//! network file system can bear; its artifacts go beside it.
+//! network file system can bear; its artifacts go beside it. [`submit`] hands
+//! the array to sbatch; [`shard_status`] reads its progress back.
+
+mod status;
+mod submit;
+
+pub use status::{shard_status, ShardStatus, TaskCounts, TaskRow};
+pub use submit::{submit, SubmitOptions, Submitted};
 
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -11,15 +18,19 @@ use std::path::{Path, PathBuf};
 /// Everything the sbatch script says.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ArrayJob {
+    /// The job name (`--job-name`).
     pub name: String,
     /// One array task per trial: indices 0 to tasks - 1.
     pub tasks: usize,
     /// At most this many tasks at once (`%N`).
     pub max_parallel: Option<usize>,
+    /// Slurm partition.
     pub partition: Option<String>,
+    /// Generic resources per task, e.g. `gpu:1`.
     pub gres: Option<String>,
     /// `HH:MM:SS` or `D-HH:MM:SS`.
     pub time: Option<String>,
+    /// CPUs per task; the task's compute threads follow.
     pub cpus_per_task: Option<usize>,
     /// The shared directory holding the shards and the task logs (absolute).
     pub shards: PathBuf,
@@ -32,10 +43,15 @@ pub struct ArrayJob {
 /// What `lab submit` leaves in the shard directory for `lab status --shards`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArrayInfo {
+    /// Slurm's job id.
     pub job_id: String,
+    /// The experiment's name.
     pub experiment: String,
+    /// Array tasks: one per trial.
     pub tasks: usize,
+    /// The spec file (absolute).
     pub spec: String,
+    /// When it was submitted (RFC 3339, UTC).
     pub submitted_at: String,
 }
 

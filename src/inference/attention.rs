@@ -1,8 +1,8 @@
 //! The words an attention-pooling model attends to most in test reviews
 //! (`lab show TRIAL --attention N`).
 
-use super::artifacts::TrainedModel;
-use super::{export, RunOptions};
+use super::artifacts::store_root;
+use super::{export, TrainedModel};
 use crate::data;
 use crate::spec::Pooling;
 use crate::store::Store;
@@ -16,7 +16,9 @@ use std::path::Path;
 pub struct AttendedReview {
     /// Position in the trial's test split.
     pub row: usize,
+    /// The review's true class.
     pub label: String,
+    /// The class the model predicts.
     pub predicted: String,
     /// The predicted class's probability.
     pub probability: f32,
@@ -67,7 +69,7 @@ pub fn most_attended(
             format!("{:?}", config.model.pooling).to_lowercase()
         );
     }
-    let cache = RunOptions::new(db.to_path_buf()).root().join("cache");
+    let cache = store_root(db).join("cache");
     let dataset = data::prepare(
         &config.data,
         &config.preprocess,

@@ -1,8 +1,8 @@
 //! Finding a trained trial's model through the store, describing it, and exporting
 //! it to a directory that needs neither the database nor the spec's files.
 
-use super::artifacts::{self, TrainedModel};
-use super::RunOptions;
+use super::artifacts::{self, store_root};
+use super::TrainedModel;
 use crate::report::{leaderboard, LeaderboardOptions};
 use crate::store::{Store, TrialStatus};
 use anyhow::{bail, Context, Result};
@@ -17,14 +17,18 @@ pub const INFO: &str = "model.json";
 /// A word-list stopword file, copied into the export.
 const STOPWORDS: &str = "stopwords.txt";
 
+/// A served or exported model's description.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelInfo {
+    /// The experiment's name.
     pub experiment: String,
+    /// The trial's id in the store it came from.
     pub trial: Option<i64>,
     /// The trial's resolved config.
     pub config: serde_json::Value,
     /// Test-split metrics by name.
     pub test_metrics: BTreeMap<String, f64>,
+    /// Class names by label id.
     pub labels: Vec<String>,
 }
 
@@ -44,7 +48,7 @@ pub fn trial_dir(store: &Store, db: &Path, trial_id: i64) -> Result<PathBuf> {
         .into_iter()
         .find(|a| a.kind == "weights")
         .with_context(|| format!("trial {trial_id} has no weights artifact"))?;
-    let root = RunOptions::new(db.to_path_buf()).root();
+    let root = store_root(db);
     let path = root.join(&weights.path);
     Ok(path.parent().map(Path::to_path_buf).unwrap_or(root))
 }
@@ -184,7 +188,7 @@ pub fn class_distribution(
     }
     let file: ConfigFile = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a valid lab artifact", path.display()))?;
-    let cache = RunOptions::new(db.to_path_buf()).root().join("cache");
+    let cache = store_root(db).join("cache");
     let ds = crate::data::prepare(
         &file.config.data,
         &file.config.preprocess,
