@@ -44,7 +44,7 @@ pub fn gemm(
     gemm_into(dst, dims.1, dims, a, b, accumulate, threads)
 }
 
-/// As [`gemm`], into a destination whose rows are `ldd` (>= n) long: the product
+/// As [`gemm()`], into a destination whose rows are `ldd` (>= n) long: the product
 /// fills the first n columns of each row.
 pub fn gemm_into(
     dst: &mut [f32],
