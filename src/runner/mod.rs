@@ -2,8 +2,8 @@
 //! claims the ones not yet done, trains them on a device and records results.
 //! A failing trial is recorded as failed and the sweep goes on.
 //!
-//! This file plans a spec's trials and records them; [`trial`] runs one claimed
-//! trial, [`memo`] prepares datasets once per process, [`liveness`] tells
+//! This file plans a spec's trials and records them; `trial` runs one claimed
+//! trial, `memo` prepares datasets once per process, `liveness` tells
 //! abandoned trials from running ones, [`queue`] and [`slurm`] spread trials
 //! over workers and cluster nodes.
 

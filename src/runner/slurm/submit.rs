@@ -31,7 +31,7 @@ pub struct SubmitOptions {
     pub cpus_per_task: Option<usize>,
     /// Device for every trial, passed to `lab run --device`.
     pub device: Option<String>,
-    /// Shard directory [default: `<db dir>/shards/<experiment>`].
+    /// Shard directory; `None`: `<db dir>/shards/<experiment>`.
     pub shards: Option<PathBuf>,
     /// Refuse a grid of more trials than this.
     pub max_trials: usize,
