@@ -33,6 +33,9 @@ pub struct ModelInfo {
 }
 
 /// The directory holding a done trial's model files.
+///
+/// # Errors
+/// No such trial, a trial not done, or one without a weights artifact.
 pub fn trial_dir(store: &Store, db: &Path, trial_id: i64) -> Result<PathBuf> {
     let trial = store
         .trial(trial_id)?
@@ -55,6 +58,9 @@ pub fn trial_dir(store: &Store, db: &Path, trial_id: i64) -> Result<PathBuf> {
 
 /// The best trial of an experiment by `metric` (the leaderboard's best
 /// configuration, and its best seed).
+///
+/// # Errors
+/// No such experiment, or none of its trials done.
 pub fn best_trial(store: &Store, experiment: &str, metric: &str) -> Result<i64> {
     let exp = store
         .experiment_by_name(experiment)?
@@ -97,6 +103,9 @@ pub fn model_info(store: &Store, trial_id: i64, labels: &[String]) -> Result<Mod
 }
 
 /// A done trial's model and description, loaded through the store.
+///
+/// # Errors
+/// As [`trial_dir`] and [`TrainedModel::load`].
 pub fn load_trial(
     store: &Store,
     db: &Path,
@@ -110,6 +119,9 @@ pub fn load_trial(
 }
 
 /// An exported directory's model and description (no database needed).
+///
+/// # Errors
+/// A missing or malformed `model.json`, or as [`TrainedModel::load`].
 pub fn load_exported(dir: &Path, device: &Device) -> Result<(TrainedModel, ModelInfo)> {
     let info_path = dir.join(INFO);
     let text = std::fs::read_to_string(&info_path).with_context(|| {
@@ -127,6 +139,10 @@ pub fn load_exported(dir: &Path, device: &Device) -> Result<(TrainedModel, Model
 
 /// Write weights, vocabulary, config (with relative paths resolved into the
 /// directory itself) and `model.json` into `out`.
+///
+/// # Errors
+/// As [`trial_dir`]; a file that cannot be copied or written; an export that
+/// does not load back.
 pub fn export(store: &Store, db: &Path, trial_id: i64, out: &Path) -> Result<ModelInfo> {
     let src = trial_dir(store, db, trial_id)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;

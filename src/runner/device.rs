@@ -4,6 +4,11 @@
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, DeviceLocation};
 
+/// The device `name` names: `cpu`, `cuda`, `cuda:N` or `auto` (CUDA 0 when
+/// usable, else the CPU).
+///
+/// # Errors
+/// An unknown name, or CUDA asked of a build or machine without it.
 pub fn select(name: &str) -> Result<Device> {
     let name = name.trim();
     match name {

@@ -52,6 +52,8 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(120);
 pub const DEFAULT_MAX_TRIALS: usize = 1000;
 
 impl RunOptions {
+    /// The defaults for the store `db`: this process as the worker, each trial's
+    /// own device, [`DEFAULT_LEASE`], [`DEFAULT_MAX_TRIALS`], the whole grid.
     pub fn new(db: PathBuf) -> Self {
         Self {
             db,
@@ -75,33 +77,54 @@ impl RunOptions {
 pub enum RunEvent<'a> {
     /// `total` trials in the grid, `done` of them finished before this run.
     Planned {
+        /// Trials in the grid (or the one `trial_index` names).
         total: usize,
+        /// Of them, done before this run.
         done: usize,
     },
+    /// A claimed trial starts training.
     TrialStart {
+        /// The trial's id in the store.
         trial_id: i64,
+        /// Its grid label (the swept values).
         label: &'a str,
     },
+    /// Training progress of the running trial.
     Train(&'a Progress),
+    /// A trial finished and was recorded.
     TrialDone {
+        /// The trial's id in the store.
         trial_id: i64,
+        /// Its grid label.
         label: &'a str,
+        /// Accuracy on the test split (0 to 1).
         test_accuracy: f64,
+        /// Wall time of the trial, in seconds.
         seconds: f64,
     },
+    /// A trial failed (its error is recorded, unless another worker took it over).
     TrialFailed {
+        /// The trial's id in the store.
         trial_id: i64,
+        /// Its grid label.
         label: &'a str,
+        /// The error, with its causes.
         error: &'a str,
     },
 }
 
+/// What a sweep (or `prepare`) did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunSummary {
+    /// The experiment's id in the store.
     pub experiment_id: i64,
+    /// Trials in the grid (or the one `trial_index` names).
     pub total: usize,
+    /// Of them, done before this run.
     pub already_done: usize,
+    /// Trials this run claimed and ran.
     pub ran: usize,
+    /// Of those, the ones that failed.
     pub failed: usize,
 }
 

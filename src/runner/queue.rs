@@ -11,9 +11,11 @@ use std::time::Duration;
 /// What `enqueue` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnqueueSummary {
+    /// The experiment's id in the store.
     pub experiment_id: i64,
     /// Trials in the grid.
     pub total: usize,
+    /// Of them, done before.
     pub already_done: usize,
     /// Trials now waiting for a worker.
     pub pending: usize,
@@ -64,7 +66,9 @@ pub struct WorkerOptions {
 /// What a worker did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WorkSummary {
+    /// Trials this worker claimed and ran.
     pub ran: usize,
+    /// Of those, the ones that failed.
     pub failed: usize,
 }
 

@@ -45,9 +45,13 @@ impl Default for Limits {
 
 /// What the server holds: the model, its description, the optional bearer token.
 pub struct Served {
+    /// The model answering predictions.
     pub model: TrainedModel,
+    /// What `GET /v1/model` answers.
     pub info: ModelInfo,
+    /// The bearer token `/v1/*` requires; `None`: open.
     pub token: Option<String>,
+    /// Body and batch limits.
     pub limits: Limits,
     /// Threads running the model (0: one per core).
     pub threads: usize,
