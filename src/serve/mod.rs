@@ -98,30 +98,49 @@ pub fn router(served: Served) -> Router {
     with_access_log(router)
 }
 
-/// One info line per request when its response is sent: the span carries the
-/// method and path, the event the status and the latency in milliseconds.
+/// The request line of the request a response answers, for the access log.
+#[derive(Clone)]
+struct RequestLine {
+    method: axum::http::Method,
+    path: String,
+}
+
+/// Tag each response with its request's method and path, so the access log
+/// line can say them whatever the log format does with spans.
+async fn tag_request_line(request: Request, next: Next) -> Response {
+    let line = RequestLine {
+        method: request.method().clone(),
+        path: request.uri().path().to_string(),
+    };
+    let mut response = next.run(request).await;
+    response.extensions_mut().insert(line);
+    response
+}
+
+/// One info line per request as its response goes out: method, path, status
+/// and latency in milliseconds (tower-http's `TraceLayer`).
 fn with_access_log(router: Router) -> Router {
     let layer = TraceLayer::new_for_http()
-        .make_span_with(|request: &Request| {
-            tracing::info_span!(
-                "request",
-                method = %request.method(),
-                path = %request.uri().path(),
-            )
-        })
         .on_request(())
         .on_response(
             |response: &Response, latency: Duration, _: &tracing::Span| {
+                let (method, path) = match response.extensions().get::<RequestLine>() {
+                    Some(line) => (line.method.as_str(), line.path.as_str()),
+                    None => ("-", "-"),
+                };
                 // Milliseconds to one decimal.
                 let latency_ms = (latency.as_secs_f64() * 1e4).round() / 10.0;
-                tracing::info!(status = response.status().as_u16(), latency_ms, "answered");
+                let status = response.status().as_u16();
+                tracing::info!(%method, %path, status, latency_ms, "request");
             },
         )
         .on_body_chunk(())
         .on_eos(())
         // The response line already says a 5xx; no second line for it.
         .on_failure(());
-    router.layer(layer)
+    router
+        .layer(middleware::from_fn(tag_request_line))
+        .layer(layer)
 }
 
 /// Serve until `shutdown` completes, then stop accepting connections and return
