@@ -44,7 +44,6 @@ pub fn execute(args: Args, db: &Path) -> Result<i32> {
     // The access log; a no-op once the command line has set up logging itself.
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     let device = device::select(&args.device)?;
     let (model, info) = match (&args.model, args.trial, &args.best) {
