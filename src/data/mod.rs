@@ -176,16 +176,14 @@ fn stopword_file_bytes(
     pre: &PreprocessSection,
     base_dir: &Path,
 ) -> anyhow::Result<Option<Vec<u8>>> {
-    match pre.stopwords.trim() {
-        "" | "none" | "english" => Ok(None),
-        p => {
-            let path = base_dir.join(p);
-            std::fs::read(&path).map(Some).with_context(|| {
-                format!(
-                    "cannot read the stop-word list {} (preprocess.stopwords)",
-                    path.display()
-                )
-            })
-        }
-    }
+    let Some(list) = pre.stopwords.file() else {
+        return Ok(None);
+    };
+    let path = base_dir.join(list);
+    std::fs::read(&path).map(Some).with_context(|| {
+        format!(
+            "cannot read the stop-word list {} (preprocess.stopwords)",
+            path.display()
+        )
+    })
 }

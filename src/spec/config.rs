@@ -4,6 +4,7 @@
 //! only names what differs from the defaults. Range checks live in
 //! `spec::validate`; these types only describe the shape.
 
+pub use super::values::{Device, Monitor, Stopwords};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -144,7 +145,7 @@ pub struct PreprocessSection {
     pub remove_digits: bool,
     pub remove_punctuation: bool,
     /// "none" | "english" | path to a word list (one word per line, relative to the spec file).
-    pub stopwords: String,
+    pub stopwords: Stopwords,
     pub stem: Stem,
     pub min_freq: usize,
     pub max_vocab: usize,
@@ -161,7 +162,7 @@ impl Default for PreprocessSection {
             remove_urls: true,
             remove_digits: false,
             remove_punctuation: true,
-            stopwords: "none".into(),
+            stopwords: Stopwords::None,
             stem: Stem::None,
             min_freq: 2,
             max_vocab: 20000,
@@ -309,8 +310,8 @@ pub struct TrainSection {
     /// recorded before it existed keep their identity.
     #[serde(skip_serializing_if = "is_false")]
     pub sparse_embedding: bool,
-    /// "cpu" | "cuda:N" | "auto"; not part of the trial's identity.
-    pub device: String,
+    /// "cpu" | "cuda" | "cuda:N" | "auto"; not part of the trial's identity.
+    pub device: Device,
 }
 
 impl Default for TrainSection {
@@ -326,7 +327,7 @@ impl Default for TrainSection {
             early_stopping: None,
             bucket_by_length: true,
             sparse_embedding: false,
-            device: "cpu".into(),
+            device: Device::Cpu,
         }
     }
 }
@@ -347,7 +348,7 @@ pub enum Optimizer {
 #[serde(deny_unknown_fields)]
 pub struct EarlyStopping {
     /// "valid.loss" | "valid.accuracy" | "valid.macro_f1"
-    pub monitor: String,
+    pub monitor: Monitor,
     pub mode: Mode,
     pub patience: usize,
 }
