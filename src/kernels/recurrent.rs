@@ -14,10 +14,20 @@
 use super::math::{sigmoid, tanh};
 use super::matmul::{gemm, gemm_into, threads, View};
 use super::packed::Packed;
-use crate::spec::Cell;
 use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Storage, Tensor};
 use rayon::prelude::*;
+
+/// The recurrent cell a kernel runs, which fixes the gate layout of the weights'
+/// G·H rows: LSTM G = 4 (i, f, g, o), GRU G = 3 (r, z, n). The kernels' own type,
+/// so they depend on no spec type; `model` converts `spec::Cell` into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cell {
+    /// Long short-term memory (Hochreiter & Schmidhuber 1997), PyTorch's `nn.LSTM`.
+    Lstm,
+    /// Gated recurrent unit (Cho et al. 2014), PyTorch's `nn.GRU`.
+    Gru,
+}
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 

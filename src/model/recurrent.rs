@@ -6,6 +6,15 @@
 use crate::spec::Cell;
 use candle_core::{bail, DType, Device, Result, Tensor};
 
+impl From<Cell> for crate::kernels::Cell {
+    fn from(cell: Cell) -> Self {
+        match cell {
+            Cell::Lstm => Self::Lstm,
+            Cell::Gru => Self::Gru,
+        }
+    }
+}
+
 /// How the input projection x·W_ihᵀ is computed. Only the benchmark needs to pick;
 /// the default is the fastest measured (see `tests/it/model.rs`, `bench_recurrent`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
