@@ -39,15 +39,21 @@ const TASK_ROWS: usize = 64;
 pub struct BuildStats {
     /// Rows kept (read minus skipped).
     pub rows: usize,
+    /// Data rows read (after `limit`), skipped ones included.
     pub rows_read: usize,
+    /// Vocabulary size, padding and unknown included.
     pub vocab: usize,
     /// Rows and ids per split (train, valid, test).
     pub split_rows: [usize; 3],
+    /// Ids per split (train, valid, test).
     pub split_tokens: [usize; 3],
     /// Bytes per stored id.
     pub id_width: usize,
+    /// Time of pass 1 (scan and split).
     pub scan: Duration,
+    /// Time of pass 2 (count tokens, build the vocabulary).
     pub count: Duration,
+    /// Time of pass 3 (encode).
     pub encode: Duration,
 }
 

@@ -150,11 +150,13 @@ impl Problem {
 /// An error in a spec: where it is and what was expected.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpecError {
+    /// The spec file.
     pub file: PathBuf,
     /// 1-based line in the file, when the error can be placed there.
     pub line: Option<usize>,
     /// Dotted key path, e.g. "train.lr".
     pub key: Option<String>,
+    /// What is wrong and what was expected.
     pub message: String,
     /// For unknown keys: the nearest valid key; for unknown values: the nearest valid value.
     pub suggestion: Option<String>,
