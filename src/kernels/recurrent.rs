@@ -122,9 +122,13 @@ impl<'a> Weights<'a> {
 /// The custom op. `train` keeps the activations for `bwd`; without it the forward
 /// pass stores nothing (inference).
 pub struct FusedRecurrent {
+    /// The cell, which fixes the gate count G.
     pub cell: Cell,
+    /// Run from each sequence's last true token back to step 0 (a backward direction).
     pub reverse: bool,
+    /// True length of each of the B sequences; steps at or past it are padding.
     pub lengths: Vec<usize>,
+    /// Keep the activations for the backward pass.
     pub train: bool,
     /// Table mode: the first input is a (V, G·H) projection table and these are
     /// the batch's time-major token ids.
@@ -134,6 +138,8 @@ pub struct FusedRecurrent {
 }
 
 impl FusedRecurrent {
+    /// An op over batches whose sequences have `lengths` (B); in table mode only
+    /// through [`fused_recurrent_table`].
     pub fn new(cell: Cell, reverse: bool, lengths: Vec<usize>, train: bool) -> Self {
         Self {
             cell,
