@@ -92,9 +92,6 @@ pub enum Stopwords {
 }
 
 impl Stopwords {
-    /// The names that are not paths.
-    pub const NAMES: [&'static str; 2] = ["none", "english"];
-
     /// The word-list file, when the value is one.
     pub fn file(&self) -> Option<&std::path::Path> {
         match self {
