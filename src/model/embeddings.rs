@@ -7,6 +7,7 @@
 //! `The` for `the`); without it, a vocabulary word takes its exact entry, else the
 //! entry of its lowercase form.
 
+use super::init::standard_normal_pair;
 use crate::data::{PAD_ID, UNK_ID};
 use crate::spec::{EmbeddingFormat, EmbeddingsSection};
 use anyhow::{bail, Context, Result};
@@ -163,7 +164,10 @@ impl Found {
                 continue;
             }
             for v in row.iter_mut() {
-                *v = (normal(&mut rng) * self.std) as f32;
+                // One pair per value, its sine half unused: the draws of a seed stay
+                // as they were when this drew one cosine per value.
+                let (z, _) = standard_normal_pair(&mut rng);
+                *v = (z * self.std) as f32;
             }
         }
         Pretrained {
@@ -285,14 +289,6 @@ impl<'a> Table<'a> {
             std,
         })
     }
-}
-
-/// One N(0, 1) draw (Box-Muller).
-fn normal(rng: &mut ChaCha8Rng) -> f64 {
-    use rand::Rng;
-    let u1: f64 = 1.0 - rng.gen::<f64>();
-    let u2: f64 = rng.gen::<f64>();
-    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
 
 /// `file:line` for messages.
