@@ -1,4 +1,4 @@
-use crate::report::{svg_to_png, trial_chart};
+use crate::report::{png_support, svg_to_png, trial_chart};
 use crate::store::Store;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -27,6 +27,9 @@ pub fn execute(args: Args, db: &Path) -> Result<i32> {
             "{}: expected a .svg or .png file name (got `.{ext}`)",
             args.out.display()
         );
+    }
+    if ext == "png" {
+        png_support().with_context(|| format!("cannot write {}", args.out.display()))?;
     }
     super::require_db(db)?;
     let store = Store::open(db)?;

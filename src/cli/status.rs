@@ -2,7 +2,6 @@ use crate::report::{self, Format};
 use crate::runner::slurm::{self, TaskRow};
 use crate::runner::{self, DEFAULT_LEASE};
 use crate::store::Store;
-use anyhow::Context;
 use std::path::Path;
 use std::time::Duration;
 
@@ -29,9 +28,7 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
     super::require_db(db)?;
     let store = Store::open(db)?;
     let experiments = match &args.experiment {
-        Some(name) => vec![store
-            .experiment_by_name(name)?
-            .with_context(|| format!("no experiment named `{name}` in {}", db.display()))?],
+        Some(name) => vec![store.require_experiment(name)?],
         None => store.experiments()?,
     };
     println!(

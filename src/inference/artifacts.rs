@@ -4,12 +4,12 @@
 //! for prediction without the training data.
 
 use crate::data::Vocab;
+use crate::files::sha256_file;
 use crate::model::Classifier;
 use crate::spec::TrialConfig;
 use crate::store::ArtifactRow;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// The weights file (safetensors) in a trial or export directory.
@@ -32,15 +32,6 @@ pub(super) struct VocabFile {
 pub(super) struct ConfigFile {
     pub(super) base_dir: PathBuf,
     pub(super) config: TrialConfig,
-}
-
-/// The directory holding the database `db`: artifact paths in the store are
-/// relative to it, and the dataset cache lives in its `cache/`.
-pub fn store_root(db: &Path) -> PathBuf {
-    match db.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
 }
 
 /// Write a trained trial's files into `dir` and describe them for the store
@@ -101,15 +92,6 @@ pub(super) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> 
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_str(&text)
         .with_context(|| format!("{} is not a valid lab artifact", path.display()))
-}
-
-/// The SHA-256 of a file's bytes, in lowercase hex.
-///
-/// # Errors
-/// The file cannot be read.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(hex::encode(Sha256::digest(&bytes)))
 }
 
 fn relative_to(path: &Path, root: &Path) -> PathBuf {

@@ -1,9 +1,9 @@
 //! The words an attention-pooling model attends to most in test reviews
 //! (`lab show TRIAL --attention N`).
 
-use super::artifacts::store_root;
 use super::{export, TrainedModel};
 use crate::data;
+use crate::files::parent_dir;
 use crate::spec::Pooling;
 use crate::store::Store;
 use anyhow::{bail, Context, Result};
@@ -69,7 +69,7 @@ pub fn most_attended(
             format!("{:?}", config.model.pooling).to_lowercase()
         );
     }
-    let cache = store_root(db).join("cache");
+    let cache = parent_dir(db).join("cache");
     let dataset = data::prepare(
         &config.data,
         &config.preprocess,

@@ -1,9 +1,11 @@
 //! Finding a trained trial's model through the store, describing it, and exporting
 //! it to a directory that needs neither the database nor the spec's files.
 
-use super::artifacts::{self, store_root};
+use super::artifacts;
 use super::TrainedModel;
+use crate::files::parent_dir;
 use crate::report::{leaderboard, LeaderboardOptions};
+use crate::spec::Stopwords;
 use crate::store::{Store, TrialStatus};
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
@@ -51,7 +53,7 @@ pub fn trial_dir(store: &Store, db: &Path, trial_id: i64) -> Result<PathBuf> {
         .into_iter()
         .find(|a| a.kind == "weights")
         .with_context(|| format!("trial {trial_id} has no weights artifact"))?;
-    let root = store_root(db);
+    let root = parent_dir(db);
     let path = root.join(&weights.path);
     Ok(path.parent().map(Path::to_path_buf).unwrap_or(root))
 }
@@ -62,9 +64,7 @@ pub fn trial_dir(store: &Store, db: &Path, trial_id: i64) -> Result<PathBuf> {
 /// # Errors
 /// No such experiment, or none of its trials done.
 pub fn best_trial(store: &Store, experiment: &str, metric: &str) -> Result<i64> {
-    let exp = store
-        .experiment_by_name(experiment)?
-        .with_context(|| format!("no experiment `{experiment}` in {}", store.path().display()))?;
+    let exp = store.require_experiment(experiment)?;
     let opts = LeaderboardOptions {
         metric: metric.to_string(),
         ..Default::default()
@@ -163,12 +163,11 @@ pub fn export(store: &Store, db: &Path, trial_id: i64, out: &Path) -> Result<Mod
     let base_dir = PathBuf::from(config["base_dir"].as_str().unwrap_or("."));
     let stopwords = config["config"]["preprocess"]["stopwords"]
         .as_str()
-        .unwrap_or("none")
-        .trim()
-        .to_string();
-    if !matches!(stopwords.as_str(), "" | "none" | "english") {
+        .map(Stopwords::from)
+        .unwrap_or_default();
+    if let Some(list) = stopwords.file() {
         // A word-list file: inline it so the export does not depend on base_dir.
-        let list = base_dir.join(&stopwords);
+        let list = base_dir.join(list);
         std::fs::copy(&list, out.join(STOPWORDS))
             .with_context(|| format!("cannot copy the stopword list {}", list.display()))?;
         config["config"]["preprocess"]["stopwords"] = STOPWORDS.into();
@@ -204,7 +203,7 @@ pub fn class_distribution(
     }
     let file: ConfigFile = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a valid lab artifact", path.display()))?;
-    let cache = store_root(db).join("cache");
+    let cache = parent_dir(db).join("cache");
     let ds = crate::data::prepare(
         &file.config.data,
         &file.config.preprocess,

@@ -105,7 +105,7 @@ impl TrainedModel {
         Ok(probs
             .into_iter()
             .map(|p| {
-                let best = argmax(&p);
+                let best = crate::train::metrics::argmax(&p);
                 Prediction {
                     label: self.classes[best].clone(),
                     probabilities: self.classes.iter().cloned().zip(p).collect(),
@@ -113,18 +113,4 @@ impl TrainedModel {
             })
             .collect())
     }
-}
-
-fn argmax(values: &[f32]) -> usize {
-    values
-        .iter()
-        .enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
-            if v > best.1 {
-                (i, v)
-            } else {
-                best
-            }
-        })
-        .0
 }

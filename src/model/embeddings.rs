@@ -7,6 +7,8 @@
 //! `The` for `the`); without it, a vocabulary word takes its exact entry, else the
 //! entry of its lowercase form.
 
+use super::init::standard_normal_pair;
+use super::npy;
 use crate::data::{PAD_ID, UNK_ID};
 use crate::spec::{EmbeddingFormat, EmbeddingsSection};
 use anyhow::{bail, Context, Result};
@@ -86,7 +88,7 @@ pub fn peek_dim(e: &EmbeddingsSection, base_dir: &Path) -> Result<usize> {
                 return Ok(fields.len() - 1);
             }
         }
-        EmbeddingFormat::NpyVocab => Ok(read_npy_header(&path)?.cols),
+        EmbeddingFormat::NpyVocab => Ok(npy::read_header(&path, &mut open(&path)?)?.cols),
         EmbeddingFormat::Word2vecBin => {
             let mut reader = open(&path)?;
             Ok(read_bin_header(&mut reader, &path)?.1)
@@ -163,7 +165,10 @@ impl Found {
                 continue;
             }
             for v in row.iter_mut() {
-                *v = (normal(&mut rng) * self.std) as f32;
+                // One pair per value, its sine half unused: the draws of a seed stay
+                // as they were when this drew one cosine per value.
+                let (z, _) = standard_normal_pair(&mut rng);
+                *v = (z * self.std) as f32;
             }
         }
         Pretrained {
@@ -285,14 +290,6 @@ impl<'a> Table<'a> {
             std,
         })
     }
-}
-
-/// One N(0, 1) draw (Box-Muller).
-fn normal(rng: &mut ChaCha8Rng) -> f64 {
-    use rand::Rng;
-    let u1: f64 = 1.0 - rng.gen::<f64>();
-    let u2: f64 = rng.gen::<f64>();
-    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
 
 /// `file:line` for messages.
@@ -425,102 +422,10 @@ fn read_text(path: &Path, table: &mut Table) -> Result<()> {
     Ok(())
 }
 
-/// The shape and layout of a `.npy` file's matrix.
-#[derive(Debug)]
-struct NpyHeader {
-    rows: usize,
-    cols: usize,
-    /// 4 (`<f4`) or 8 (`<f8`).
-    width: usize,
-    fortran: bool,
-    /// Offset of the data.
-    data: usize,
-}
-
-fn read_npy_header(path: &Path) -> Result<NpyHeader> {
-    let mut file = open(path)?;
-    let mut head = vec![0u8; 10];
-    file.read_exact(&mut head)
-        .with_context(|| format!("{}: too short to be a .npy file", path.display()))?;
-    if &head[..6] != b"\x93NUMPY" {
-        bail!(
-            "{}: not a .npy file (it does not start with \\x93NUMPY)",
-            path.display()
-        );
-    }
-    let (len, start) = match head[6] {
-        1 => (u16::from_le_bytes([head[8], head[9]]) as usize, 10),
-        2 | 3 => {
-            let mut more = [0u8; 2];
-            file.read_exact(&mut more)?;
-            (
-                u32::from_le_bytes([head[8], head[9], more[0], more[1]]) as usize,
-                12,
-            )
-        }
-        v => bail!(
-            "{}: .npy format version {v} is not supported",
-            path.display()
-        ),
-    };
-    let mut dict = vec![0u8; len];
-    file.read_exact(&mut dict)
-        .with_context(|| format!("{}: the .npy header is cut short", path.display()))?;
-    let dict = String::from_utf8_lossy(&dict);
-    let value = |key: &str| -> Option<String> {
-        let rest = &dict[dict.find(&format!("'{key}'"))? + key.len() + 2..];
-        let rest = rest.trim_start().strip_prefix(':')?.trim_start();
-        let end = if rest.starts_with('(') {
-            rest.find(')')? + 1
-        } else {
-            rest.find(',').unwrap_or(rest.len())
-        };
-        Some(rest[..end].trim().trim_matches('\'').to_string())
-    };
-    let bad = |what: &str| {
-        anyhow::anyhow!(
-            "{}: the .npy header {what}; expected a 2-D float32 or float64 matrix (header: {})",
-            path.display(),
-            dict.trim()
-        )
-    };
-    let width = match value("descr").as_deref() {
-        Some("<f4") => 4,
-        Some("<f8") => 8,
-        _ => return Err(bad("has an unsupported dtype")),
-    };
-    let fortran = match value("fortran_order").as_deref() {
-        Some("True") => true,
-        Some("False") => false,
-        _ => return Err(bad("has no fortran_order")),
-    };
-    let shape = value("shape").ok_or_else(|| bad("has no shape"))?;
-    let dims: Vec<usize> = shape
-        .trim_matches(|c| c == '(' || c == ')')
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::parse)
-        .collect::<Result<_, _>>()
-        .map_err(|_| bad("has an unreadable shape"))?;
-    let [rows, cols] = dims[..] else {
-        return Err(bad(&format!("has shape {shape}, not 2-D")));
-    };
-    if cols == 0 {
-        return Err(bad("has vectors of dimension 0"));
-    }
-    Ok(NpyHeader {
-        rows,
-        cols,
-        width,
-        fortran,
-        data: start + len,
-    })
-}
-
 /// A `.npy` matrix (row i is the vector of the word list's line i) and its words.
 fn read_npy(path: &Path, vocab: &Path, table: &mut Table) -> Result<()> {
-    let header = read_npy_header(path)?;
+    let mut reader = open(path)?;
+    let header = npy::read_header(path, &mut reader)?;
     let words = std::fs::read_to_string(vocab).with_context(|| {
         format!(
             "cannot read the word list {} (model.embeddings.vocab)",
@@ -537,31 +442,8 @@ fn read_npy(path: &Path, vocab: &Path, table: &mut Table) -> Result<()> {
             header.rows
         );
     }
-    let mut bytes = Vec::new();
-    open(path)?.read_to_end(&mut bytes)?;
-    let (rows, cols) = (header.rows, header.cols);
-    let need = rows * cols * header.width;
-    let data = bytes.get(header.data..).unwrap_or_default();
-    if data.len() != need {
-        bail!(
-            "{}: shape ({rows}, {cols}) needs {need} bytes of data, the file has {}",
-            path.display(),
-            data.len()
-        );
-    }
-    let get = |i: usize, j: usize| -> f32 {
-        let k = if header.fortran {
-            j * rows + i
-        } else {
-            i * cols + j
-        };
-        let b = &data[k * header.width..(k + 1) * header.width];
-        if header.width == 4 {
-            f32::from_le_bytes([b[0], b[1], b[2], b[3]])
-        } else {
-            f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32
-        }
-    };
+    let cols = header.cols;
+    let matrix = npy::read_matrix(path, header, &mut reader)?;
     table.set_dim(cols);
     let mut values = Vec::with_capacity(cols);
     for (i, word) in words.iter().enumerate() {
@@ -578,7 +460,7 @@ fn read_npy(path: &Path, vocab: &Path, table: &mut Table) -> Result<()> {
             continue;
         }
         values.clear();
-        values.extend((0..cols).map(|j| get(i, j)));
+        values.extend((0..cols).map(|j| matrix.get(i, j)));
         if let Some(j) = values.iter().position(|v| !v.is_finite()) {
             bail!(
                 "{}: row {i} (`{word}`, {}) has a non-finite value in column {j}",

@@ -4,6 +4,7 @@
 pub mod dropout;
 pub mod embeddings;
 pub mod init;
+mod npy;
 pub mod pooling;
 pub mod recurrent;
 mod table;

@@ -15,7 +15,7 @@ pub use flatten::flatten_config;
 pub use grid::grid as render_rows;
 pub use html::{html_report, trial_chart, ClassDistribution};
 pub use leaderboard::{leaderboard, Leaderboard, LeaderboardOptions, LeaderboardRow, Summary};
-pub use png::svg_to_png;
+pub use png::{png_support, svg_to_png};
 pub use render::{render, render_all};
 pub use trial::render_trial;
 

@@ -68,7 +68,7 @@ impl RunOptions {
 
     /// The directory holding the database, artifacts and cache.
     pub fn root(&self) -> PathBuf {
-        crate::inference::artifacts::store_root(&self.db)
+        crate::files::parent_dir(&self.db)
     }
 }
 
@@ -295,7 +295,7 @@ pub fn run(
         let device = opts
             .device
             .clone()
-            .unwrap_or_else(|| trial.config.train.device.clone());
+            .unwrap_or_else(|| trial.config.train.device.to_string());
         if store
             .claim_trial_id(trial_id, &opts.worker, &device)?
             .is_none()
