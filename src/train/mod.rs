@@ -4,19 +4,23 @@
 pub mod checkpoint;
 mod clip;
 pub mod early_stopping;
+mod error;
 mod fit;
 mod loss;
 pub mod metrics;
 pub mod optim;
+mod record;
 mod step;
 
 pub use checkpoint::{Checkpoint, Checkpointer, DirCheckpointer};
 pub use clip::{clip_grad_norm, clip_grad_norm_with_rows};
 pub use early_stopping::{Monitor, Patience, StoppingPolicy, Verdict};
-pub use fit::{train, train_resumable};
+pub use error::{BoxError, TrainError};
+pub use fit::{train, train_resumable, Fit, FitContext};
 pub use loss::{cross_entropy, nll_per_row};
 pub use metrics::evaluate;
 pub use optim::Optimizer;
+pub use record::EpochRecord;
 pub use step::{batch_ids, train_step, StepOptions};
 
 use crate::data::Split;
@@ -24,19 +28,6 @@ use crate::kernels::embedding::SparseRows;
 use crate::model::Classifier;
 use candle_core::{Device, Tensor, Var};
 use rand_chacha::ChaCha8Rng;
-
-/// One epoch's record.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EpochRecord {
-    pub epoch: usize,
-    pub train_loss: f64,
-    pub valid_loss: f64,
-    pub valid_accuracy: f64,
-    pub valid_macro_f1: f64,
-    pub lr: f64,
-    pub seconds: f64,
-    pub samples_per_second: f64,
-}
 
 /// Metrics of one split. Names: accuracy, loss, macro_/weighted_ precision, recall,
 /// f1; per class `precision.<class>`, `recall.<class>`, `f1.<class>`, `support.<class>`;
@@ -85,18 +76,6 @@ pub struct TrainOutcome {
     pub stopped_early: bool,
     pub valid: Evaluation,
     pub test: Evaluation,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    #[error("loss became {value} at epoch {epoch}, batch {batch}")]
-    NonFinite {
-        epoch: usize,
-        batch: usize,
-        value: f64,
-    },
-    #[error(transparent)]
-    Candle(#[from] candle_core::Error),
 }
 
 /// What the loop needs from a model, so it can train `model::Classifier` or any

@@ -1,8 +1,6 @@
 //! `lab report` and `lab plot` files from a real store (the browser checks that
 //! the charts render are in tests/it/browser.rs).
 
-
-
 use crate::common::{lab, ok, trained};
 
 #[test]

@@ -8,7 +8,7 @@ use lab::spec::{EarlyStopping, Mode, Optimizer as OptKind, TrainSection};
 use lab::train::optim::{Adam, AdamW, Optimizer, Sgd};
 use lab::train::{
     clip_grad_norm, cross_entropy, evaluate, predict_proba, train, train_step, EpochRecord,
-    Monitor, Patience, Progress, StepOptions, StoppingPolicy, TrainError, Trainable,
+    FitContext, Monitor, Patience, Progress, StepOptions, StoppingPolicy, TrainError, Trainable,
 };
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -535,12 +535,14 @@ fn train_learns_the_synthetic_task() {
     let model = BagModel::new(13, 8, 2, 5);
     let mut events = Vec::new();
     let out = train(
-        &model,
-        &data,
-        &all_rows(&data),
-        &cfg(6),
-        42,
-        &Device::Cpu,
+        &FitContext {
+            model: &model,
+            dataset: &data,
+            balanced: &all_rows(&data),
+            cfg: &cfg(6),
+            seed: 42,
+            device: &Device::Cpu,
+        },
         &mut |p| events.push(p),
     )
     .unwrap();
@@ -589,12 +591,14 @@ fn same_seed_same_numbers() {
     let run = |seed: u64| {
         let model = BagModel::new(13, 8, 2, 5);
         let out = train(
-            &model,
-            &data,
-            &all_rows(&data),
-            &cfg(3),
-            seed,
-            &Device::Cpu,
+            &FitContext {
+                model: &model,
+                dataset: &data,
+                balanced: &all_rows(&data),
+                cfg: &cfg(3),
+                seed,
+                device: &Device::Cpu,
+            },
             &mut |_| {},
         )
         .unwrap();
@@ -624,12 +628,14 @@ fn early_stopping_restores_the_best_weights() {
         ..cfg(10)
     };
     let out = train(
-        &model,
-        &data,
-        &all_rows(&data),
-        &cfg,
-        1,
-        &Device::Cpu,
+        &FitContext {
+            model: &model,
+            dataset: &data,
+            balanced: &all_rows(&data),
+            cfg: &cfg,
+            seed: 1,
+            device: &Device::Cpu,
+        },
         &mut |_| {},
     )
     .unwrap();
@@ -647,12 +653,14 @@ fn without_early_stopping_the_last_weights_are_kept() {
     let data = synthetic(3);
     let model = BagModel::new(13, 8, 2, 5);
     let out = train(
-        &model,
-        &data,
-        &all_rows(&data),
-        &cfg(3),
-        1,
-        &Device::Cpu,
+        &FitContext {
+            model: &model,
+            dataset: &data,
+            balanced: &all_rows(&data),
+            cfg: &cfg(3),
+            seed: 1,
+            device: &Device::Cpu,
+        },
         &mut |_| {},
     )
     .unwrap();
@@ -675,12 +683,14 @@ fn class_weights_change_the_training_loss() {
             class_weights,
         };
         let out = train(
-            &model,
-            &data,
-            &balanced,
-            &cfg(1),
-            1,
-            &Device::Cpu,
+            &FitContext {
+                model: &model,
+                dataset: &data,
+                balanced: &balanced,
+                cfg: &cfg(1),
+                seed: 1,
+                device: &Device::Cpu,
+            },
             &mut |_| {},
         )
         .unwrap();
@@ -698,12 +708,14 @@ fn non_finite_loss_stops_with_its_position() {
     let mut model = BagModel::new(13, 8, 2, 5);
     model.poison = true;
     let err = train(
-        &model,
-        &data,
-        &all_rows(&data),
-        &cfg(2),
-        1,
-        &Device::Cpu,
+        &FitContext {
+            model: &model,
+            dataset: &data,
+            balanced: &all_rows(&data),
+            cfg: &cfg(2),
+            seed: 1,
+            device: &Device::Cpu,
+        },
         &mut |_| {},
     )
     .unwrap_err();
@@ -721,7 +733,16 @@ fn empty_training_set_is_an_error() {
         indices: vec![],
         class_weights: None,
     };
-    let err = train(&model, &data, &none, &cfg(1), 1, &Device::Cpu, &mut |_| {}).unwrap_err();
+    let ctx = FitContext {
+        model: &model,
+        dataset: &data,
+        balanced: &none,
+        cfg: &cfg(1),
+        seed: 1,
+        device: &Device::Cpu,
+    };
+    let err = train(&ctx, &mut |_| {}).unwrap_err();
+    assert!(matches!(err, TrainError::EmptyTrainingSet), "{err}");
     assert!(err.to_string().contains("no training rows"), "{err}");
 }
 
