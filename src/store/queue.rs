@@ -20,25 +20,35 @@ pub struct QueueItem {
 /// A trial a worker has claimed from the queue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueuedTrial {
+    /// The trial, now running under the claiming worker.
     pub trial: TrialRow,
+    /// Its label in the queue.
     pub label: String,
     /// The directory the spec's relative paths (data, stopword list) resolve against.
     pub base_dir: PathBuf,
+    /// Its priority in the queue (higher first).
     pub priority: i64,
 }
 
 /// One line of `lab queue list`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueEntry {
+    /// The trial's id.
     pub trial_id: i64,
+    /// The name of its experiment.
     pub experiment: String,
+    /// Its label in the queue.
     pub label: String,
+    /// Its priority (higher first).
     pub priority: i64,
     /// The trial's status; `cancelled` for a cancelled pending trial, `running
     /// (cancelled)` for one cancelled while it runs.
     pub state: String,
+    /// `host:pid` of the worker that claimed it.
     pub worker: Option<String>,
+    /// The device it runs (or ran) on.
     pub device: Option<String>,
+    /// RFC 3339 UTC time it was (last) queued.
     pub enqueued_at: String,
 }
 

@@ -34,12 +34,14 @@ use rand_chacha::ChaCha8Rng;
 /// for two classes `roc_auc` and `average_precision` (classes[1] is positive).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluation {
+    /// (name, value) in the order `metrics::evaluate` computes them.
     pub metrics: Vec<(String, f64)>,
     /// confusion[true][predicted]
     pub confusion: Vec<Vec<u64>>,
 }
 
 impl Evaluation {
+    /// The value of metric `name`, if computed.
     pub fn get(&self, name: &str) -> Option<f64> {
         self.metrics
             .iter()
@@ -51,21 +53,32 @@ impl Evaluation {
 /// Progress events for bars or log lines.
 #[derive(Debug, Clone)]
 pub enum Progress {
+    /// An epoch begins.
     EpochStart {
+        /// Its number, from 1.
         epoch: usize,
+        /// Epochs configured (`train.epochs`).
         epochs: usize,
+        /// Batches it will run.
         batches: usize,
     },
+    /// A training batch ended.
     Batch {
+        /// Batches done in this epoch, from 1.
         done: usize,
+        /// Mean training loss of the epoch so far, per sample.
         loss: f64,
+        /// Training throughput of the epoch so far, in samples per second.
         samples_per_second: f64,
     },
+    /// An epoch ended (trained and validated).
     EpochEnd(EpochRecord),
 }
 
+/// What a training run ends with.
 #[derive(Debug)]
 pub struct TrainOutcome {
+    /// Every epoch's record, from epoch 1 (a resumed run's included).
     pub epochs: Vec<EpochRecord>,
     /// Epoch whose weights were kept (best on the monitor, or the last); 0 when
     /// no epoch ran.
@@ -73,8 +86,11 @@ pub struct TrainOutcome {
     /// Best epoch on the early-stopping monitor, or on valid.macro_f1 without early
     /// stopping (then only reported: the last weights are kept).
     pub best_monitored_epoch: usize,
+    /// Early stopping ended the run before `train.epochs`.
     pub stopped_early: bool,
+    /// Valid-split metrics with the kept weights.
     pub valid: Evaluation,
+    /// Test-split metrics with the kept weights.
     pub test: Evaluation,
 }
 
