@@ -7,7 +7,7 @@ use lab::data::{Balanced, Batch, Dataset, Split, Vocab};
 use lab::spec::{EarlyStopping, Mode, Optimizer as OptKind, TrainSection};
 use lab::train::optim::{Adam, AdamW, Optimizer, Sgd};
 use lab::train::{
-    clip_grad_norm, cross_entropy, evaluate, predict_proba, train, train_step, EpochRecord,
+    clip_grad_norm, cross_entropy, evaluate, predict_proba, train, train_step, EpochRecord, Fit,
     FitContext, Monitor, Patience, Progress, StepOptions, StoppingPolicy, TrainError, Trainable,
 };
 use rand::Rng;
@@ -611,6 +611,71 @@ fn same_seed_same_numbers() {
     };
     assert_eq!(run(42), run(42));
     assert_ne!(run(42).0, run(43).0);
+}
+
+/// `Fit`'s pieces driven one by one (half way, a checkpoint resumed by a
+/// second `Fit` over another model) end with the numbers `train` gives.
+#[test]
+fn fit_driven_piece_by_piece_equals_train() {
+    let data = synthetic(3);
+    let balanced = all_rows(&data);
+    let cfg = cfg(4);
+    let numbers = |out: &lab::train::TrainOutcome| {
+        let epochs: Vec<[f64; 5]> = out
+            .epochs
+            .iter()
+            .map(|e| {
+                let a = e.to_array();
+                [a[0], a[1], a[2], a[3], a[4]]
+            })
+            .collect();
+        (
+            epochs,
+            format!("{:?}", out.valid),
+            format!("{:?}", out.test),
+        )
+    };
+    let whole = BagModel::new(13, 8, 2, 5);
+    let ctx = FitContext {
+        model: &whole,
+        dataset: &data,
+        balanced: &balanced,
+        cfg: &cfg,
+        seed: 9,
+        device: &Device::Cpu,
+    };
+    let expected = numbers(&train(&ctx, &mut |_| {}).unwrap());
+
+    let pieces = BagModel::new(13, 8, 2, 5);
+    let ctx = FitContext {
+        model: &pieces,
+        ..ctx
+    };
+    let mut first = Fit::new(&ctx).unwrap();
+    assert_eq!(first.next_epoch(), Some(1));
+    let record = first.run_epoch(&mut |_| {}).unwrap();
+    assert_eq!(record.epoch, 1);
+    first.run_epoch(&mut |_| {}).unwrap();
+    let checkpoint = first.checkpoint().unwrap();
+    assert_eq!(checkpoint.epoch, 2);
+    drop(first);
+    // Another model (other initial weights): the checkpoint sets them all.
+    let other = BagModel::new(13, 8, 2, 6);
+    let ctx = FitContext {
+        model: &other,
+        ..ctx
+    };
+    let mut second = Fit::new(&ctx).unwrap();
+    second.resume(checkpoint).unwrap();
+    assert_eq!(second.next_epoch(), Some(3));
+    while second.next_epoch().is_some() {
+        second.run_epoch(&mut |_| {}).unwrap();
+    }
+    assert_eq!(second.next_epoch(), None);
+    let valid = second.validate(&data.valid).unwrap();
+    let out = second.finish().unwrap();
+    assert_eq!(format!("{valid:?}"), format!("{:?}", out.valid));
+    assert_eq!(numbers(&out), expected);
 }
 
 #[test]
