@@ -1,7 +1,7 @@
 use crate::report::{self, Format};
 use crate::runner::slurm::{self, ArrayInfo};
 use crate::runner::{self, DEFAULT_LEASE};
-use crate::store::{Store, TrialStatus};
+use crate::store::{Store, TrialLease, TrialStatus};
 use anyhow::Context;
 use std::path::Path;
 use std::time::Duration;
@@ -42,8 +42,12 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
     for experiment in &experiments {
         let counts = store.status_counts(experiment.id)?;
         let mut stale = 0;
-        for lease_of in store.running(experiment.id)? {
-            let (id, worker, beat) = (lease_of.id, lease_of.worker, lease_of.heartbeat_at);
+        for running in store.running(experiment.id)? {
+            let TrialLease {
+                id,
+                worker,
+                heartbeat_at: beat,
+            } = running;
             if runner::is_stale(&worker, beat.as_deref(), lease) {
                 stale += 1;
                 stale_lines.push(format!(
