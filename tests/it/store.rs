@@ -599,3 +599,64 @@ fn queue_order_is_priority_then_fifo_and_cancelled_trials_are_skipped() {
         ids[1]
     );
 }
+
+/// The runner's two requeues: abandoned running trials keep their epochs (a
+/// checkpoint resumes them); failed trials among the given ids start afresh.
+#[test]
+fn requeue_stale_keeps_epochs_and_requeue_failed_takes_only_failed_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("lab.db")).unwrap();
+    let exp = store.upsert_experiment("a", "", "").unwrap();
+    let ids = store.add_trials(exp, &trials(4)).unwrap();
+    for (i, &id) in ids.iter().enumerate() {
+        let worker = if i == 1 { "alive:1" } else { "dead:1" };
+        store.claim_trial_id(id, worker, "cpu").unwrap().unwrap();
+        store.record_epoch(id, &epoch(1, 0.5)).unwrap();
+    }
+    store.fail_trial(ids[2], "boom").unwrap();
+    store.finish_trial(ids[3], &result()).unwrap();
+
+    let seen = std::cell::RefCell::new(Vec::new());
+    let stale = store
+        .requeue_stale(exp, &|worker, beat| {
+            assert!(beat.is_some(), "a claim sets the heartbeat");
+            seen.borrow_mut().push(worker.to_string());
+            worker.starts_with("dead")
+        })
+        .unwrap();
+    assert_eq!(stale, vec![ids[0]]);
+    // Only running trials are judged.
+    assert_eq!(seen.into_inner(), ["dead:1", "alive:1"]);
+    let t = store.trial(ids[0]).unwrap().unwrap();
+    assert_eq!(t.status, TrialStatus::Pending);
+    assert_eq!((t.worker, t.device), (None, None));
+    assert!(t.started_at.is_some());
+    assert_eq!(store.epochs(ids[0]).unwrap(), vec![epoch(1, 0.5)]);
+    assert!(store.running(exp).unwrap().iter().all(|r| r.id == ids[1]));
+
+    // Unknown and repeated ids are harmless; done and running trials stay.
+    let moved = store
+        .requeue_failed(&[ids[2], ids[3], ids[1], ids[2], 9999])
+        .unwrap();
+    assert_eq!(moved, 1);
+    let t = store.trial(ids[2]).unwrap().unwrap();
+    assert_eq!(t.status, TrialStatus::Pending);
+    assert_eq!((t.error, t.started_at, t.finished_at), (None, None, None));
+    assert!(store.epochs(ids[2]).unwrap().is_empty());
+    let statuses: Vec<_> = store
+        .trials(exp)
+        .unwrap()
+        .iter()
+        .map(|t| t.status)
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            TrialStatus::Pending,
+            TrialStatus::Running,
+            TrialStatus::Pending,
+            TrialStatus::Done
+        ]
+    );
+    assert_eq!(store.metrics(ids[3]).unwrap().len(), 3);
+}
