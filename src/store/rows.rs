@@ -95,7 +95,7 @@ pub struct TrialMetric {
 pub struct ConfusionRow {
     /// `valid` or `test`.
     pub split: String,
-    /// matrix[true][predicted], counts; (classes, classes).
+    /// `matrix[true][predicted]`, counts; (classes, classes).
     pub matrix: Vec<Vec<u64>>,
     /// Class names, in matrix order.
     pub labels: Vec<String>,

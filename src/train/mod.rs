@@ -31,12 +31,12 @@ use rand_chacha::ChaCha8Rng;
 
 /// Metrics of one split. Names: accuracy, loss, macro_/weighted_ precision, recall,
 /// f1; per class `precision.<class>`, `recall.<class>`, `f1.<class>`, `support.<class>`;
-/// for two classes `roc_auc` and `average_precision` (classes[1] is positive).
+/// for two classes `roc_auc` and `average_precision` (`classes[1]` is positive).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluation {
     /// (name, value) in the order `metrics::evaluate` computes them.
     pub metrics: Vec<(String, f64)>,
-    /// confusion[true][predicted]
+    /// `confusion[true][predicted]`, counts; (classes, classes).
     pub confusion: Vec<Vec<u64>>,
 }
 
