@@ -1,7 +1,7 @@
 use crate::report::{self, Format};
 use crate::runner::slurm::{self, ArrayInfo};
 use crate::runner::{self, DEFAULT_LEASE};
-use crate::store::{Store, TrialStatus};
+use crate::store::{Store, TrialLease, TrialStatus};
 use anyhow::Context;
 use std::path::Path;
 use std::time::Duration;
@@ -40,7 +40,12 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
     for experiment in &experiments {
         let counts = store.status_counts(experiment.id)?;
         let mut stale = 0;
-        for (id, worker, beat) in store.running(experiment.id)? {
+        for running in store.running(experiment.id)? {
+            let TrialLease {
+                id,
+                worker,
+                heartbeat_at: beat,
+            } = running;
             if runner::is_stale(&worker, beat.as_deref(), lease) {
                 stale += 1;
                 stale_lines.push(format!(
@@ -137,19 +142,20 @@ fn task_row(file: &Path, lease: Duration) -> anyhow::Result<(usize, Vec<String>)
             let accuracy = store
                 .metrics(trial.id)?
                 .into_iter()
-                .find(|(split, name, _)| split == "test" && name == "accuracy")
-                .map(|(_, _, v)| format!("{v:.4}"))
+                .find(|m| m.split == "test" && m.name == "accuracy")
+                .map(|m| format!("{:.4}", m.value))
                 .unwrap_or_default();
             let note = match trial.status {
                 TrialStatus::Failed => trial.error.clone().unwrap_or_default(),
                 TrialStatus::Running => running
                     .iter()
-                    .find(|(id, _, _)| *id == trial.id)
-                    .filter(|(_, worker, beat)| runner::is_stale(worker, beat.as_deref(), lease))
-                    .map(|(_, worker, beat)| {
+                    .find(|t| t.id == trial.id)
+                    .filter(|t| runner::is_stale(&t.worker, t.heartbeat_at.as_deref(), lease))
+                    .map(|t| {
                         format!(
-                            "stale: worker {worker}, last heartbeat {} (resubmit to resume)",
-                            beat.as_deref().unwrap_or("never")
+                            "stale: worker {}, last heartbeat {} (resubmit to resume)",
+                            t.worker,
+                            t.heartbeat_at.as_deref().unwrap_or("never")
                         )
                     })
                     .unwrap_or_default(),

@@ -2,7 +2,7 @@
 
 use super::grid::grid;
 use super::Format;
-use crate::store::{ConfusionRow, Store, TrialRow};
+use crate::store::{ConfusionRow, MetricRow, Store, TrialRow};
 use anyhow::{anyhow, Context, Result};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -54,7 +54,7 @@ pub fn render_trial(store: &Store, trial_id: i64, format: Format) -> Result<Stri
                 "valid_accuracy": e.valid_accuracy, "valid_macro_f1": e.valid_macro_f1,
                 "lr": e.lr, "seconds": e.seconds, "samples_per_second": e.samples_per_second,
             })).collect::<Vec<_>>(),
-            "metrics": metrics.iter().map(|(s, n, v)| json!({"split": s, "name": n, "value": v}))
+            "metrics": metrics.iter().map(|m| json!({"split": m.split, "name": m.name, "value": m.value}))
                 .collect::<Vec<_>>(),
             "confusion": confusion.iter().map(|c| json!({
                 "split": c.split, "labels": c.labels, "matrix": c.matrix,
@@ -170,7 +170,7 @@ fn header_section(trial: &TrialRow, experiment: &str) -> Section {
 }
 
 /// Metric names down, splits across (test, then valid, then any others).
-fn metrics_section(metrics: &[(String, String, f64)]) -> Section {
+fn metrics_section(metrics: &[MetricRow]) -> Section {
     let order = |s: &str| match s {
         "test" => 0,
         "valid" => 1,
@@ -178,12 +178,12 @@ fn metrics_section(metrics: &[(String, String, f64)]) -> Section {
     };
     let mut splits: Vec<&str> = metrics
         .iter()
-        .map(|(s, _, _)| s.as_str())
+        .map(|m| m.split.as_str())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
     splits.sort_by_key(|s| (order(s), *s));
-    let names: BTreeSet<&str> = metrics.iter().map(|(_, n, _)| n.as_str()).collect();
+    let names: BTreeSet<&str> = metrics.iter().map(|m| m.name.as_str()).collect();
     let mut header = vec!["metric".to_string()];
     header.extend(splits.iter().map(|s| s.to_string()));
     let rows = names
@@ -193,8 +193,8 @@ fn metrics_section(metrics: &[(String, String, f64)]) -> Section {
             for split in &splits {
                 let v = metrics
                     .iter()
-                    .find(|(s, n, _)| s == split && n == name)
-                    .map(|(_, _, v)| format!("{v:.4}"))
+                    .find(|m| m.split == *split && m.name == name)
+                    .map(|m| format!("{:.4}", m.value))
                     .unwrap_or_else(|| "-".into());
                 row.push(v);
             }

@@ -1,7 +1,7 @@
 //! Crash safety and concurrency with the real `lab` binary: kill -9 mid-epoch and
 //! resume; two processes sharing one sweep. Each runs 3 times.
 
-use lab::store::{Store, TrialStatus};
+use lab::store::{MetricRow, Store, TrialStatus};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -41,7 +41,7 @@ fn output(mut cmd: Command) -> Output {
 }
 
 /// Epoch rows without the timing columns, and test metrics, of every trial in order.
-type Fingerprint = Vec<(String, Vec<[f64; 5]>, Vec<(String, String, f64)>)>;
+type Fingerprint = Vec<(String, Vec<[f64; 5]>, Vec<MetricRow>)>;
 
 fn fingerprint(db: &Path, name: &str) -> Fingerprint {
     let store = Store::open(db).unwrap();
@@ -70,7 +70,7 @@ fn fingerprint(db: &Path, name: &str) -> Fingerprint {
                 .metrics(t.id)
                 .unwrap()
                 .into_iter()
-                .filter(|(split, _, _)| split != "train")
+                .filter(|m| m.split != "train")
                 .collect();
             (t.config_hash, epochs, metrics)
         })
