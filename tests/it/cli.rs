@@ -88,20 +88,21 @@ fn status_prints_json() {
 #[test]
 fn status_of_shards_prints_json() {
     let dir = tempfile::tempdir().unwrap();
-    // Task 0 has its trial queued; task 1's shard was never created.
-    let shard = dir.path().join("shard-0/lab.db");
-    ok(&lab(&[
-        "queue",
-        "add",
-        quick_spec().to_str().unwrap(),
-        "--db",
-        shard.to_str().unwrap(),
-        "--set",
-        "experiment.seeds=[1]",
-        "--set",
-        "sweep.model.cell=[gru]",
-    ]));
-    std::fs::create_dir_all(dir.path().join("shard-2")).unwrap();
+    // Tasks 0 and 2 have their trial queued; task 1's shard was never created.
+    for task in [0, 2] {
+        let shard = dir.path().join(format!("shard-{task}/lab.db"));
+        ok(&lab(&[
+            "queue",
+            "add",
+            quick_spec().to_str().unwrap(),
+            "--db",
+            shard.to_str().unwrap(),
+            "--set",
+            "experiment.seeds=[1]",
+            "--set",
+            "sweep.model.cell=[gru]",
+        ]));
+    }
     let out = lab(&[
         "status",
         "--shards",
@@ -115,6 +116,8 @@ fn status_of_shards_prints_json() {
     assert_eq!(rows[0]["status"], "pending");
     assert_eq!(rows[1]["task"], "1");
     assert_eq!(rows[1]["status"], "not started");
+    assert_eq!(rows[2]["status"], "pending");
+    assert_eq!(rows.len(), 3);
     assert!(stderr(&out).contains("not started"), "{}", stderr(&out));
 }
 
@@ -292,7 +295,7 @@ fn a_failed_trial_exits_3_also_with_jobs() {
     assert!(err.contains("1 failed (2 jobs)"), "{err}");
     // The leaderboard (the result) is on stdout, with the trial that trained.
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("gru"),
+        String::from_utf8_lossy(&out.stdout).contains("│ 0.005"),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
