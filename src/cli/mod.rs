@@ -52,7 +52,7 @@ Exit codes:
 
 Environment:
   LAB_DB                 the store, as --db (the flag wins)
-  LAB_<SECTION>__<KEY>   override a spec value, e.g. LAB_TRAIN__LR=0.01 (below --set)
+  LAB_<SECTION>__<KEY>   override a spec value, e.g. LAB_TRAIN__LR=0.01 (--set wins)
   LAB_KERNEL             `reference`: plain candle-op layers instead of the fused CPU kernels
   LAB_SQLITE_JOURNAL     `wal` (default) or `delete` (a store on a network file system)
   RAYON_NUM_THREADS      compute threads (default: every core); --jobs divides them
@@ -60,6 +60,9 @@ Environment:
 
 Results go to stdout (tables, JSON, ids); progress, warnings and notes to stderr,
 each line timestamped when stderr is not a terminal.";
+
+/// Where `--help` lists the flags every subcommand takes.
+const GLOBAL: &str = "Global options";
 
 #[derive(Parser)]
 #[command(
@@ -70,13 +73,25 @@ each line timestamped when stderr is not a terminal.";
 )]
 struct Cli {
     /// The SQLite store; artifacts and the dataset cache go beside it.
-    #[arg(long, global = true, env = "LAB_DB", default_value = "runs/lab.db")]
+    #[arg(
+        long,
+        global = true,
+        env = "LAB_DB",
+        default_value = "runs/lab.db",
+        help_heading = GLOBAL
+    )]
     db: PathBuf,
     /// Print only warnings and errors on stderr.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        conflicts_with = "verbose",
+        help_heading = GLOBAL
+    )]
     quiet: bool,
     /// Print debug lines on stderr (-vv: trace, and other crates' debug lines).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]
     verbose: u8,
     #[command(subcommand)]
     command: Command,

@@ -3,8 +3,6 @@
 //! and charts) and the `lab report` HTML (every chart drawn; a screenshot is
 //! saved as an artifact).
 
-
-
 use crate::common::{artifacts_dir, lab, ok, trained, Driver, Server, REVIEWS_CSV};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;

@@ -67,9 +67,18 @@ fn first_weights_of_a_seed_are_pinned() {
         .named_vars()
         .into_iter()
         .map(|(name, var)| {
-            let values = var.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let values = var
+                .as_tensor()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
             // Row 0 of the embedding is <pad> (zeros): take the second row's start.
-            let skip = if name == "embedding.weight" { trial.model.embedding_dim } else { 0 };
+            let skip = if name == "embedding.weight" {
+                trial.model.embedding_dim
+            } else {
+                0
+            };
             (name, values[skip..skip + 3].to_vec())
         })
         .collect();

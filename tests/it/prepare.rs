@@ -1,8 +1,6 @@
 //! `lab prepare`: the real binary warms the dataset cache of a spec's grid, reports
 //! what it did as JSON, and `lab run` then finds every dataset already there.
 
-
-
 use crate::common::ok;
 use std::path::Path;
 use std::process::{Command, Output};

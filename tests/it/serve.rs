@@ -2,8 +2,6 @@
 //! HTTP client: valid requests, malformed ones, oversize ones, missing tokens;
 //! and `lab export` whose directory serves and predicts without the database.
 
-
-
 use crate::common::{lab, ok, trained, Server, REVIEWS_CSV};
 use serde_json::{json, Value};
 

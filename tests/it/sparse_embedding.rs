@@ -3,10 +3,8 @@
 //! matches dense Adam on its first step and leaves rows the batches never used
 //! untouched; the real `lab` binary trains quick.toml with it.
 
-
-
-use candle_core::{Device, Tensor};
 use crate::common::{lab, ok};
+use candle_core::{Device, Tensor};
 use lab::data::Batch;
 use lab::model::Classifier;
 use lab::spec::{Cell, ModelSection, Optimizer, Pooling, TrainSection};
