@@ -9,11 +9,17 @@ use std::sync::Mutex;
 /// weight decay); `shrink` multiplies θ before the step (AdamW's decoupled decay).
 #[derive(Debug, Clone, Copy)]
 pub struct AdamStep {
+    /// Learning rate α.
     pub lr: f64,
+    /// Decay rate of the first moment (PyTorch's `betas[0]`).
     pub beta1: f64,
+    /// Decay rate of the second moment (PyTorch's `betas[1]`).
     pub beta2: f64,
+    /// Added to the denominator √v̂ + ε for numerical stability.
     pub eps: f64,
+    /// L2 coefficient added to the gradient (Adam's `weight_decay`); 0 for none.
     pub l2: f64,
+    /// Factor θ is multiplied by before the step: 1 − lr·weight_decay for AdamW, else 1.
     pub shrink: f64,
     /// 1-based step count for the bias corrections.
     pub step: i32,

@@ -13,8 +13,11 @@ use std::sync::{Arc, Mutex};
 /// every position where the word occurs.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SparseRows {
+    /// Row indices into the embedding table, sorted ascending, no repeats.
     pub ids: Vec<u32>,
+    /// The rows' gradients, row-major (ids.len(), dim).
     pub grads: Vec<f32>,
+    /// Embedding width: the length of one row.
     pub dim: usize,
 }
 

@@ -25,6 +25,7 @@ pub fn exp(x: f32) -> f32 {
     p * scale
 }
 
+/// The logistic function σ(x) = 1 / (1 + e^(−x)), with this module's `exp`.
 #[inline(always)]
 pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + exp(-x))

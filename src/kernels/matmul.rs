@@ -4,8 +4,11 @@
 /// A row-major-or-strided view of a matrix: element (r, c) is `data[r*rs + c*cs]`.
 #[derive(Clone, Copy)]
 pub struct View<'a> {
+    /// The elements, with at least (rows−1)·rs + (cols−1)·cs + 1 of them.
     pub data: &'a [f32],
+    /// Row stride in elements.
     pub rs: usize,
+    /// Column stride in elements (1 for row-major, the row count for a transpose).
     pub cs: usize,
 }
 
@@ -41,7 +44,7 @@ pub fn gemm(
     gemm_into(dst, dims.1, dims, a, b, accumulate, threads)
 }
 
-/// As [`gemm`], into a destination whose rows are `ldd` (>= n) long: the product
+/// As [`gemm()`], into a destination whose rows are `ldd` (>= n) long: the product
 /// fills the first n columns of each row.
 pub fn gemm_into(
     dst: &mut [f32],

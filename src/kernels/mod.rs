@@ -11,4 +11,4 @@ pub mod matmul;
 pub mod packed;
 pub mod recurrent;
 
-pub use recurrent::{fused_recurrent, fused_recurrent_table, FusedRecurrent};
+pub use recurrent::{fused_recurrent, fused_recurrent_table, Cell, FusedRecurrent};

@@ -14,10 +14,20 @@
 use super::math::{sigmoid, tanh};
 use super::matmul::{gemm, gemm_into, threads, View};
 use super::packed::Packed;
-use crate::spec::Cell;
 use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Storage, Tensor};
 use rayon::prelude::*;
+
+/// The recurrent cell a kernel runs, which fixes the gate layout of the weights'
+/// G·H rows: LSTM G = 4 (i, f, g, o), GRU G = 3 (r, z, n). The kernels' own type,
+/// so they depend on no spec type; `model` converts `spec::Cell` into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cell {
+    /// Long short-term memory (Hochreiter & Schmidhuber 1997), PyTorch's `nn.LSTM`.
+    Lstm,
+    /// Gated recurrent unit (Cho et al. 2014), PyTorch's `nn.GRU`.
+    Gru,
+}
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
@@ -112,9 +122,13 @@ impl<'a> Weights<'a> {
 /// The custom op. `train` keeps the activations for `bwd`; without it the forward
 /// pass stores nothing (inference).
 pub struct FusedRecurrent {
+    /// The cell, which fixes the gate count G.
     pub cell: Cell,
+    /// Run from each sequence's last true token back to step 0 (a backward direction).
     pub reverse: bool,
+    /// True length of each of the B sequences; steps at or past it are padding.
     pub lengths: Vec<usize>,
+    /// Keep the activations for the backward pass.
     pub train: bool,
     /// Table mode: the first input is a (V, G·H) projection table and these are
     /// the batch's time-major token ids.
@@ -124,6 +138,8 @@ pub struct FusedRecurrent {
 }
 
 impl FusedRecurrent {
+    /// An op over batches whose sequences have `lengths` (B); in table mode only
+    /// through [`fused_recurrent_table`].
     pub fn new(cell: Cell, reverse: bool, lengths: Vec<usize>, train: bool) -> Self {
         Self {
             cell,

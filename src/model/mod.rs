@@ -392,7 +392,7 @@ impl Classifier {
             for (d, w) in layer.iter().enumerate() {
                 let (o, last) = match &input {
                     LayerInput::Table(tables, ids) => crate::kernels::fused_recurrent_table(
-                        self.cfg.cell,
+                        self.cfg.cell.into(),
                         d == 1,
                         &tables[d],
                         ids,
@@ -403,7 +403,7 @@ impl Classifier {
                         lengths,
                     )?,
                     LayerInput::Embedded(x) => crate::kernels::fused_recurrent(
-                        self.cfg.cell,
+                        self.cfg.cell.into(),
                         d == 1,
                         x,
                         &get(&w.w_ih),

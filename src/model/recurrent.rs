@@ -6,6 +6,15 @@
 use crate::spec::Cell;
 use candle_core::{bail, DType, Device, Result, Tensor};
 
+impl From<Cell> for crate::kernels::Cell {
+    fn from(cell: Cell) -> Self {
+        match cell {
+            Cell::Lstm => Self::Lstm,
+            Cell::Gru => Self::Gru,
+        }
+    }
+}
+
 /// How the input projection x·W_ihᵀ is computed. Only the benchmark needs to pick;
 /// the default is the fastest measured (see `tests/it/model.rs`, `bench_recurrent`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -24,7 +33,9 @@ pub enum Projection {
 /// Full and empty steps skip the masking arithmetic.
 #[derive(Debug, Clone)]
 pub enum StepMask {
+    /// Every sequence has a true token at this step.
     All,
+    /// Every sequence is padded at this step.
     Empty,
     /// (batch, 1): 1 where the step is a true token, 0 where it is padding.
     Some(Tensor),
@@ -78,7 +89,9 @@ pub fn split_steps(x: &Tensor) -> Result<Vec<Tensor>> {
 /// A layer's input: a whole (T, B, In) tensor or its T steps of (B, In).
 #[derive(Debug, Clone)]
 pub enum Input {
+    /// The whole sequence batch, (T, B, In).
     Whole(Tensor),
+    /// T tensors of (B, In), one per step.
     Steps(Vec<Tensor>),
 }
 
@@ -120,14 +133,21 @@ pub struct LayerState {
 /// Works in whatever float dtype the weights have.
 #[derive(Debug, Clone)]
 pub struct RecurrentLayer {
+    /// LSTM or GRU; fixes G (4 or 3).
     pub cell: Cell,
+    /// H, the state width.
     pub hidden: usize,
     /// Run from each sequence's last true token back to position 0.
     pub reverse: bool,
+    /// How x·W_ihᵀ is computed.
     pub projection: Projection,
+    /// Input weights (G·H, In).
     pub w_ih: Tensor,
+    /// Recurrent weights (G·H, H).
     pub w_hh: Tensor,
+    /// Input bias (G·H).
     pub b_ih: Tensor,
+    /// Recurrent bias (G·H).
     pub b_hh: Tensor,
 }
 

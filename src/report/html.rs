@@ -14,6 +14,7 @@ use std::fmt::Write;
 /// Rows per class in each data split (computed by the caller from the data).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClassDistribution {
+    /// Class names, in the columns' order.
     pub classes: Vec<String>,
     /// (split name, count per class)
     pub splits: Vec<(String, Vec<u64>)>,

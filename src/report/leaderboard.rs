@@ -38,7 +38,9 @@ impl Default for LeaderboardOptions {
 /// Mean and sample standard deviation (n − 1; 0 when n = 1) of one statistic.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Summary {
+    /// Arithmetic mean over the trials that had a value.
     pub mean: f64,
+    /// Sample standard deviation (divisor n − 1).
     pub std: f64,
     /// How many trials had a value.
     pub n: usize,
@@ -78,16 +80,21 @@ pub struct LeaderboardRow {
 /// A ranked table of groups, best first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Leaderboard {
+    /// The experiment's name.
     pub experiment: String,
     /// Split and name of the ranking metric.
     pub split: String,
+    /// Metric name within `split` (e.g. `macro_f1`, `f1.positive`, `loss`).
     pub metric: String,
+    /// Rank ascending (losses) instead of descending.
     pub lower_is_better: bool,
+    /// Config keys that define a group (the swept keys unless `--group-by` says).
     pub group_by: Vec<String>,
     /// Statistic names; `columns[0]` is the ranking metric, then test accuracy
     /// and macro_f1 (unless one of them is the ranking metric). Names on the
     /// test split are bare, others are "split.name".
     pub columns: Vec<String>,
+    /// One row per group, best first.
     pub rows: Vec<LeaderboardRow>,
     /// Groups before `top` was applied.
     pub groups: usize,

@@ -9,12 +9,29 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
 use std::time::Duration;
 
+/// One Chromium at a time: two starting together on a loaded 2-core machine made
+/// chromedriver reset the second session's connection (CI, 2026-12-01).
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A new session, retried: chromedriver may accept the connection before it can
+/// start Chromium, and then resets it.
 async fn browser(driver: &Driver) -> Client {
-    ClientBuilder::new(HttpConnector::new())
-        .capabilities(driver.capabilities())
-        .connect(&driver.url)
-        .await
-        .expect("a Chromium session")
+    let mut last = None;
+    for attempt in 0..5u64 {
+        match ClientBuilder::new(HttpConnector::new())
+            .capabilities(driver.capabilities())
+            .connect(&driver.url)
+            .await
+        {
+            Ok(client) => return client,
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_secs(1 + 2 * attempt)).await;
+    }
+    panic!(
+        "a Chromium session: {:?}",
+        last.expect("at least one attempt")
+    );
 }
 
 async fn js(client: &Client, script: &str) -> Value {
@@ -37,6 +54,7 @@ async fn the_page_predicts_a_review_and_a_csv() {
     let t = trained();
     let trial = t.trials[0].to_string();
     let server = Server::start(&["serve", "--db", t.db.to_str().unwrap(), "--trial", &trial]);
+    let _one = ONE_BROWSER.lock().await;
     let driver = Driver::start();
     let client = browser(&driver).await;
     client.goto(&server.url("/")).await.unwrap();
@@ -178,6 +196,7 @@ async fn the_report_draws_every_chart() {
         "the report loads nothing from the network"
     );
 
+    let _one = ONE_BROWSER.lock().await;
     let driver = Driver::start();
     let client = browser(&driver).await;
     client

@@ -63,7 +63,7 @@ fn check_layer(cell: Cell, reverse: bool, t: usize, lengths: &[usize], input: us
     let (ref_out, ref_state) = layer.forward(x.as_tensor(), Some(lengths)).unwrap();
 
     let (out, last) = fused_recurrent(
-        cell,
+        cell.into(),
         reverse,
         x.as_tensor(),
         w_ih.as_tensor(),

@@ -11,6 +11,7 @@ mod cluster;
 mod common;
 mod crash;
 mod data;
+mod docs;
 mod e2e;
 mod embeddings;
 mod fuzz;
