@@ -24,6 +24,14 @@ pub struct Args {
     format: Format,
 }
 
+impl Args {
+    /// The experiment named, however it was spelled.
+    #[cfg(test)]
+    pub fn experiment(&self) -> Option<&str> {
+        self.experiment.name()
+    }
+}
+
 pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
     super::require_db(db)?;
     let store = Store::open(db)?;

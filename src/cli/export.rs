@@ -19,6 +19,14 @@ pub struct Args {
     output: PathBuf,
 }
 
+impl Args {
+    /// The directory to write, however it was spelled.
+    #[cfg(test)]
+    pub fn output(&self) -> &Path {
+        &self.output
+    }
+}
+
 pub fn execute(args: Args, db: &Path) -> Result<i32> {
     super::require_db(db)?;
     let store = Store::open(db)?;

@@ -230,7 +230,93 @@ fn require_db(db: &std::path::Path) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::command;
+    use super::{command, Cli, Command};
+    use clap::Parser;
+
+    fn parses(args: &[&str]) -> Cli {
+        let argv = std::iter::once("lab").chain(args.iter().copied());
+        Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    fn usage_error(args: &[&str]) {
+        let argv = std::iter::once("lab").chain(args.iter().copied());
+        match Cli::try_parse_from(argv) {
+            Ok(_) => panic!("{args:?} parsed"),
+            Err(e) => assert_eq!(e.exit_code(), super::exit::USAGE, "{args:?}: {e}"),
+        }
+    }
+
+    #[test]
+    fn old_and_new_spellings_parse_alike() {
+        for args in [
+            ["serve", "3"].as_slice(),
+            &["serve", "--trial", "3"],
+            &["serve", "--best", "quick"],
+            &["serve", "-e", "quick", "--metric", "accuracy"],
+            &["serve", "--experiment", "quick"],
+            &["predict", "3", "a text"],
+            &["predict", "--trial", "3", "a text"],
+            &["predict", "--model", "dir", "a text"],
+            &["predict", "3", "--input", "x.csv", "--out", "y.csv"],
+            &["predict", "3", "--input", "x.csv", "-o", "y.csv"],
+            &["export", "3", "--out", "d"],
+            &["export", "3", "--output", "d"],
+            &["export", "3", "-o", "d"],
+            &["plot", "3", "--out", "a.svg", "--chart", "confusion"],
+            &["report", "quick", "--out", "d"],
+            &["report", "-e", "quick", "-o", "d"],
+            &["compare", "quick", "--format", "md"],
+            &["compare", "-e", "quick"],
+            &["status", "--experiment", "quick", "--format", "json"],
+            &["queue", "cancel", "-e", "quick"],
+            &["merge", "shards", "--into", "a.db"],
+            &["merge", "shards", "-o", "a.db"],
+            &["prepare", "spec.toml", "--json"],
+            &["prepare", "spec.toml", "--format", "json"],
+            &["run", "spec.toml", "-j", "2", "--device", "cuda:1"],
+            &["worker", "--jobs", "2", "--device", "auto"],
+            &["-q", "status"],
+            &["status", "-vv"],
+        ] {
+            parses(args);
+        }
+    }
+
+    #[test]
+    fn both_forms_name_the_same_thing() {
+        let Command::Export(a) = parses(&["export", "3", "--out", "d"]).command else {
+            panic!("not export");
+        };
+        let Command::Export(b) = parses(&["export", "3", "-o", "d"]).command else {
+            panic!("not export");
+        };
+        assert_eq!(a.output(), b.output());
+        let Command::Compare(a) = parses(&["compare", "quick"]).command else {
+            panic!("not compare");
+        };
+        let Command::Compare(b) = parses(&["compare", "-e", "quick"]).command else {
+            panic!("not compare");
+        };
+        assert_eq!(a.experiment(), Some("quick"));
+        assert_eq!(b.experiment(), Some("quick"));
+    }
+
+    #[test]
+    fn conflicting_or_unknown_forms_are_usage_errors() {
+        for args in [
+            ["serve", "3", "--trial", "4"].as_slice(),
+            &["serve", "3", "-e", "quick"],
+            &["compare", "quick", "-e", "other"],
+            &["prepare", "spec.toml", "--json", "--format", "text"],
+            &["plot", "3", "-o", "a.svg", "--chart", "pie"],
+            &["status", "--format", "yaml"],
+            &["status", "-q", "-v"],
+            &["run", "spec.toml", "--jobs", "0"],
+            &["completions", "tcsh"],
+        ] {
+            usage_error(args);
+        }
+    }
 
     #[test]
     fn the_definition_is_consistent() {
