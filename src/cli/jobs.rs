@@ -53,6 +53,7 @@ fn spawn_program(
             .collect::<Vec<_>>()
             .join(", ")
     );
+    tracing::debug!("jobs run {} {:?}", exe.display(), args);
     let mut children = Vec::new();
     for (i, n) in threads.iter().enumerate() {
         let mut child = Command::new(exe)

@@ -1,6 +1,6 @@
 //! Command-line interface: one file per subcommand; each parses its arguments,
 //! calls the library and prints. Results (tables, JSON, ids) go to stdout through
-//! [`out`], everything else to stderr through `tracing` ([`log`]).
+//! `out`, everything else to stderr through `tracing` (`log`).
 
 mod args;
 mod compare;
@@ -180,6 +180,11 @@ pub fn main() -> i32 {
     };
     log::init(cli.quiet, cli.verbose);
     let db = &cli.db;
+    tracing::debug!(
+        "lab {} with the store {}",
+        env!("CARGO_PKG_VERSION"),
+        db.display()
+    );
     let result = match cli.command {
         Command::Run(args) => run::execute(args, db),
         Command::Compare(args) => compare::execute(args, db),

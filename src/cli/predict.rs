@@ -186,3 +186,39 @@ fn predict_csv(
     }
     Ok(super::exit::OK)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn sorted(argv: &[&str]) -> (Option<i64>, Vec<String>) {
+        let argv = std::iter::once("predict").chain(argv.iter().copied());
+        let mut args = Wrap::try_parse_from(argv).unwrap().args;
+        model_and_texts(&mut args).unwrap()
+    }
+
+    #[test]
+    fn the_first_positional_is_the_trial_unless_a_flag_names_the_model() {
+        let texts = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(sorted(&["3", "a", "b"]), (Some(3), texts(&["a", "b"])));
+        assert_eq!(
+            sorted(&["--trial", "3", "a", "b"]),
+            (Some(3), texts(&["a", "b"]))
+        );
+        assert_eq!(
+            sorted(&["--model", "d", "7", "b"]),
+            (None, texts(&["7", "b"]))
+        );
+        let argv = ["predict", "three", "a"];
+        let mut args = Wrap::try_parse_from(argv).unwrap().args;
+        let err = model_and_texts(&mut args).unwrap_err();
+        assert!(err.downcast_ref::<UsageError>().is_some(), "{err}");
+    }
+}
