@@ -41,12 +41,13 @@ pub fn init(quiet: bool, verbose: u8) {
         .try_init();
 }
 
-/// Our own crate at the chosen level, everything else at warn unless verbose.
+/// Our own crate at the chosen level, everything else at warn unless verbose;
+/// `lab serve`'s access lines (tower-http's trace layer) count as our own.
 fn default_directives(quiet: bool, verbose: u8) -> &'static str {
     match (quiet, verbose) {
         (true, _) => "warn",
-        (false, 0) => "warn,lab=info",
-        (false, 1) => "info,lab=debug",
+        (false, 0) => "warn,lab=info,tower_http=info",
+        (false, 1) => "info,lab=debug,tower_http=debug",
         (false, _) => "debug,lab=trace",
     }
 }
@@ -131,8 +132,8 @@ mod tests {
     #[test]
     fn quiet_keeps_warnings_and_verbose_adds_debug() {
         assert_eq!(default_directives(true, 2), "warn");
-        assert_eq!(default_directives(false, 0), "warn,lab=info");
-        assert_eq!(default_directives(false, 1), "info,lab=debug");
+        assert_eq!(default_directives(false, 0), "warn,lab=info,tower_http=info");
+        assert_eq!(default_directives(false, 1), "info,lab=debug,tower_http=debug");
         assert_eq!(default_directives(false, 3), "debug,lab=trace");
     }
 }
