@@ -61,6 +61,11 @@ pub fn child_flags() -> Vec<OsString> {
     }
 }
 
+/// Whether `-q` was given: no progress bars either.
+pub fn quiet() -> bool {
+    matches!(VERBOSITY.get(), Some((true, _)))
+}
+
 /// Register the progress bars being drawn (`None` when they are gone), so that
 /// log lines are printed above them instead of through them.
 pub fn set_bars(bars: Option<MultiProgress>) {
@@ -132,8 +137,14 @@ mod tests {
     #[test]
     fn quiet_keeps_warnings_and_verbose_adds_debug() {
         assert_eq!(default_directives(true, 2), "warn");
-        assert_eq!(default_directives(false, 0), "warn,lab=info,tower_http=info");
-        assert_eq!(default_directives(false, 1), "info,lab=debug,tower_http=debug");
+        assert_eq!(
+            default_directives(false, 0),
+            "warn,lab=info,tower_http=info"
+        );
+        assert_eq!(
+            default_directives(false, 1),
+            "info,lab=debug,tower_http=debug"
+        );
         assert_eq!(default_directives(false, 3), "debug,lab=trace");
     }
 }

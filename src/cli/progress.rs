@@ -23,7 +23,8 @@ struct Bars {
 
 impl Progress {
     pub fn new() -> Self {
-        let bars = std::io::stderr().is_terminal().then(|| {
+        let draw = std::io::stderr().is_terminal() && !super::log::quiet();
+        let bars = draw.then(|| {
             let multi = MultiProgress::new();
             let sweep = multi.add(ProgressBar::new(0));
             sweep.set_style(
