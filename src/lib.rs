@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod data;
+pub mod files;
 pub mod kernels;
 pub mod model;
 pub mod report;

@@ -3,7 +3,6 @@
 use super::args::Experiment;
 use crate::report::{self, Format, LeaderboardOptions};
 use crate::store::Store;
-use anyhow::Context;
 use std::path::Path;
 
 #[derive(clap::Args)]
@@ -42,9 +41,7 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
     };
     let output = match args.experiment.name() {
         Some(name) => {
-            let experiment = store
-                .experiment_by_name(name)?
-                .with_context(|| format!("no experiment named `{name}` in {}", db.display()))?;
+            let experiment = store.require_experiment(name)?;
             report::render(
                 &report::leaderboard(&store, &experiment, &opts)?,
                 args.format,

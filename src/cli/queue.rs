@@ -5,7 +5,6 @@ use super::spec_args::SpecArgs;
 use crate::report::{self, Format};
 use crate::runner::{self, RunOptions};
 use crate::store::Store;
-use anyhow::Context;
 use serde_json::json;
 use std::path::Path;
 
@@ -144,9 +143,7 @@ fn cancel(args: CancelArgs, db: &Path) -> anyhow::Result<i32> {
     let store = Store::open(db)?;
     let mut ids = args.trials;
     if let Some(name) = &args.experiment {
-        let experiment = store
-            .experiment_by_name(name)?
-            .with_context(|| format!("no experiment named `{name}` in {}", db.display()))?;
+        let experiment = store.require_experiment(name)?;
         ids.extend(store.queued_trials_of(experiment.id)?);
     }
     let done = store.cancel(&ids)?;

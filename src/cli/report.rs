@@ -28,9 +28,7 @@ pub fn execute(args: Args, db: &Path) -> Result<i32> {
     super::require_db(db)?;
     let store = Store::open(db)?;
     let experiments = match args.experiment.name() {
-        Some(name) => vec![store
-            .experiment_by_name(name)?
-            .with_context(|| format!("no experiment `{name}` in {}", db.display()))?],
+        Some(name) => vec![store.require_experiment(name)?],
         None => store.experiments()?,
     };
     if experiments.is_empty() {

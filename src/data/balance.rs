@@ -10,7 +10,9 @@ use rand_chacha::ChaCha8Rng;
 /// shuffles them) and, for `ClassWeights`, a weight per class.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Balanced {
+    /// Rows of the training split to train on (repeats allowed).
     pub indices: Vec<usize>,
+    /// Loss weight per class (`ClassWeights` only).
     pub class_weights: Option<Vec<f32>>,
 }
 

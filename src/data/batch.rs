@@ -10,12 +10,17 @@ use std::ops::Range;
 /// longest sequence of this batch only.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
+    /// Token ids, (batch, time) row-major.
     pub ids: Vec<u32>,
+    /// True length of each row (at least 1), (batch).
     pub lengths: Vec<usize>,
+    /// Class index of each row, (batch).
     pub labels: Vec<u32>,
     /// For each batch row, its index in the split (to put predictions back in order).
     pub rows: Vec<usize>,
+    /// Rows in this batch.
     pub batch: usize,
+    /// Steps per row: the longest true length of this batch.
     pub time: usize,
 }
 

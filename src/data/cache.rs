@@ -16,6 +16,7 @@
 //! name and renamed into place, never changed in place, so a mapped file stays valid.
 
 use super::{encoded::Ids, Column, Dataset, Scalar, Split, Vocab};
+use crate::files::{parent_dir, PendingFile};
 use crate::spec::{DataSection, PreprocessSection, Stem};
 use anyhow::{ensure, Context};
 use memmap2::Mmap;
@@ -156,14 +157,14 @@ fn header_bytes(h: &Header) -> anyhow::Result<Vec<u8>> {
 /// arrive in row order (rows of the three splits interleaved) and are written at their
 /// place through one handle per split. Nothing is in place until `finish`.
 pub(super) struct Writer {
-    path: PathBuf,
-    tmp: PathBuf,
+    /// The ids' handles go first: they are closed before the temporary file is
+    /// removed when a `Writer` is dropped unfinished.
+    splits: Vec<(BufWriter<File>, Sha256, usize)>,
+    file: PendingFile,
     layout: Layout,
     width: usize,
-    splits: Vec<(BufWriter<File>, Sha256, usize)>,
     meta_hash: [u8; 32],
     expected: [usize; 3],
-    done: bool,
 }
 
 impl Writer {
@@ -173,33 +174,22 @@ impl Writer {
         labels: [&[u32]; 3],
         offsets: [&[u64]; 3],
     ) -> anyhow::Result<Writer> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)
+        let dir = parent_dir(path);
+        std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create cache directory {}", dir.display()))?;
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        let tmp = dir.join(format!(
-            ".{}.{}.{nanos}.tmp",
-            name.unwrap_or_default(),
-            std::process::id()
-        ));
         let head = header_bytes(header)?;
         let layout = Layout::new(head.len(), header)?;
         let mut w = Writer {
-            path: path.to_path_buf(),
-            tmp,
-            width: header.id_width,
             splits: Vec::new(),
+            file: PendingFile::new(path),
+            width: header.id_width,
             meta_hash: [0; 32],
             expected: header.tokens,
-            done: false,
             layout,
         };
         let cannot = |p: &Path| format!("cannot write cache file {}", p.display());
-        let file = File::create(&w.tmp).with_context(|| cannot(&w.tmp))?;
+        let tmp = w.file.path().to_path_buf();
+        let file = File::create(&tmp).with_context(|| cannot(&tmp))?;
         // Everything before the ids, hashed as it goes.
         let mut meta = HashingWriter {
             out: BufWriter::with_capacity(1 << 20, file),
@@ -219,14 +209,14 @@ impl Writer {
         }
         ensure!(meta.pos == w.layout.ids[0], "cache layout mismatch");
         w.meta_hash = meta.hash.finalize().into();
-        meta.out.flush().with_context(|| cannot(&w.tmp))?;
+        meta.out.flush().with_context(|| cannot(&tmp))?;
         for s in 0..3 {
             let mut f = std::fs::OpenOptions::new()
                 .write(true)
-                .open(&w.tmp)
-                .with_context(|| cannot(&w.tmp))?;
+                .open(&tmp)
+                .with_context(|| cannot(&tmp))?;
             f.seek(SeekFrom::Start(w.layout.ids[s] as u64))
-                .with_context(|| cannot(&w.tmp))?;
+                .with_context(|| cannot(&tmp))?;
             w.splits
                 .push((BufWriter::with_capacity(1 << 20, f), Sha256::new(), 0));
         }
@@ -248,17 +238,18 @@ impl Writer {
                     b.copy_from_slice(&id.to_le_bytes());
                 }
             }
-            out.write_all(&buf[..n])
-                .with_context(|| format!("cannot write cache file {}", self.tmp.display()))?;
+            out.write_all(&buf[..n]).with_context(|| {
+                format!("cannot write cache file {}", self.file.path().display())
+            })?;
             hash.update(&buf[..n]);
         }
         *written += ids.len();
         Ok(())
     }
 
-    /// Pad, write the checksum and move the file into place.
+    /// Pad, write the checksum and move the file into place (synced to disk first).
     pub(super) fn finish(mut self) -> anyhow::Result<()> {
-        let tmp = self.tmp.clone();
+        let tmp = self.file.path().to_path_buf();
         let cannot = || format!("cannot write cache file {}", tmp.display());
         let mut sum = Sha256::new();
         sum.update(self.meta_hash);
@@ -280,23 +271,10 @@ impl Writer {
         last.flush().with_context(cannot)?;
         drop(last);
         self.splits.clear();
-        std::fs::rename(&self.tmp, &self.path).with_context(|| {
-            format!(
-                "cannot move cache file into place at {}",
-                self.path.display()
-            )
-        })?;
-        self.done = true;
-        Ok(())
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        if !self.done {
-            self.splits.clear();
-            let _ = std::fs::remove_file(&self.tmp);
-        }
+        let dest = self.file.dest().display().to_string();
+        self.file
+            .commit()
+            .with_context(|| format!("cannot move cache file into place at {dest}"))
     }
 }
 

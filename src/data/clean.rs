@@ -15,7 +15,7 @@
 //! Steps 3–6 run as one pass over the characters, so tokenising 25k reviews is cheap.
 
 use super::{FastMap, FastSet};
-use crate::spec::{PreprocessSection, Stem};
+use crate::spec::{PreprocessSection, Stem, Stopwords};
 use anyhow::Context;
 use regex::Regex;
 use rust_stemmers::{Algorithm, Stemmer};
@@ -73,13 +73,13 @@ impl Preprocessor {
                 Stem::Lemma => Stemming::Lemma(super::lemma::wordnet()),
             },
         };
-        let words: Vec<String> = match cfg.stopwords.trim() {
-            "" | "none" => Vec::new(),
-            "english" => super::stopwords::ENGLISH
+        let words: Vec<String> = match &cfg.stopwords {
+            Stopwords::None => Vec::new(),
+            Stopwords::English => super::stopwords::ENGLISH
                 .iter()
                 .map(|w| w.to_string())
                 .collect(),
-            path => read_word_list(&base_dir.join(path))?,
+            Stopwords::File(path) => read_word_list(&base_dir.join(path))?,
         };
         for w in words {
             pre.add_stopword(&w);
@@ -326,7 +326,7 @@ mod tests {
 
     #[test]
     fn english_stopwords_catch_contractions_without_apostrophes() {
-        let p = pre(|c| c.stopwords = "english".into());
+        let p = pre(|c| c.stopwords = Stopwords::English);
         assert_eq!(p.tokens("I don't like it"), ["like"]);
     }
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 /// Plain little-endian numbers that can be viewed in place in a mapped file.
 pub trait Scalar: bytemuck::Pod + Default + Copy + PartialEq + fmt::Debug + Send + Sync {
+    /// The value of `size_of::<Self>()` little-endian bytes.
     fn from_le(bytes: &[u8]) -> Self;
     /// The values as little-endian bytes (borrowed on little-endian hosts).
     fn le_bytes(values: &[Self]) -> Cow<'_, [u8]>;
@@ -71,10 +72,12 @@ impl<T: Scalar> Column<T> {
     }
 
     /// Whether the values live in a mapped file (not copied into memory).
+    /// Whether the values are viewed in a mapped file (not copied into memory).
     pub fn is_mapped(&self) -> bool {
         matches!(self.0, Repr::Mapped { .. })
     }
 
+    /// Appends a value (copying a mapped column into memory first).
     pub fn push(&mut self, value: T) {
         self.to_mut().push(value);
     }
@@ -181,6 +184,7 @@ pub struct Split {
     pub(crate) ids: Ids,
     /// `len() + 1` entries, starting at 0, non-decreasing.
     pub(crate) offsets: Column<u64>,
+    /// Class index of each row.
     pub labels: Column<u32>,
 }
 
@@ -235,9 +239,11 @@ impl Split {
         }
     }
 
+    /// Rows in the split.
     pub fn len(&self) -> usize {
         self.labels.len()
     }
+    /// Whether the split has no rows.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }

@@ -32,7 +32,7 @@ pub fn data_path(data: &DataSection, base_dir: &Path) -> PathBuf {
 }
 
 /// Read and parse the data file named by `data` (every text in memory: for big files
-/// the pipeline streams through [`scan_file`] and [`texts`] instead).
+/// the pipeline streams through [`scan_file`] and `texts` instead).
 pub fn load(data: &DataSection, base_dir: &Path) -> anyhow::Result<Table> {
     let path = data_path(data, base_dir);
     let mut texts = Vec::new();

@@ -43,9 +43,13 @@ pub(crate) type FastSet<K> = std::collections::HashSet<K, foldhash::fast::Random
 pub struct Dataset {
     /// Class names; label `k` in a split means `classes[k]`.
     pub classes: Vec<String>,
+    /// Built from the training split only.
     pub vocab: Vocab,
+    /// The rows to train on.
     pub train: Split,
+    /// The rows for validation (early stopping, model choice).
     pub valid: Split,
+    /// The held-out rows for the final scores.
     pub test: Split,
     /// Data rows read from the file (after `limit`).
     pub rows_read: usize,
@@ -96,6 +100,7 @@ pub fn prepare_cached(
 /// What [`warm_cache`] found or did.
 #[derive(Debug, Clone)]
 pub struct Warmed {
+    /// The cache key (hex sha256, see [`cache_key`]).
     pub key: String,
     /// The cache file.
     pub file: PathBuf,
@@ -176,16 +181,14 @@ fn stopword_file_bytes(
     pre: &PreprocessSection,
     base_dir: &Path,
 ) -> anyhow::Result<Option<Vec<u8>>> {
-    match pre.stopwords.trim() {
-        "" | "none" | "english" => Ok(None),
-        p => {
-            let path = base_dir.join(p);
-            std::fs::read(&path).map(Some).with_context(|| {
-                format!(
-                    "cannot read the stop-word list {} (preprocess.stopwords)",
-                    path.display()
-                )
-            })
-        }
-    }
+    let Some(list) = pre.stopwords.file() else {
+        return Ok(None);
+    };
+    let path = base_dir.join(list);
+    std::fs::read(&path).map(Some).with_context(|| {
+        format!(
+            "cannot read the stop-word list {} (preprocess.stopwords)",
+            path.display()
+        )
+    })
 }

@@ -4,10 +4,10 @@
 //! 1. **scan**: read every row, check it, keep only its class (`load::scan_file`);
 //!    then the stratified split (which needs every label) decides each row's split;
 //! 2. **count**: clean and tokenise in parallel (rayon over chunks of rows read by a
-//!    separate thread), counting the raw tokens of training rows (per-worker counts,
-//!    merged at the end, when each distinct raw token is stop-word-filtered and
-//!    stemmed once) and noting each row's encoded length; the vocabulary follows;
-//! 3. **encode**: tokenise again (stopping at `max_len` tokens; each worker remembers
+//!    separate thread), counting the raw tokens of training rows (per-thread counts,
+//!    merged at the end) and noting each row's encoded length; then **build the
+//!    vocabulary**, each distinct raw token stop-word-filtered and stemmed once;
+//! 3. **encode**: tokenise again (stopping at `max_len` tokens; each thread remembers
 //!    the id of every raw token it met) and stream the ids of each split into a sink:
 //!    memory, or a cache file written at its final place.
 //!
@@ -19,13 +19,14 @@
 use super::cache::{self, Header};
 use super::encoded::{Ids, Split};
 use super::FastMap;
-use super::{load, split_indices, Dataset, Preprocessor, Vocab};
+use super::{load, split_indices, Dataset, Encoder, Preprocessor, Vocab};
 use crate::spec::{DataSection, PreprocessSection};
 use anyhow::{bail, Context};
 use rayon::prelude::*;
+use std::cell::RefCell;
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use thread_local::ThreadLocal;
 
 /// A chunk ends after this many rows or bytes of text, whichever comes first.
 const CHUNK_ROWS: usize = 8192;
@@ -38,15 +39,21 @@ const TASK_ROWS: usize = 64;
 pub struct BuildStats {
     /// Rows kept (read minus skipped).
     pub rows: usize,
+    /// Data rows read (after `limit`), skipped ones included.
     pub rows_read: usize,
+    /// Vocabulary size, padding and unknown included.
     pub vocab: usize,
     /// Rows and ids per split (train, valid, test).
     pub split_rows: [usize; 3],
+    /// Ids per split (train, valid, test).
     pub split_tokens: [usize; 3],
     /// Bytes per stored id.
     pub id_width: usize,
+    /// Time of pass 1 (scan and split).
     pub scan: Duration,
+    /// Time of pass 2 (count tokens, build the vocabulary).
     pub count: Duration,
+    /// Time of pass 3 (encode).
     pub encode: Duration,
 }
 
@@ -161,98 +168,144 @@ fn plan(
     pre: &Preprocessor,
 ) -> anyhow::Result<Plan> {
     let start = Instant::now();
+    let scan = scan_and_split(path, data)?;
+    let scanned = start.elapsed();
+    let start = Instant::now();
+    let counted = count_tokens(path, data, cfg, pre, &scan)?;
+    let vocab = build_vocab(counted.raw, pre, cfg);
+    let offsets = counted.offsets;
+    let stats = BuildStats {
+        rows: scan.member.len(),
+        rows_read: scan.labels.rows_read,
+        vocab: vocab.len(),
+        split_rows: [0, 1, 2].map(|s| scan.split_labels[s].len()),
+        split_tokens: [0, 1, 2].map(|s| offsets[s].last().copied().unwrap_or(0) as usize),
+        id_width: cache::id_width(vocab.len()),
+        scan: scanned,
+        count: start.elapsed(),
+        encode: Duration::ZERO,
+    };
+    Ok(Plan {
+        classes: scan.labels.classes,
+        vocab,
+        rows_read: scan.labels.rows_read,
+        rows_skipped: scan.labels.rows_skipped,
+        member: scan.member,
+        labels: scan.split_labels,
+        offsets,
+        stats,
+    })
+}
+
+/// Pass 1's result: every kept row's class and split.
+struct Scanned {
+    labels: load::Labels,
+    /// The split (0 train, 1 valid, 2 test) of each kept row.
+    member: Vec<u8>,
+    /// The labels of train, valid and test, in file order.
+    split_labels: [Vec<u32>; 3],
+}
+
+/// Pass 1: read every row's label (`load::scan_file`), then split. A class the
+/// test split never shows is an error.
+fn scan_and_split(path: &Path, data: &DataSection) -> anyhow::Result<Scanned> {
     let scan = load::scan_file(path, data)?;
     let [train, valid, test] = split_indices(&scan.labels, scan.classes.len(), &data.split)?;
-    // A class the test split never shows cannot be scored: say so now, not as NaNs.
-    let mut in_test = vec![false; scan.classes.len()];
-    for &i in &test {
-        in_test[scan.labels[i] as usize] = true;
-    }
-    if !test.is_empty() {
-        if let Some(class_id) = in_test.iter().position(|&seen| !seen) {
-            let total = scan
-                .labels
-                .iter()
-                .filter(|&&l| l as usize == class_id)
-                .count();
-            bail!(
-                "{}: class {:?} (column {:?}) has no rows in the test split \
-                 ({total} row(s) in all, data.split.test = {}); add rows of it, \
-                 raise data.split.test or merge it with data.label_map",
-                path.display(),
-                scan.classes[class_id],
-                data.label,
-                data.split.test
-            );
-        }
-    }
+    check_test_classes(path, data, &scan, &test)?;
     let mut member = vec![0u8; scan.labels.len()];
     for (s, rows) in [(1u8, &valid), (2u8, &test)] {
         for &i in rows {
             member[i] = s;
         }
     }
-    let labels: [Vec<u32>; 3] =
+    let split_labels: [Vec<u32>; 3] =
         [&train, &valid, &test].map(|rows| rows.iter().map(|&i| scan.labels[i]).collect());
-    drop((train, valid, test));
-    let scanned = start.elapsed();
+    Ok(Scanned {
+        labels: scan,
+        member,
+        split_labels,
+    })
+}
 
-    // Pass 2. Each rayon worker counts raw tokens (as cleaning leaves them, before stop
-    // words and stemming: one lookup per token) into its own map, locked once per task
-    // and never contended. The maps are merged at the end and each distinct raw token
-    // is stemmed once: the counts of its base form are the sums over its raw forms.
-    let start = Instant::now();
+/// A class the test split never shows cannot be scored: say so now, not as NaNs.
+fn check_test_classes(
+    path: &Path,
+    data: &DataSection,
+    scan: &load::Labels,
+    test: &[usize],
+) -> anyhow::Result<()> {
+    let mut in_test = vec![false; scan.classes.len()];
+    for &i in test {
+        in_test[scan.labels[i] as usize] = true;
+    }
+    if test.is_empty() {
+        return Ok(());
+    }
+    let Some(class_id) = in_test.iter().position(|&seen| !seen) else {
+        return Ok(());
+    };
+    let total = scan
+        .labels
+        .iter()
+        .filter(|&&l| l as usize == class_id)
+        .count();
+    bail!(
+        "{}: class {:?} (column {:?}) has no rows in the test split \
+         ({total} row(s) in all, data.split.test = {}); add rows of it, \
+         raise data.split.test or merge it with data.label_map",
+        path.display(),
+        scan.classes[class_id],
+        data.label,
+        data.split.test
+    )
+}
+
+/// Pass 2's result: raw-token counts of the training rows and each split's row ends.
+struct Counted {
+    raw: FastMap<String, RawCount>,
+    offsets: [Vec<u64>; 3],
+}
+
+/// Pass 2: each row's encoded length (its split's offsets) and the counts of the
+/// raw tokens of training rows (as cleaning leaves them, before stop words and
+/// stemming: one lookup per token). Each thread counts into its own map, never
+/// contended; the maps are merged at the end.
+fn count_tokens(
+    path: &Path,
+    data: &DataSection,
+    cfg: &PreprocessSection,
+    pre: &Preprocessor,
+    scan: &Scanned,
+) -> anyhow::Result<Counted> {
     let max_len = cfg.max_len.max(1);
-    let locals: Vec<Mutex<FastMap<String, RawCount>>> = per_worker();
+    let member = &scan.member;
+    let locals: ThreadLocal<RefCell<FastMap<String, RawCount>>> = ThreadLocal::new();
     let mut offsets: [Vec<u64>; 3] = [0, 1, 2].map(|s| {
-        let mut v = Vec::with_capacity(labels[s].len() + 1);
+        let mut v = Vec::with_capacity(scan.split_labels[s].len() + 1);
         v.push(0);
         v
     });
-    let kept = chunks(path, data, scan.rows_read, |first, texts| {
+    let kept = chunks(path, data, scan.labels.rows_read, |first, texts| {
         let lens: Vec<u32> = texts
             .par_chunks(TASK_ROWS)
             .enumerate()
             .flat_map_iter(|(task, texts)| {
-                let mut counts = lock(&locals);
+                let mut counts = locals.get_or_default().borrow_mut();
                 let first = first + task * TASK_ROWS;
                 let lens: Vec<u32> = texts
                     .iter()
                     .enumerate()
                     .map(|(j, text)| {
-                        let mut n = 0usize;
-                        if member.get(first + j) == Some(&0) {
-                            pre.each_raw_token(text, |raw| {
-                                let stop = match counts.get_mut(raw) {
-                                    Some(c) => {
-                                        c.count += 1;
-                                        c.stop
-                                    }
-                                    None => {
-                                        let stop = pre.is_stopword(raw);
-                                        counts.insert(raw.to_string(), RawCount { count: 1, stop });
-                                        stop
-                                    }
-                                };
-                                n += usize::from(!stop);
-                                true
-                            });
-                        } else {
-                            pre.each_raw_token(text, |raw| {
-                                n += usize::from(!pre.is_stopword(raw));
-                                n < max_len
-                            });
-                        }
-                        n.clamp(1, max_len) as u32
+                        let training = member.get(first + j) == Some(&0);
+                        let counts = training.then_some(&mut *counts);
+                        row_length(pre, text, counts, max_len)
                     })
                     .collect();
                 lens
             })
             .collect();
         for (j, len) in lens.into_iter().enumerate() {
-            let s = *member
-                .get(first + j)
-                .context("more rows than in the first pass")? as usize;
+            let s = split_of(member, first + j)?;
             let end = offsets[s].last().copied().unwrap_or(0) + len as u64;
             offsets[s].push(end);
         }
@@ -261,7 +314,7 @@ fn plan(
     check_rows(path, kept, member.len())?;
     let mut raw: FastMap<String, RawCount> = FastMap::default();
     for local in locals {
-        let local = local.into_inner().unwrap_or_else(|e| e.into_inner());
+        let local = local.into_inner();
         if raw.is_empty() {
             raw = local;
             continue;
@@ -270,6 +323,49 @@ fn plan(
             raw.entry(t).or_insert(RawCount { count: 0, ..c }).count += c.count;
         }
     }
+    Ok(Counted { raw, offsets })
+}
+
+/// The encoded length of one row (1..=`max_len`); a training row (`counts` given)
+/// has all its raw tokens counted, the others stop at `max_len`.
+fn row_length(
+    pre: &Preprocessor,
+    text: &str,
+    counts: Option<&mut FastMap<String, RawCount>>,
+    max_len: usize,
+) -> u32 {
+    let mut n = 0usize;
+    match counts {
+        Some(counts) => pre.each_raw_token(text, |raw| {
+            let stop = match counts.get_mut(raw) {
+                Some(c) => {
+                    c.count += 1;
+                    c.stop
+                }
+                None => {
+                    let stop = pre.is_stopword(raw);
+                    counts.insert(raw.to_string(), RawCount { count: 1, stop });
+                    stop
+                }
+            };
+            n += usize::from(!stop);
+            true
+        }),
+        None => pre.each_raw_token(text, |raw| {
+            n += usize::from(!pre.is_stopword(raw));
+            n < max_len
+        }),
+    }
+    n.clamp(1, max_len) as u32
+}
+
+/// The vocabulary from the raw-token counts: each distinct raw token that is not a
+/// stop word is stemmed once, and a base form counts the sum over its raw forms.
+fn build_vocab(
+    raw: FastMap<String, RawCount>,
+    pre: &Preprocessor,
+    cfg: &PreprocessSection,
+) -> Vocab {
     let based: Vec<(String, u64)> = raw
         .into_iter()
         .filter(|(_, c)| !c.stop)
@@ -281,28 +377,7 @@ fn plan(
     for (t, c) in based {
         *counts.entry(t).or_insert(0) += c;
     }
-    let vocab = Vocab::from_counts(counts, cfg.min_freq, cfg.max_vocab);
-    let stats = BuildStats {
-        rows: member.len(),
-        rows_read: scan.rows_read,
-        vocab: vocab.len(),
-        split_rows: [0, 1, 2].map(|s| labels[s].len()),
-        split_tokens: [0, 1, 2].map(|s| offsets[s].last().copied().unwrap_or(0) as usize),
-        id_width: cache::id_width(vocab.len()),
-        scan: scanned,
-        count: start.elapsed(),
-        encode: Duration::ZERO,
-    };
-    Ok(Plan {
-        classes: scan.classes,
-        vocab,
-        rows_read: scan.rows_read,
-        rows_skipped: scan.rows_skipped,
-        member,
-        labels,
-        offsets,
-        stats,
-    })
+    Vocab::from_counts(counts, cfg.min_freq, cfg.max_vocab)
 }
 
 /// Pass 3: every row's ids, in file order, to `sink`.
@@ -317,47 +392,23 @@ fn encode(
     let start = Instant::now();
     let encoder = plan.vocab.encoder();
     let max_len = cfg.max_len.max(1);
-    // Per worker: raw token -> id (SKIP for a stop word), one lookup per token.
-    const SKIP: u32 = u32::MAX;
-    let memos: Vec<Mutex<FastMap<String, u32>>> = per_worker();
+    let memos: ThreadLocal<RefCell<FastMap<String, u32>>> = ThreadLocal::new();
     let mut next = [0usize; 3];
     let (member, offsets) = (&plan.member, &plan.offsets);
     let kept = chunks(path, data, plan.rows_read, |first, texts| {
         let encoded: Vec<Vec<u32>> = texts
             .par_chunks(TASK_ROWS)
             .flat_map_iter(|texts| {
-                let mut memo = lock(&memos);
+                let mut memo = memos.get_or_default().borrow_mut();
                 let rows: Vec<Vec<u32>> = texts
                     .iter()
-                    .map(|text| {
-                        let mut ids = Vec::new();
-                        pre.each_raw_token(text, |raw| {
-                            let id = match memo.get(raw) {
-                                Some(&id) => id,
-                                None => {
-                                    let id = pre.base_form(raw).map_or(SKIP, |b| encoder.id(&b));
-                                    memo.insert(raw.to_string(), id);
-                                    id
-                                }
-                            };
-                            if id != SKIP {
-                                ids.push(id);
-                            }
-                            ids.len() < max_len
-                        });
-                        if ids.is_empty() {
-                            ids.push(super::UNK_ID);
-                        }
-                        ids
-                    })
+                    .map(|text| encode_row(pre, &encoder, &mut memo, text, max_len))
                     .collect();
                 rows
             })
             .collect();
         for (j, ids) in encoded.iter().enumerate() {
-            let s = *member
-                .get(first + j)
-                .context("more rows than in the first pass")? as usize;
+            let s = split_of(member, first + j)?;
             let r = next[s];
             let expected = offsets[s].get(r + 1).map(|end| end - offsets[s][r]);
             if expected != Some(ids.len() as u64) {
@@ -377,6 +428,39 @@ fn encode(
     Ok(())
 }
 
+/// A raw token's id in `memo` for a stop word (or a token with no base form).
+const SKIP: u32 = u32::MAX;
+
+/// One row's ids (at most `max_len`, never empty); `memo` maps each raw token met
+/// so far to its id (or `SKIP`), so a token is stemmed and looked up once.
+fn encode_row(
+    pre: &Preprocessor,
+    encoder: &Encoder,
+    memo: &mut FastMap<String, u32>,
+    text: &str,
+    max_len: usize,
+) -> Vec<u32> {
+    let mut ids = Vec::new();
+    pre.each_raw_token(text, |raw| {
+        let id = match memo.get(raw) {
+            Some(&id) => id,
+            None => {
+                let id = pre.base_form(raw).map_or(SKIP, |b| encoder.id(&b));
+                memo.insert(raw.to_string(), id);
+                id
+            }
+        };
+        if id != SKIP {
+            ids.push(id);
+        }
+        ids.len() < max_len
+    });
+    if ids.is_empty() {
+        ids.push(super::UNK_ID);
+    }
+    ids
+}
+
 /// A raw token's count in training rows, and whether it is a stop word.
 #[derive(Clone, Copy)]
 struct RawCount {
@@ -384,17 +468,12 @@ struct RawCount {
     stop: bool,
 }
 
-/// One map per rayon worker (see `lock`).
-fn per_worker<T: Default>() -> Vec<Mutex<T>> {
-    (0..rayon::current_num_threads().max(1))
-        .map(|_| Mutex::default())
-        .collect()
-}
-
-/// The calling rayon worker's own map: uncontended, as a worker runs one task at a time.
-fn lock<T>(maps: &[Mutex<T>]) -> std::sync::MutexGuard<'_, T> {
-    let slot = rayon::current_thread_index().unwrap_or(0) % maps.len();
-    maps[slot].lock().unwrap_or_else(|e| e.into_inner())
+/// The split of kept row `row` (as pass 1 saw the file).
+fn split_of(member: &[u8], row: usize) -> anyhow::Result<usize> {
+    let s = member
+        .get(row)
+        .context("more rows than in the first pass")?;
+    Ok(*s as usize)
 }
 
 fn check_rows(path: &Path, now: usize, before: usize) -> anyhow::Result<()> {

@@ -4,8 +4,9 @@ use super::clean::Preprocessor;
 use super::FastMap;
 use serde::{Deserialize, Serialize};
 
-/// Reserved ids.
+/// The id of `<pad>`, filling rows shorter than their batch.
 pub const PAD_ID: u32 = 0;
+/// The id of `<unk>`, for a word outside the vocabulary.
 pub const UNK_ID: u32 = 1;
 const PAD: &str = "<pad>";
 const UNK: &str = "<unk>";
@@ -13,6 +14,7 @@ const UNK: &str = "<unk>";
 /// Token <-> id map built from the training split. Id 0 is `<pad>`, 1 is `<unk>`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Vocab {
+    /// Id -> token; the position is the id.
     pub itos: Vec<String>,
 }
 
@@ -57,9 +59,11 @@ impl Vocab {
         Vocab { itos }
     }
 
+    /// Entries, `<pad>` and `<unk>` included.
     pub fn len(&self) -> usize {
         self.itos.len()
     }
+    /// Whether there are no entries (never, for a built vocabulary).
     pub fn is_empty(&self) -> bool {
         self.itos.is_empty()
     }

@@ -266,10 +266,7 @@ fn check_keys(keys: &[String], configs: &[BTreeMap<String, String>]) -> Result<(
     let all: BTreeSet<&String> = configs.iter().flat_map(|c| c.keys()).collect();
     for key in keys {
         if !all.contains(key) {
-            let nearest = all.iter().max_by(|a, b| {
-                strsim::jaro_winkler(key, a).total_cmp(&strsim::jaro_winkler(key, b))
-            });
-            match nearest {
+            match crate::spec::nearest(key, all.iter().map(|k| k.as_str())) {
                 Some(n) => bail!("group_by key `{key}` is not a config key (did you mean `{n}`?)"),
                 None => bail!("group_by key `{key}` is not a config key"),
             }

@@ -3,13 +3,13 @@
 //! a model ready for prediction without the training data.
 
 use crate::data::{Encoder, Preprocessor, Vocab};
+use crate::files::sha256_file;
 use crate::model::Classifier;
 use crate::spec::TrialConfig;
 use crate::store::ArtifactRow;
 use anyhow::{Context, Result};
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 pub const WEIGHTS: &str = "model.safetensors";
@@ -86,11 +86,6 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_str(&text)
         .with_context(|| format!("{} is not a valid lab artifact", path.display()))
-}
-
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(hex::encode(Sha256::digest(&bytes)))
 }
 
 fn relative_to(path: &Path, root: &Path) -> PathBuf {
@@ -181,7 +176,7 @@ impl TrainedModel {
         Ok(probs
             .into_iter()
             .map(|p| {
-                let best = argmax(&p);
+                let best = crate::train::metrics::argmax(&p);
                 Prediction {
                     label: self.classes[best].clone(),
                     probabilities: self.classes.iter().cloned().zip(p).collect(),
@@ -189,18 +184,4 @@ impl TrainedModel {
             })
             .collect())
     }
-}
-
-fn argmax(values: &[f32]) -> usize {
-    values
-        .iter()
-        .enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
-            if v > best.1 {
-                (i, v)
-            } else {
-                best
-            }
-        })
-        .0
 }

@@ -1,31 +1,37 @@
 //! Device selection: `cpu`, `cuda`, `cuda:N` or `auto`. Asking for CUDA from a
 //! build without the `cuda` feature is an error, never a silent CPU fallback.
 
-use anyhow::{bail, Context, Result};
+use crate::spec;
+use anyhow::{Context, Result};
 use candle_core::{Device, DeviceLocation};
 
+/// Opens the device named `name` (`--device`, `train.device`; surrounding blanks
+/// are ignored).
+///
+/// # Errors
+/// A name that is not `cpu`, `auto`, `cuda` or `cuda:N` (the message suggests the
+/// nearest), or a GPU this build or machine cannot open.
 pub fn select(name: &str) -> Result<Device> {
-    let name = name.trim();
-    match name {
-        "cpu" => Ok(Device::Cpu),
+    let device: spec::Device = name.trim().parse()?;
+    open(device)
+}
+
+/// Opens a parsed device.
+///
+/// # Errors
+/// CUDA asked of a build without the `cuda` feature, or a GPU that cannot be opened.
+pub fn open(device: spec::Device) -> Result<Device> {
+    match device {
+        spec::Device::Cpu => Ok(Device::Cpu),
         // A CUDA build on a machine without a usable GPU still runs on the CPU.
-        "auto" => Ok(cuda(0).unwrap_or(Device::Cpu)),
-        "cuda" => cuda(0),
-        _ => match name.strip_prefix("cuda:") {
-            Some(n) => {
-                let ordinal = n.parse::<usize>().with_context(|| {
-                    format!("device `{name}`: expected cuda:N with N a GPU number")
-                })?;
-                cuda(ordinal)
-            }
-            None => bail!("unknown device `{name}`: expected cpu, cuda, cuda:N or auto"),
-        },
+        spec::Device::Auto => Ok(cuda(0).unwrap_or(Device::Cpu)),
+        spec::Device::Cuda(ordinal) => cuda(ordinal.unwrap_or(0)),
     }
 }
 
 fn cuda(ordinal: usize) -> Result<Device> {
     if !candle_core::utils::cuda_is_available() {
-        bail!(
+        anyhow::bail!(
             "device cuda:{ordinal} requested, but this lab was built without CUDA support; \
              rebuild with `cargo build --release --features cuda` on a machine with the CUDA toolkit"
         );

@@ -4,6 +4,7 @@
 use super::artifacts::{self, TrainedModel};
 use super::RunOptions;
 use crate::report::{leaderboard, LeaderboardOptions};
+use crate::spec::Stopwords;
 use crate::store::{Store, TrialStatus};
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
@@ -52,9 +53,7 @@ pub fn trial_dir(store: &Store, db: &Path, trial_id: i64) -> Result<PathBuf> {
 /// The best trial of an experiment by `metric` (the leaderboard's best
 /// configuration, and its best seed).
 pub fn best_trial(store: &Store, experiment: &str, metric: &str) -> Result<i64> {
-    let exp = store
-        .experiment_by_name(experiment)?
-        .with_context(|| format!("no experiment `{experiment}` in {}", store.path().display()))?;
+    let exp = store.require_experiment(experiment)?;
     let opts = LeaderboardOptions {
         metric: metric.to_string(),
         ..Default::default()
@@ -143,12 +142,11 @@ pub fn export(store: &Store, db: &Path, trial_id: i64, out: &Path) -> Result<Mod
     let base_dir = PathBuf::from(config["base_dir"].as_str().unwrap_or("."));
     let stopwords = config["config"]["preprocess"]["stopwords"]
         .as_str()
-        .unwrap_or("none")
-        .trim()
-        .to_string();
-    if !matches!(stopwords.as_str(), "" | "none" | "english") {
+        .map(Stopwords::from)
+        .unwrap_or_default();
+    if let Some(list) = stopwords.file() {
         // A word-list file: inline it so the export does not depend on base_dir.
-        let list = base_dir.join(&stopwords);
+        let list = base_dir.join(list);
         std::fs::copy(&list, out.join(STOPWORDS))
             .with_context(|| format!("cannot copy the stopword list {}", list.display()))?;
         config["config"]["preprocess"]["stopwords"] = STOPWORDS.into();

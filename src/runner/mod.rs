@@ -64,10 +64,7 @@ impl RunOptions {
 
     /// The directory holding the database, artifacts and cache.
     pub fn root(&self) -> PathBuf {
-        match self.db.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        }
+        crate::files::parent_dir(&self.db)
     }
 }
 
@@ -308,7 +305,7 @@ pub fn run(
         let device = opts
             .device
             .clone()
-            .unwrap_or_else(|| trial.config.train.device.clone());
+            .unwrap_or_else(|| trial.config.train.device.to_string());
         if store
             .claim_trial_id(trial_id, &opts.worker, &device)?
             .is_none()

@@ -4,6 +4,7 @@
 //! only names what differs from the defaults. Range checks live in
 //! `spec::validate`; these types only describe the shape.
 
+pub use super::values::{Device, Monitor, Stopwords};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,10 +13,15 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Spec {
+    /// `[experiment]`: name, description, seeds.
     pub experiment: ExperimentSection,
+    /// `[data]`: the file, its columns and the split.
     pub data: DataSection,
+    /// `[preprocess]`: cleaning, stop words, stemming, vocabulary, length, balance.
     pub preprocess: PreprocessSection,
+    /// `[model]`: the network.
     pub model: ModelSection,
+    /// `[train]`: optimisation and early stopping.
     pub train: TrainSection,
     /// Dotted key path (e.g. "model.cell") -> list of values (an axis of the grid).
     pub sweep: BTreeMap<String, Vec<toml::Value>>,
@@ -26,18 +32,27 @@ pub struct Spec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrialConfig {
+    /// The experiment's name.
     pub experiment: String,
+    /// The seed of the model's initialisation, dropout and shuffling.
     pub seed: u64,
+    /// `[data]` at this point of the grid.
     pub data: DataSection,
+    /// `[preprocess]` at this point of the grid.
     pub preprocess: PreprocessSection,
+    /// `[model]` at this point of the grid.
     pub model: ModelSection,
+    /// `[train]` at this point of the grid.
     pub train: TrainSection,
 }
 
+/// `[experiment]`: not part of any trial's configuration but its name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExperimentSection {
+    /// Names the experiment in the store and its directory (letters, digits, `_.-`).
     pub name: String,
+    /// Free text, recorded with the experiment.
     pub description: String,
     /// Every grid point runs once per seed.
     pub seeds: Vec<u64>,
@@ -53,6 +68,7 @@ impl Default for ExperimentSection {
     }
 }
 
+/// `[data]`: where the rows come from and how they are split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataSection {
@@ -68,6 +84,7 @@ pub struct DataSection {
     pub label_map: BTreeMap<String, String>,
     /// Take only the first N data rows.
     pub limit: Option<usize>,
+    /// `data.split`: the train/valid/test fractions.
     pub split: SplitSection,
     /// A row with empty text: "skip" (counted, the default) or "error".
     /// Omitted from the trial hash when unset, so older trials keep their identity.
@@ -78,19 +95,25 @@ pub struct DataSection {
     pub on_invalid_utf8: Option<OnInvalidUtf8>,
 }
 
+/// `data.on_bad_row`: what a row with empty text does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum OnBadRow {
+    /// `"skip"`: the row is left out and counted.
     #[default]
     Skip,
+    /// `"error"`: the first such row stops loading, naming its line.
     Error,
 }
 
+/// `data.on_invalid_utf8`: what bytes that are not UTF-8 do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum OnInvalidUtf8 {
+    /// `"lossy"`: replaced by U+FFFD, with a warning.
     #[default]
     Lossy,
+    /// `"error"`: loading stops, naming the line.
     Error,
 }
 
@@ -110,11 +133,15 @@ impl Default for DataSection {
     }
 }
 
+/// `data.split`: fractions of the kept rows (they sum to 1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SplitSection {
+    /// Fraction of rows to train on, in (0, 1].
     pub train: f64,
+    /// Fraction for validation (early stopping, model choice), in (0, 1].
     pub valid: f64,
+    /// Fraction held out for the final scores, in (0, 1].
     pub test: f64,
     /// Keep each class's share equal across the three splits.
     pub stratify: bool,
@@ -135,19 +162,29 @@ impl Default for SplitSection {
     }
 }
 
+/// `[preprocess]`: how texts become tokens and tokens become ids.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PreprocessSection {
+    /// Lowercase every text.
     pub lowercase: bool,
+    /// Drop HTML tags and decode entities.
     pub strip_html: bool,
+    /// Drop URLs.
     pub remove_urls: bool,
+    /// Drop digits.
     pub remove_digits: bool,
+    /// Drop punctuation (apostrophes inside words too, so "don't" becomes "dont").
     pub remove_punctuation: bool,
     /// "none" | "english" | path to a word list (one word per line, relative to the spec file).
-    pub stopwords: String,
+    pub stopwords: Stopwords,
+    /// Reduce each token to a base form, after stop words are removed.
     pub stem: Stem,
+    /// A word enters the vocabulary when it occurs at least this often in training rows.
     pub min_freq: usize,
+    /// Vocabulary size, padding and unknown included (the most frequent words win).
     pub max_vocab: usize,
+    /// Tokens kept per text (the first ones).
     pub max_len: usize,
     /// Applied to the training split only.
     pub balance: Balance,
@@ -161,7 +198,7 @@ impl Default for PreprocessSection {
             remove_urls: true,
             remove_digits: false,
             remove_punctuation: true,
-            stopwords: "none".into(),
+            stopwords: Stopwords::None,
             stem: Stem::None,
             min_freq: 2,
             max_vocab: 20000,
@@ -171,34 +208,49 @@ impl Default for PreprocessSection {
     }
 }
 
+/// `preprocess.stem`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stem {
+    /// `"none"`: tokens as cleaning leaves them.
     None,
+    /// `"snowball"`: the English Snowball stemmer.
     Snowball,
     /// WordNet 3.0 lemmas (src/data/lemma.rs).
     Lemma,
 }
 
+/// `preprocess.balance`: evening out the classes of the training split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Balance {
+    /// `"none"`: the rows as they are.
     None,
+    /// `"upsample"`: rows of smaller classes repeated up to the largest class.
     Upsample,
+    /// `"downsample"`: rows of larger classes dropped down to the smallest class.
     Downsample,
+    /// `"class_weights"`: the loss weighs each class by its inverse frequency.
     ClassWeights,
 }
 
+/// `[model]`: embedding, recurrent stack, pooling and head.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelSection {
+    /// The recurrent cell.
     pub cell: Cell,
+    /// Run each layer in both directions (the outputs are concatenated).
     pub bidirectional: bool,
+    /// Stacked recurrent layers.
     pub layers: usize,
+    /// Width of a word's embedding vector.
     pub embedding_dim: usize,
+    /// Hidden units per direction and layer.
     pub hidden: usize,
     /// Applied to the embeddings, between recurrent layers and before the head.
     pub dropout: f64,
+    /// How the outputs over time become one vector per text.
     pub pooling: Pooling,
     /// Pretrained word vectors for the embedding. Omitted from the trial hash when
     /// unset, so older trials keep their identity.
@@ -228,6 +280,7 @@ pub struct EmbeddingsSection {
     /// The vectors file, relative to the spec file (`.gz` read transparently for the
     /// text format); `"none"` keeps the random initialisation (a sweep value).
     pub path: PathBuf,
+    /// The vectors file's format.
     pub format: EmbeddingFormat,
     /// `npy+vocab` only: the words of the `.npy` rows, one per line, relative to the
     /// spec file.
@@ -258,6 +311,7 @@ impl Default for EmbeddingsSection {
     }
 }
 
+/// `model.embeddings.format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EmbeddingFormat {
     /// `word v1 ... vd` per line (GloVe's text files; a word2vec text header line
@@ -272,35 +326,49 @@ pub enum EmbeddingFormat {
     Word2vecBin,
 }
 
+/// `model.cell`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cell {
+    /// `"lstm"`: long short-term memory.
     Lstm,
+    /// `"gru"`: gated recurrent unit.
     Gru,
 }
 
+/// `model.pooling`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Pooling {
+    /// `"last"`: the final state of each direction (at the text's true end).
     Last,
+    /// `"mean"`: the mean over the true positions.
     Mean,
+    /// `"max"`: the element-wise maximum over the true positions.
     Max,
     /// Additive attention over the true positions.
     Attention,
 }
 
+/// `[train]`: the optimisation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainSection {
+    /// Passes over the training split (fewer with early stopping).
     pub epochs: usize,
+    /// Texts per optimisation step.
     pub batch_size: usize,
+    /// The update rule.
     pub optimizer: Optimizer,
+    /// Learning rate.
     pub lr: f64,
+    /// L2 penalty (Adam, SGD) or decoupled decay (AdamW).
     pub weight_decay: f64,
     /// SGD momentum (ignored by Adam/AdamW).
     pub momentum: f64,
     /// Clip the global gradient norm to this value; 0 turns clipping off.
     pub grad_clip: f64,
+    /// `train.early_stopping`; without it every epoch runs and the last one's weights are kept.
     pub early_stopping: Option<EarlyStopping>,
     /// Sort training rows into batches of similar length so little padding is computed.
     pub bucket_by_length: bool,
@@ -309,8 +377,8 @@ pub struct TrainSection {
     /// recorded before it existed keep their identity.
     #[serde(skip_serializing_if = "is_false")]
     pub sparse_embedding: bool,
-    /// "cpu" | "cuda:N" | "auto"; not part of the trial's identity.
-    pub device: String,
+    /// "cpu" | "cuda" | "cuda:N" | "auto"; not part of the trial's identity.
+    pub device: Device,
 }
 
 impl Default for TrainSection {
@@ -326,7 +394,7 @@ impl Default for TrainSection {
             early_stopping: None,
             bucket_by_length: true,
             sparse_embedding: false,
-            device: "cpu".into(),
+            device: Device::Cpu,
         }
     }
 }
@@ -335,26 +403,37 @@ fn is_false(b: &bool) -> bool {
     !b
 }
 
+/// `train.optimizer`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Optimizer {
+    /// `"adam"`.
     Adam,
+    /// `"adamw"`: Adam with decoupled weight decay.
     Adamw,
+    /// `"sgd"`, with `train.momentum`.
     Sgd,
 }
 
+/// `train.early_stopping`: stop when the monitored number stops improving, and
+/// keep the best epoch's weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EarlyStopping {
     /// "valid.loss" | "valid.accuracy" | "valid.macro_f1"
-    pub monitor: String,
+    pub monitor: Monitor,
+    /// The direction of improvement; must be the monitor's own (`Monitor::mode`).
     pub mode: Mode,
+    /// Epochs without a strict improvement before training stops (at least 1).
     pub patience: usize,
 }
 
+/// Whether a number improves downwards or upwards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
+    /// `"min"`: smaller is better (a loss).
     Min,
+    /// `"max"`: larger is better (accuracy, F1).
     Max,
 }

@@ -4,6 +4,7 @@
 use super::config::{Spec, TrialConfig};
 use super::layers::Layers;
 use super::schema::Schema;
+use super::values::problem_at;
 use super::{validate, Problem, SpecError};
 use serde_json::Value;
 use std::path::Path;
@@ -101,11 +102,15 @@ fn axis(schema: &Schema, base: &Value, key: &str, raw: &[toml::Value]) -> Result
         let mut element = at.clone();
         element.push(i.to_string());
         let mut json = base.clone();
-        set(
-            &mut json,
-            &path,
-            serde_json::to_value(v).unwrap_or(Value::Null),
-        );
+        set(&mut json, &path, to_json(v));
+        // Worded as a grid point's problem is (see `blame_axis`).
+        if let Some(raw) = v.as_str() {
+            if let Some(p) = problem_at(&path, raw) {
+                let message = format!("{key} = {raw}: {}", p.message);
+                let p = Problem::new(at.clone(), message).suggest(p.suggestion);
+                return Err(p.locate(element));
+            }
+        }
         let typed = serde_json::from_value::<TrialConfig>(json).map_err(|e| {
             Problem::new(at.clone(), format!("value {v}: {e}")).locate(element.clone())
         })?;
@@ -122,6 +127,10 @@ fn axis(schema: &Schema, base: &Value, key: &str, raw: &[toml::Value]) -> Result
         path,
         values,
     })
+}
+
+fn to_json(v: &toml::Value) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
 /// Puts a grid point's problem on the axis that set the offending value.

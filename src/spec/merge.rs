@@ -3,7 +3,7 @@
 
 use super::config::Spec;
 use super::layers::{to_table, Layers};
-use super::schema::nearest;
+use super::values::{nearest, problem_at};
 use super::{Problem, SpecError};
 use figment::error::Kind;
 use figment::providers::Serialized;
@@ -11,12 +11,16 @@ use figment::Figment;
 
 /// The spec after all layers, or the first type error.
 pub(crate) fn merge(layers: &Layers) -> Result<Spec, SpecError> {
-    Figment::from(Serialized::defaults(Spec::default()))
+    let figment = Figment::from(Serialized::defaults(Spec::default()))
         .merge(Serialized::defaults(&layers.file_table))
         .merge(Serialized::defaults(to_table(&layers.env)))
-        .merge(Serialized::defaults(to_table(&layers.set)))
-        .extract::<Spec>()
-        .map_err(|e| layers.error(problem(e)))
+        .merge(Serialized::defaults(to_table(&layers.set)));
+    figment.extract::<Spec>().map_err(|e| {
+        // A typed value's error carries only its message: parse it again for the suggestion.
+        let raw = figment.find_value(&e.path.join(".")).ok();
+        let typed = raw.and_then(|v| problem_at(&e.path, v.as_str()?));
+        layers.error(typed.unwrap_or_else(|| problem(e)))
+    })
 }
 
 fn problem(e: figment::Error) -> Problem {

@@ -9,9 +9,11 @@ mod locate;
 mod merge;
 mod schema;
 mod validate;
+mod values;
 
 pub use config::*;
 pub use hash::{config_hash, spec_hash};
+pub use values::{nearest, ValueError};
 
 use layers::Layers;
 use std::path::{Path, PathBuf};
@@ -61,10 +63,7 @@ pub fn load_with_env(
         schema.check_keys(table).map_err(|p| layers.error(p))?;
     }
     let spec = merge::merge(&layers)?;
-    let base_dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let base_dir = crate::files::parent_dir(path);
     grid::trials(&spec, &base_dir, &layers)?;
     Ok(LoadedSpec {
         path: path.to_path_buf(),
@@ -151,11 +150,13 @@ impl Problem {
 /// An error in a spec: where it is and what was expected.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpecError {
+    /// The spec file.
     pub file: PathBuf,
     /// 1-based line in the file, when the error can be placed there.
     pub line: Option<usize>,
     /// Dotted key path, e.g. "train.lr".
     pub key: Option<String>,
+    /// What is wrong and what was expected.
     pub message: String,
     /// For unknown keys: the nearest valid key; for unknown values: the nearest valid value.
     pub suggestion: Option<String>,

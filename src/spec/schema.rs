@@ -1,7 +1,8 @@
 //! The valid keys of a spec, derived from the typed sections (so the two cannot
 //! drift apart), and "did you mean" suggestions for keys that are not valid.
 
-use super::config::{EarlyStopping, EmbeddingsSection, Mode, Spec};
+use super::config::{EarlyStopping, EmbeddingsSection, Mode, Monitor, Spec};
+use super::values::nearest;
 use super::Problem;
 use serde_json::Value;
 
@@ -9,8 +10,6 @@ use serde_json::Value;
 const FREE_MAPS: &[&str] = &["data.label_map"];
 /// Sections whose scalar fields may be sweep axes; `experiment` is not one.
 const SWEEPABLE_SECTIONS: &[&str] = &["data", "preprocess", "model", "train"];
-/// Below this similarity a suggestion would only confuse.
-const MIN_SIMILARITY: f64 = 0.5;
 
 /// The tree of valid keys, with a sample value of the right type at each leaf.
 pub(crate) struct Schema {
@@ -32,7 +31,7 @@ impl Schema {
         // Serialised only when true.
         full.train.sparse_embedding = true;
         full.train.early_stopping = Some(EarlyStopping {
-            monitor: "valid.loss".into(),
+            monitor: Monitor::ValidLoss,
             mode: Mode::Min,
             patience: 1,
         });
@@ -207,19 +206,6 @@ fn collect_all(node: &Value, path: String, out: &mut Vec<String>) {
         }
     }
     out.push(path);
-}
-
-/// The candidate most similar to `word`, if any is similar enough.
-pub(crate) fn nearest<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
-    candidates
-        .into_iter()
-        .map(|c| (strsim::normalized_damerau_levenshtein(word, c), c))
-        .filter(|(score, _)| *score >= MIN_SIMILARITY)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
 }
 
 #[cfg(test)]

@@ -2,11 +2,8 @@
 //! The first problem found is reported, with the key it belongs to.
 
 use super::config::{EmbeddingFormat, ExperimentSection, Mode, Optimizer, TrialConfig};
-use super::schema::nearest;
 use super::Problem;
 use std::path::Path;
-
-const MONITORS: &[&str] = &["valid.loss", "valid.accuracy", "valid.macro_f1"];
 
 type Check = Result<(), Problem>;
 
@@ -115,15 +112,17 @@ fn preprocess(t: &TrialConfig, base_dir: &Path) -> Check {
     if p.max_len == 0 {
         return fail("preprocess.max_len", "must be at least 1");
     }
-    let sw = p.stopwords.as_str();
-    if sw != "none" && sw != "english" && !base_dir.join(sw).is_file() {
-        return fail(
-            "preprocess.stopwords",
-            format!(
-                "expected \"none\", \"english\" or a word-list file; {} does not exist",
-                base_dir.join(sw).display()
-            ),
-        );
+    // The names are checked by their type; a word list must exist.
+    if let Some(list) = p.stopwords.file() {
+        if !base_dir.join(list).is_file() {
+            return fail(
+                "preprocess.stopwords",
+                format!(
+                    "expected \"none\", \"english\" or a word-list file; {} does not exist",
+                    base_dir.join(list).display()
+                ),
+            );
+        }
     }
     Ok(())
 }
@@ -245,24 +244,9 @@ fn train(t: &TrialConfig) -> Check {
             ),
         );
     }
+    // The monitor's and the device's names are checked by their types.
     if let Some(es) = &tr.early_stopping {
-        if !MONITORS.contains(&es.monitor.as_str()) {
-            let p = Problem::at_key(
-                "train.early_stopping.monitor",
-                format!(
-                    "unknown metric `{}`; expected one of {}",
-                    es.monitor,
-                    MONITORS.join(", ")
-                ),
-            );
-            return Err(p.suggest(nearest(&es.monitor, MONITORS.iter().copied()).map(String::from)));
-        }
-        // A loss only ever improves downwards, the other metrics upwards.
-        let want = if es.monitor == "valid.loss" {
-            Mode::Min
-        } else {
-            Mode::Max
-        };
+        let want = es.monitor.mode();
         if es.mode != want {
             let w = if want == Mode::Min { "min" } else { "max" };
             return fail(
@@ -277,19 +261,5 @@ fn train(t: &TrialConfig) -> Check {
             return fail("train.early_stopping.patience", "must be at least 1");
         }
     }
-    device(&tr.device)
-}
-
-fn device(d: &str) -> Check {
-    let ok = matches!(d, "cpu" | "auto" | "cuda")
-        || d.strip_prefix("cuda:")
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-    if ok {
-        return Ok(());
-    }
-    let p = Problem::at_key(
-        "train.device",
-        format!("unknown device `{d}`; expected cpu, auto, cuda or cuda:N"),
-    );
-    Err(p.suggest(nearest(d, ["cpu", "auto", "cuda", "cuda:0"]).map(String::from)))
+    Ok(())
 }

@@ -9,9 +9,9 @@ use super::{
     insert_artifact, insert_confusion, insert_epoch, insert_metric, ArtifactRow, Result, Store,
     TrialRow, TrialStatus,
 };
+use crate::files::{parent_dir, sha256_file, PendingFile};
 use anyhow::{bail, Context};
 use rusqlite::{params, OptionalExtension, Transaction};
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// What one merge did.
@@ -38,14 +38,6 @@ fn rank(status: TrialStatus) -> u8 {
         TrialStatus::Pending | TrialStatus::Running => 0,
         TrialStatus::Failed => 1,
         TrialStatus::Done => 2,
-    }
-}
-
-/// The directory holding a database's artifacts (its parent).
-fn root_of(db: &Path) -> PathBuf {
-    match db.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
     }
 }
 
@@ -191,15 +183,15 @@ impl Store {
             }
         };
         copy_results(&tx, shard, trial.id, target_id)?;
-        let dir = root_of(&self.path)
+        let dir = parent_dir(&self.path)
             .join(experiment)
             .join(target_id.to_string());
         // A checkpoint of an attempt made here is of no use once the trial is merged.
         let _ = std::fs::remove_dir_all(dir.join("checkpoint"));
         for artifact in shard.artifacts(trial.id)? {
-            let path = copy_artifact(&artifact, &root_of(&shard.path), &dir, summary)?;
+            let path = copy_artifact(&artifact, &parent_dir(&shard.path), &dir, summary)?;
             let path = path
-                .strip_prefix(root_of(&self.path))
+                .strip_prefix(parent_dir(&self.path))
                 .unwrap_or(&path)
                 .display()
                 .to_string();
@@ -256,20 +248,15 @@ fn copy_artifact(
         );
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.merge-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    std::fs::copy(&src, &tmp)
-        .with_context(|| format!("cannot copy {} to {}", src.display(), tmp.display()))?;
-    std::fs::rename(&tmp, &dst)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), dst.display()))?;
+    let tmp = PendingFile::new(&dst);
+    std::fs::copy(&src, tmp.path())
+        .with_context(|| format!("cannot copy {} to {}", src.display(), tmp.path().display()))?;
+    let moved = format!(
+        "cannot rename {} to {}",
+        tmp.path().display(),
+        dst.display()
+    );
+    tmp.commit().context(moved)?;
     summary.files += 1;
     Ok(dst)
-}
-
-fn sha256_file(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(hex::encode(Sha256::digest(&bytes)))
 }

@@ -580,6 +580,15 @@ impl Store {
             .optional()?)
     }
 
+    /// The experiment named `name`, for commands that were given one.
+    ///
+    /// # Errors
+    /// No experiment has that name ("no experiment `NAME` in DB"), or the query fails.
+    pub fn require_experiment(&self, name: &str) -> Result<ExperimentRow> {
+        self.experiment_by_name(name)?
+            .with_context(|| format!("no experiment `{name}` in {}", self.path().display()))
+    }
+
     /// The experiment with this id, if any.
     pub fn experiment(&self, experiment_id: i64) -> Result<Option<ExperimentRow>> {
         Ok(self

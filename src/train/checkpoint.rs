@@ -5,6 +5,7 @@
 //! one safetensors file in a directory, replaced atomically (temp file + rename).
 
 use super::EpochRecord;
+use crate::files::PendingFile;
 use candle_core::{DType, Device, Error, Result, Tensor};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -176,17 +177,10 @@ impl Checkpointer for DirCheckpointer {
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| io_error(&self.dir, "create the checkpoint directory", e))?;
         let path = self.path();
-        let tmp = self.dir.join(format!("{FILE}.tmp"));
-        candle_core::safetensors::save(&t, &tmp)
-            .map_err(|e| io_error(&tmp, "write the checkpoint", e))?;
-        // Flush to disk before the rename so a power cut leaves the old or the new file.
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| io_error(&tmp, "sync the checkpoint", e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| io_error(&path, "replace the checkpoint", e))?;
-        if let Ok(dir) = std::fs::File::open(&self.dir) {
-            let _ = dir.sync_all();
-        }
-        Ok(())
+        let tmp = PendingFile::new(&path);
+        candle_core::safetensors::save(&t, tmp.path())
+            .map_err(|e| io_error(tmp.path(), "write the checkpoint", e))?;
+        tmp.commit()
+            .map_err(|e| io_error(&path, "replace the checkpoint", e))
     }
 }

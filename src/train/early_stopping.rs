@@ -20,28 +20,11 @@ pub trait StoppingPolicy {
     fn best_epoch(&self) -> Option<usize>;
 }
 
-/// Which validation number an epoch is judged on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Monitor {
-    ValidLoss,
-    ValidAccuracy,
-    ValidMacroF1,
-}
+/// Which validation number an epoch is judged on (the spec's type, named there).
+pub use crate::spec::Monitor;
 
+// The spec knows nothing of training, so reading the number is done here.
 impl Monitor {
-    /// Parses "valid.loss" | "valid.accuracy" | "valid.macro_f1".
-    pub fn parse(name: &str) -> Result<Self, String> {
-        match name {
-            "valid.loss" => Ok(Self::ValidLoss),
-            "valid.accuracy" => Ok(Self::ValidAccuracy),
-            "valid.macro_f1" => Ok(Self::ValidMacroF1),
-            other => Err(format!(
-                "train.early_stopping.monitor: expected \"valid.loss\", \"valid.accuracy\" \
-                 or \"valid.macro_f1\", got {other:?}"
-            )),
-        }
-    }
-
     /// The monitored number of `record`.
     pub fn value(self, record: &EpochRecord) -> f64 {
         match self {
@@ -76,13 +59,9 @@ impl Patience {
         }
     }
 
-    /// From the spec's `[train.early_stopping]`; errors on an unknown monitor.
-    pub fn from_spec(cfg: &EarlyStopping) -> Result<Self, String> {
-        Ok(Self::new(
-            Monitor::parse(&cfg.monitor)?,
-            cfg.mode,
-            cfg.patience,
-        ))
+    /// From the spec's `[train.early_stopping]`.
+    pub fn from_spec(cfg: &EarlyStopping) -> Self {
+        Self::new(cfg.monitor, cfg.mode, cfg.patience)
     }
 
     fn better(&self, value: f64, best: f64) -> bool {

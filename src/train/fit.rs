@@ -54,7 +54,7 @@ pub fn train_resumable<M: Trainable + ?Sized>(
     }
     let early_stopping = cfg.early_stopping.is_some();
     let mut policy = match &cfg.early_stopping {
-        Some(es) => Patience::from_spec(es).map_err(msg)?,
+        Some(es) => Patience::from_spec(es),
         None => Patience::new(Monitor::ValidMacroF1, Mode::Max, usize::MAX),
     };
     let vars = model.vars();

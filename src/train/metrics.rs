@@ -81,15 +81,16 @@ pub fn evaluate(
     Evaluation { metrics, confusion }
 }
 
-/// Index of the first maximum (NaN never wins); 0 for an empty row.
-fn argmax(row: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &p) in row.iter().enumerate() {
-        if p > row[best] || row[best].is_nan() {
-            best = i;
+/// Index of the first largest value of `row` (class probabilities or scores); NaN
+/// never wins, and a row with no number (or no value) gives 0.
+pub fn argmax(row: &[f32]) -> usize {
+    let mut best: Option<(usize, f32)> = None;
+    for (i, &v) in row.iter().enumerate() {
+        if !v.is_nan() && best.is_none_or(|(_, b)| v > b) {
+            best = Some((i, v));
         }
     }
-    best
+    best.map_or(0, |(i, _)| i)
 }
 
 fn ratio(num: f64, den: f64) -> f64 {

@@ -144,6 +144,50 @@ fn out_of_range_value_names_the_key() {
 }
 
 #[test]
+fn unknown_device_or_monitor_names_the_key_and_suggests() {
+    let case = Case::new();
+    case.write("d.csv", good_csv(40));
+    // The spec's train table is last: its keys go after the template's.
+    let spec = case.spec("d.csv", "");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    case.write("spec.toml", format!("{text}device = \"gpu\"\n"));
+    fails(
+        &case.run(&spec, &[]),
+        1,
+        &[
+            "spec.toml:16",
+            "train.device",
+            "unknown device `gpu`",
+            "did you mean `cpu`",
+        ],
+    );
+    case.write(
+        "spec.toml",
+        format!(
+            "{text}early_stopping = {{ monitor = \"valid.acc\", mode = \"max\", patience = 1 }}\n"
+        ),
+    );
+    fails(
+        &case.run(&spec, &[]),
+        1,
+        &[
+            "spec.toml:16",
+            "train.early_stopping.monitor",
+            "unknown metric",
+            "valid.accuracy",
+        ],
+    );
+    // The flag is parsed by the same rule.
+    case.write("spec.toml", &text);
+    fails(
+        &case.run(&spec, &["--device", "cuda:x"]),
+        1,
+        &["unknown device `cuda:x`", "cpu, auto, cuda or cuda:N"],
+    );
+    nothing_recorded(&case);
+}
+
+#[test]
 fn empty_grid_axis_is_refused() {
     let case = Case::new();
     case.write("d.csv", good_csv(40));

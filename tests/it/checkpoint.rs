@@ -100,7 +100,7 @@ fn numbers(out: &TrainOutcome) -> (Vec<[f64; 5]>, usize, bool, String, String) {
 fn resumed_runs_end_as_uninterrupted_ones() {
     let data = synthetic();
     let early = Some(EarlyStopping {
-        monitor: "valid.loss".into(),
+        monitor: lab::spec::Monitor::ValidLoss,
         mode: Mode::Min,
         patience: 2,
     });

@@ -2,8 +2,8 @@
 //! validation errors with line/key/suggestion, expansion and hashing.
 
 use lab::spec::{
-    config_hash, expand, load_with_env, spec_hash, swept_values, trial_label, Cell, LoadedSpec,
-    SpecError, TrialConfig,
+    config_hash, expand, load_with_env, spec_hash, swept_values, trial_label, Cell, Device,
+    LoadedSpec, SpecError, Stopwords, TrialConfig,
 };
 use std::path::PathBuf;
 use tempfile::TempDir;
@@ -126,7 +126,7 @@ fn design_example_loads() {
     assert_eq!(s.spec.model.hidden, 128);
     assert!(s.spec.model.bidirectional);
     let es = s.spec.train.early_stopping.as_ref().unwrap();
-    assert_eq!((es.monitor.as_str(), es.patience), ("valid.macro_f1", 2));
+    assert_eq!((es.monitor.name(), es.patience), ("valid.macro_f1", 2));
     assert_eq!(axes(&s), ["model.bidirectional", "model.cell", "train.lr"]);
     assert_eq!(s.source, DESIGN_EXAMPLE);
     assert_eq!(s.base_dir, s.path.parent().unwrap());
@@ -139,7 +139,7 @@ fn defaults_fill_what_the_file_leaves_out() {
     assert_eq!(s.spec.model.hidden, 128);
     assert_eq!(s.spec.model.cell, Cell::Lstm);
     assert_eq!(s.spec.train.lr, 1e-3);
-    assert_eq!(s.spec.train.device, "cpu");
+    assert_eq!(s.spec.train.device, Device::Cpu);
     assert_eq!(s.spec.data.split.train, 0.8);
     assert_eq!(s.spec.experiment.seeds, [13]);
     assert!(s.spec.train.early_stopping.is_none());
@@ -279,7 +279,7 @@ fn config_hash_is_stable_and_sensitive() {
     x.experiment = "other".into();
     assert_ne!(config_hash(&x), h);
     let mut g = a.clone();
-    g.train.device = "cuda:1".into();
+    g.train.device = Device::Cuda(Some(1));
     assert_eq!(config_hash(&g), h, "device is not part of the identity");
 }
 
@@ -494,7 +494,10 @@ fn stopwords_name_or_existing_file() {
     f.write("words.txt", "the\na\n");
     let text = format!("{MINIMAL}[preprocess]\nstopwords = \"words.txt\"\n");
     let s = f.load(&text, &[], &[]).unwrap();
-    assert_eq!(s.spec.preprocess.stopwords, "words.txt");
+    assert_eq!(
+        s.spec.preprocess.stopwords,
+        Stopwords::File("words.txt".into())
+    );
     ok(&format!("{MINIMAL}[preprocess]\nstopwords = \"english\"\n"));
 }
 
@@ -590,6 +593,70 @@ fn device_forms() {
     for d in ["cpu", "auto", "cuda", "cuda:0", "cuda:12"] {
         ok(&format!("{MINIMAL}[train]\ndevice = \"{d}\"\n"));
     }
+}
+
+/// The typed values (stop words, device, monitor) keep the text they were written
+/// in: the resolved JSON holds the same strings, and a bad value names its key.
+#[test]
+fn typed_values_round_trip_and_name_their_key() {
+    let f = Fixture::new();
+    f.write("stop words.txt", "the\n");
+    let text = format!(
+        "{MINIMAL}[preprocess]\nstopwords = \"stop words.txt\"\n[train]\ndevice = \"cuda:3\"\n\
+         early_stopping = {{ monitor = \"valid.accuracy\", mode = \"max\", patience = 1 }}\n"
+    );
+    let s = f.load(&text, &[], &[]).unwrap();
+    assert_eq!(s.spec.train.device, Device::Cuda(Some(3)));
+    let t = &expand(&s).unwrap()[0];
+    let json = serde_json::to_value(t).unwrap();
+    assert_eq!(json["preprocess"]["stopwords"], "stop words.txt");
+    assert_eq!(json["train"]["device"], "cuda:3");
+    assert_eq!(json["train"]["early_stopping"]["monitor"], "valid.accuracy");
+    let back: TrialConfig = serde_json::from_value(json).unwrap();
+    assert_eq!(&back, t);
+    for (d, form) in [
+        ("cpu", "cpu"),
+        ("auto", "auto"),
+        ("cuda", "cuda"),
+        ("cuda:0", "cuda:0"),
+    ] {
+        let s = ok(&format!("{MINIMAL}[train]\ndevice = \"{d}\"\n"));
+        assert_eq!(s.spec.train.device.to_string(), form);
+    }
+
+    // A bad device from the file, the environment, a flag and a sweep axis.
+    let e = err(&format!("{MINIMAL}[train]\ndevice = \"gpu\"\n"));
+    assert_err(&e, Some(6), "train.device", "unknown device `gpu`");
+    assert_eq!(e.suggestion.as_deref(), Some("cpu"));
+    let e = f
+        .load(MINIMAL, &[], &[("LAB_TRAIN__DEVICE", "cpux")])
+        .unwrap_err();
+    assert_err(&e, None, "train.device", "LAB_TRAIN__DEVICE");
+    assert_eq!(e.suggestion.as_deref(), Some("cpu"));
+    let e = f.load(MINIMAL, &["train.device=cuda:x"], &[]).unwrap_err();
+    assert_err(&e, None, "train.device", "--set train.device=cuda:x");
+    let e = sweep_err("\"train.device\" = [\"cpu\", \"gpu\"]");
+    assert_err(
+        &e,
+        Some(6),
+        "sweep.train.device",
+        "train.device = gpu: unknown device",
+    );
+    assert_eq!(e.suggestion.as_deref(), Some("cpu"));
+    let e = err(&format!("{MINIMAL}[train]\ndevice = 3\n"));
+    assert_err(&e, Some(6), "train.device", "expected a string");
+    // A monitor from a sweep axis, worded as a grid point's error.
+    let e = err(&format!(
+        "{MINIMAL}[train]\nearly_stopping = {{ monitor = \"valid.loss\", mode = \"min\", patience = 1 }}\n\
+         [sweep]\n\"train.early_stopping.monitor\" = [\"valid.loss\", \"valid.los\"]\n"
+    ));
+    assert_err(
+        &e,
+        Some(8),
+        "sweep.train.early_stopping.monitor",
+        "unknown metric `valid.los`",
+    );
+    assert_eq!(e.suggestion.as_deref(), Some("valid.loss"));
 }
 
 // ---- errors: sweep ----
