@@ -1,6 +1,8 @@
 //! `lab submit SPEC --slurm`: one Slurm array task per trial, submitted with
 //! sbatch; returns as soon as Slurm has the job.
 
+use super::args::DeviceParser;
+use super::out;
 use super::spec_args::SpecArgs;
 use crate::runner::slurm::{self, ArrayInfo, ArrayJob};
 use crate::runner::{self, RunOptions};
@@ -32,10 +34,10 @@ pub struct Args {
     cpus_per_task: Option<u64>,
     /// Device for every trial (e.g. cuda:0 with --gres gpu:1: Slurm shows each
     /// task its own GPU as number 0).
-    #[arg(long)]
+    #[arg(long, value_parser = DeviceParser)]
     device: Option<String>,
     /// Shared directory for the shards and logs [default: <db dir>/shards/<experiment>].
-    #[arg(long)]
+    #[arg(long, value_name = "DIR")]
     shards: Option<PathBuf>,
     /// Refuse a grid of more trials than this.
     #[arg(long, default_value_t = runner::DEFAULT_MAX_TRIALS)]
@@ -97,8 +99,8 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
     };
     let script = slurm::script(&job);
     if args.dry_run {
-        print!("{script}");
-        return Ok(0);
+        out::text(&script)?;
+        return Ok(super::exit::OK);
     }
     let sbatch = find_sbatch()?;
     std::fs::create_dir_all(shards.join("logs"))
@@ -136,8 +138,8 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
     let info_path = shards.join(slurm::ARRAY_INFO);
     std::fs::write(&info_path, serde_json::to_string_pretty(&info)?)
         .with_context(|| format!("cannot write {}", info_path.display()))?;
-    println!("{job_id}");
-    eprintln!(
+    out::line(&job_id)?;
+    tracing::info!(
         "submitted job array {job_id}: {tasks} tasks, script {}\n\
          progress: lab status --shards {}\n\
          results:  lab merge {} --into {}",
@@ -146,7 +148,7 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
         shards.display(),
         db.display()
     );
-    Ok(0)
+    Ok(super::exit::OK)
 }
 
 /// sbatch from PATH, or a clear refusal.
