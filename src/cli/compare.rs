@@ -1,11 +1,14 @@
+//! `lab compare [EXPERIMENT]`: leaderboards from the store.
+
+use super::args::Experiment;
 use crate::report::{self, Format, LeaderboardOptions};
 use crate::store::Store;
 use std::path::Path;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Experiment name; all experiments when omitted.
-    experiment: Option<String>,
+    #[command(flatten)]
+    experiment: Experiment,
     /// Test metric to rank by (accuracy, macro_f1, weighted_f1, loss, roc_auc, f1.<class>, ...).
     #[arg(long, default_value = "macro_f1")]
     metric: String,
@@ -15,8 +18,17 @@ pub struct Args {
     /// Show only the best N rows.
     #[arg(long)]
     top: Option<usize>,
-    #[arg(long, default_value = "table")]
+    /// How to print the leaderboard.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+}
+
+impl Args {
+    /// The experiment named, however it was spelled.
+    #[cfg(test)]
+    pub fn experiment(&self) -> Option<&str> {
+        self.experiment.name()
+    }
 }
 
 pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
@@ -27,7 +39,7 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
         group_by: (!args.group_by.is_empty()).then_some(args.group_by),
         top: args.top,
     };
-    let output = match &args.experiment {
+    let output = match args.experiment.name() {
         Some(name) => {
             let experiment = store.require_experiment(name)?;
             report::render(
@@ -37,6 +49,6 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
         }
         None => report::render_all(&store, &opts, args.format)?,
     };
-    println!("{output}");
-    Ok(0)
+    super::out::line(output)?;
+    Ok(super::exit::OK)
 }

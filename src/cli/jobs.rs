@@ -5,10 +5,11 @@
 //! and a trial that aborts the process (out of memory) takes only its own job
 //! down. The store's atomic claims already let processes share a grid or a queue.
 
+use super::exit;
 use anyhow::{Context, Result};
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, ExitStatus, Stdio};
 
 /// Threads for each of `jobs` processes out of `total`, as even as possible;
 /// every job gets at least one.
@@ -21,17 +22,30 @@ pub fn split_threads(total: usize, jobs: usize) -> Vec<usize> {
 
 /// Run this lab with `args` in `jobs` child processes, each with its share of
 /// `total_threads`. Their stderr goes to ours, each line prefixed `[job i]`;
-/// their stdout is dropped. Returns the worst exit status: 1 if any job failed
-/// outright, else 2 if any had a failed trial (or was killed), else 0.
+/// their stdout is dropped. Returns the worst exit status ([`worst`]).
+///
+/// # Errors
+/// This lab's binary cannot be found or a job cannot be started.
 pub fn spawn(jobs: usize, total_threads: usize, args: &[OsString]) -> Result<i32> {
+    let exe = std::env::current_exe().context("cannot find the lab binary to start jobs")?;
+    spawn_program(&exe, jobs, total_threads, args)
+}
+
+/// [`spawn`] with any program (tests start a shell that exits with a chosen code).
+fn spawn_program(
+    exe: &std::path::Path,
+    jobs: usize,
+    total_threads: usize,
+    args: &[OsString],
+) -> Result<i32> {
     let threads = split_threads(total_threads, jobs);
     if jobs > total_threads {
-        eprintln!(
+        tracing::info!(
             "note: --jobs {jobs} is more than the {total_threads} CPU threads: \
              each job gets 1 thread and they share the cores"
         );
     }
-    eprintln!(
+    tracing::info!(
         "{jobs} jobs, threads per job: {}",
         threads
             .iter()
@@ -39,10 +53,10 @@ pub fn spawn(jobs: usize, total_threads: usize, args: &[OsString]) -> Result<i32
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let exe = std::env::current_exe().context("cannot find the lab binary to start jobs")?;
+    tracing::debug!("jobs run {} {:?}", exe.display(), args);
     let mut children = Vec::new();
     for (i, n) in threads.iter().enumerate() {
-        let mut child = Command::new(&exe)
+        let mut child = Command::new(exe)
             .args(args)
             .env("RAYON_NUM_THREADS", n.to_string())
             .env("CANDLE_NUM_THREADS", n.to_string())
@@ -52,36 +66,95 @@ pub fn spawn(jobs: usize, total_threads: usize, args: &[OsString]) -> Result<i32
             .spawn()
             .with_context(|| format!("cannot start job {}", i + 1))?;
         let stderr = child.stderr.take().context("job stderr")?;
+        // The children log (timestamps included) themselves: relay their lines as they are.
         let relay = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[job {}] {line}", i + 1);
+                let _ = writeln!(std::io::stderr(), "[job {}] {line}", i + 1);
             }
         });
         children.push((child, relay));
     }
-    let mut worst = 0;
+    let mut codes = Vec::new();
     for (i, (mut child, relay)) in children.into_iter().enumerate() {
         let status = child.wait().with_context(|| format!("job {}", i + 1))?;
         let _ = relay.join();
-        let code = match status.code() {
-            Some(code) => code,
-            None => {
-                eprintln!("job {} was killed ({status})", i + 1);
-                2
-            }
-        };
-        worst = match (worst, code) {
-            (1, _) | (_, 1) => 1,
-            (0, 0) => 0,
-            _ => 2,
-        };
+        let code = job_code(status);
+        match code {
+            exit::OK | exit::TRIAL_FAILED => {}
+            exit::USAGE => tracing::error!(
+                "job {} refused its command line ({status}): lab started it wrongly",
+                i + 1
+            ),
+            exit::INTERRUPTED => tracing::warn!("job {} was interrupted ({status})", i + 1),
+            _ => tracing::warn!("job {} failed ({status})", i + 1),
+        }
+        codes.push(code);
     }
-    Ok(worst)
+    Ok(worst(&codes))
+}
+
+/// A child's exit status as one of lab's codes: killed by SIGINT reads as
+/// interrupted; killed otherwise (out of memory, a crash in a trial) as a failed
+/// trial, since the store marks its trial abandoned and a later run resumes it.
+fn job_code(status: ExitStatus) -> i32 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if status.signal() == Some(2) {
+            return exit::INTERRUPTED;
+        }
+    }
+    status.code().unwrap_or(exit::TRIAL_FAILED)
+}
+
+/// The status of `--jobs` from its jobs' codes: interrupted if any was; else 1
+/// if any job failed outright (bad input, or a usage error, which is lab's own
+/// fault in starting it and never a failed trial); else 3 if any trial failed;
+/// else 0.
+fn worst(codes: &[i32]) -> i32 {
+    if codes.contains(&exit::INTERRUPTED) {
+        exit::INTERRUPTED
+    } else if codes
+        .iter()
+        .any(|c| ![exit::OK, exit::TRIAL_FAILED].contains(c))
+    {
+        exit::BAD_INPUT
+    } else if codes.contains(&exit::TRIAL_FAILED) {
+        exit::TRIAL_FAILED
+    } else {
+        exit::OK
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::split_threads;
+    use super::*;
+
+    #[test]
+    fn a_usage_error_is_a_failed_job_not_a_failed_trial() {
+        assert_eq!(worst(&[0, 0]), exit::OK);
+        assert_eq!(worst(&[0, 3]), exit::TRIAL_FAILED);
+        assert_eq!(worst(&[2, 0]), exit::BAD_INPUT);
+        assert_eq!(worst(&[3, 2]), exit::BAD_INPUT);
+        assert_eq!(worst(&[3, 1]), exit::BAD_INPUT);
+        assert_eq!(worst(&[1, 130]), exit::INTERRUPTED);
+        assert_eq!(worst(&[0, 101]), exit::BAD_INPUT);
+    }
+
+    /// Real child processes exiting with chosen codes, or killed by a signal.
+    #[cfg(unix)]
+    #[test]
+    fn children_exit_codes_are_combined() {
+        let sh = std::path::Path::new("/bin/sh");
+        let run = |script: &str| {
+            spawn_program(sh, 2, 2, &["-c".into(), script.into()]).expect("jobs start")
+        };
+        assert_eq!(run("exit 0"), exit::OK);
+        assert_eq!(run("exit 3"), exit::TRIAL_FAILED);
+        assert_eq!(run("exit 2"), exit::BAD_INPUT);
+        assert_eq!(run("kill -INT $$"), exit::INTERRUPTED);
+        assert_eq!(run("kill -KILL $$"), exit::TRIAL_FAILED);
+    }
 
     #[test]
     fn threads_are_shared_out_evenly_and_never_zero() {

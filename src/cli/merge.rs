@@ -13,7 +13,7 @@ pub struct Args {
     #[arg(required = true)]
     shards: Vec<PathBuf>,
     /// The database to merge into [default: --db].
-    #[arg(long)]
+    #[arg(short = 'o', long, visible_alias = "output", value_name = "DB")]
     into: Option<PathBuf>,
 }
 
@@ -34,16 +34,16 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
         }
         let shard = Store::open_read_only(file)?;
         let s = target.merge_from(&shard)?;
-        println!(
+        super::out::line(format_args!(
             "{}: {} added, {} updated, {} unchanged, {} unfinished",
             file.display(),
             s.added,
             s.updated,
             s.unchanged,
             s.unfinished
-        );
+        ))?;
         for note in &s.notes {
-            eprintln!("note: {note}");
+            tracing::info!("note: {note}");
         }
         total.experiments += s.experiments;
         total.added += s.added;
@@ -52,7 +52,7 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
         total.unfinished += s.unfinished;
         total.files += s.files;
     }
-    println!(
+    super::out::line(format_args!(
         "merged {} shards into {}: {} trials added, {} updated, {} unchanged, {} unfinished \
          (pending or running in their shard: merge again later); {} new experiments, {} files copied",
         files.len(),
@@ -63,8 +63,8 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
         total.unfinished,
         total.experiments,
         total.files
-    );
-    Ok(0)
+    ))?;
+    Ok(super::exit::OK)
 }
 
 /// The databases an argument names: a file, a directory with a `lab.db`, or a

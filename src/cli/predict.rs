@@ -1,3 +1,7 @@
+//! `lab predict TRIAL TEXT...` / `--input FILE.csv`: classify with a trained trial.
+
+use super::args::{DeviceParser, UsageError};
+use super::out;
 use crate::inference::annotate::annotate_csv;
 use crate::inference::{export, Prediction, TrainedModel};
 use crate::report::Format;
@@ -8,16 +12,24 @@ use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The trained trial to predict with.
-    #[arg(long, required_unless_present = "model")]
-    trial: Option<i64>,
-    /// A directory written by `lab export` (no database needed).
-    #[arg(long, conflicts_with = "trial")]
-    model: Option<PathBuf>,
+    /// The trained trial (as `lab compare` lists it); with --model or --trial,
+    /// the first text instead.
+    #[arg(
+        value_name = "TRIAL",
+        required_unless_present_any = ["trial_flag", "model"]
+    )]
+    first: Option<String>,
     /// Texts to classify.
+    #[arg(value_name = "TEXT")]
     texts: Vec<String>,
+    /// The trained trial (the same as the positional TRIAL).
+    #[arg(long = "trial", value_name = "TRIAL")]
+    trial_flag: Option<i64>,
+    /// A directory written by `lab export` (no database needed).
+    #[arg(long, value_name = "DIR", conflicts_with = "trial_flag")]
+    model: Option<PathBuf>,
     /// A CSV file of texts to classify instead.
-    #[arg(long, conflicts_with = "texts")]
+    #[arg(long, value_name = "FILE", conflicts_with = "texts")]
     input: Option<PathBuf>,
     /// Column of --input holding the text.
     #[arg(long, default_value = "text")]
@@ -27,25 +39,53 @@ pub struct Args {
     #[arg(long, requires = "input", value_name = "COLUMN")]
     label_column: Option<String>,
     /// Where to write --input with the prediction columns appended (stdout when omitted).
-    #[arg(long, requires = "input")]
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "out",
+        value_name = "FILE",
+        requires = "input"
+    )]
     output: Option<PathBuf>,
-    #[arg(long, default_value = "cpu")]
+    /// The device to run the model on.
+    #[arg(long, default_value = "cpu", value_parser = DeviceParser)]
     device: String,
     /// Format for texts given on the command line.
-    #[arg(long, default_value = "table")]
+    #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
 }
 
-pub fn execute(args: Args, db: &Path) -> Result<i32> {
+/// Where the model comes from, and the texts, once the positionals are sorted
+/// out: without --model or --trial the first positional is the trial.
+fn model_and_texts(args: &mut Args) -> Result<(Option<i64>, Vec<String>)> {
+    let mut texts = std::mem::take(&mut args.texts);
+    if args.model.is_some() || args.trial_flag.is_some() {
+        texts.splice(0..0, args.first.take());
+        return Ok((args.trial_flag, texts));
+    }
+    let first = args.first.take().unwrap_or_default();
+    let trial = first.parse::<i64>().map_err(|_| {
+        UsageError(format!(
+            "`{first}` is not a trial id: `lab predict TRIAL TEXT...` (or --model DIR TEXT...)"
+        ))
+    })?;
+    Ok((Some(trial), texts))
+}
+
+pub fn execute(mut args: Args, db: &Path) -> Result<i32> {
+    let (trial, texts) = model_and_texts(&mut args)?;
+    if args.input.is_some() && !texts.is_empty() {
+        return Err(UsageError("give texts or --input FILE.csv, not both".into()).into());
+    }
     let device = device::select(&args.device)?;
-    let model = match (&args.model, args.trial) {
+    let model = match (&args.model, trial) {
         (Some(dir), _) => export::load_exported(dir, &device)?.0,
         (None, Some(trial)) => {
             super::require_db(db)?;
             let store = Store::open(db)?;
             TrainedModel::load(&export::trial_dir(&store, db, trial)?, &device)?
         }
-        (None, None) => bail!("say which model: --trial ID or --model DIR"),
+        (None, None) => bail!("say which model: TRIAL or --model DIR"),
     };
 
     match &args.input {
@@ -56,11 +96,11 @@ pub fn execute(args: Args, db: &Path) -> Result<i32> {
             args.label_column.as_deref(),
             args.output.as_deref(),
         ),
-        None if args.texts.is_empty() => bail!("give texts to classify, or --input FILE.csv"),
+        None if texts.is_empty() => bail!("give texts to classify, or --input FILE.csv"),
         None => {
-            let predictions = model.predict(&args.texts)?;
-            print_predictions(&args.texts, &predictions, &model.classes, args.format)?;
-            Ok(0)
+            let predictions = model.predict(&texts)?;
+            print_predictions(&texts, &predictions, &model.classes, args.format)?;
+            Ok(super::exit::OK)
         }
     }
 }
@@ -84,7 +124,7 @@ fn print_predictions(
                 serde_json::json!({"text": text, "label": p.label, "probabilities": probs})
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        out::line(serde_json::to_string_pretty(&rows)?)?;
         return Ok(());
     }
     let mut header = vec!["text".to_string(), "label".to_string()];
@@ -98,7 +138,7 @@ fn print_predictions(
             row
         })
         .collect();
-    println!("{}", crate::report::render_rows(&header, &rows, format));
+    out::line(crate::report::render_rows(&header, &rows, format))?;
     Ok(())
 }
 
@@ -128,28 +168,57 @@ fn predict_csv(
             let annotated = annotate_csv(model, file, &source, column, label_column, &mut buffer)?;
             std::fs::write(path, buffer)
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            eprintln!(
+            tracing::info!(
                 "wrote {} predictions to {}",
                 annotated.predictions.len(),
                 path.display()
             );
             annotated
         }
-        None => annotate_csv(
-            model,
-            file,
-            &source,
-            column,
-            label_column,
-            std::io::stdout(),
-        )?,
+        None => annotate_csv(model, file, &source, column, label_column, out::Stdout)?,
     };
     if let Some(correct) = annotated.correct {
         let total = annotated.predictions.len();
-        eprintln!(
+        tracing::info!(
             "accuracy {:.4} ({correct} of {total} rows)",
             correct as f64 / total.max(1) as f64
         );
     }
-    Ok(0)
+    Ok(super::exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn sorted(argv: &[&str]) -> (Option<i64>, Vec<String>) {
+        let argv = std::iter::once("predict").chain(argv.iter().copied());
+        let mut args = Wrap::try_parse_from(argv).unwrap().args;
+        model_and_texts(&mut args).unwrap()
+    }
+
+    #[test]
+    fn the_first_positional_is_the_trial_unless_a_flag_names_the_model() {
+        let texts = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(sorted(&["3", "a", "b"]), (Some(3), texts(&["a", "b"])));
+        assert_eq!(
+            sorted(&["--trial", "3", "a", "b"]),
+            (Some(3), texts(&["a", "b"]))
+        );
+        assert_eq!(
+            sorted(&["--model", "d", "7", "b"]),
+            (None, texts(&["7", "b"]))
+        );
+        let argv = ["predict", "three", "a"];
+        let mut args = Wrap::try_parse_from(argv).unwrap().args;
+        let err = model_and_texts(&mut args).unwrap_err();
+        assert!(err.downcast_ref::<UsageError>().is_some(), "{err}");
+    }
 }

@@ -1,3 +1,6 @@
+//! `lab prepare SPEC`: build the cache of a spec's datasets, with timings.
+
+use super::out;
 use super::spec_args::SpecArgs;
 use crate::data::{self, Warmed};
 use crate::runner::RunOptions;
@@ -13,9 +16,21 @@ pub struct Args {
     /// Build again even when the cache already holds the dataset.
     #[arg(long)]
     rebuild: bool,
-    /// Print one JSON object per dataset instead of text.
-    #[arg(long)]
+    /// How to print each dataset's report.
+    #[arg(long, value_enum, default_value_t = PrepareFormat::Text)]
+    format: PrepareFormat,
+    /// The same as --format json (kept for scripts written before --format).
+    #[arg(long, conflicts_with = "format")]
     json: bool,
+}
+
+/// `lab prepare`'s report: lines of text, or one JSON object per dataset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum PrepareFormat {
+    /// A few lines per dataset: rows, rate, timings, splits, cache file.
+    Text,
+    /// One JSON object per line per dataset (JSON lines).
+    Json,
 }
 
 /// Prepare (clean, split, encode) every distinct dataset of the spec's grid into the
@@ -40,13 +55,13 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
         )?;
         let seconds = start.elapsed().as_secs_f64();
         let path = data::data_path(&trial.data, &loaded.base_dir);
-        if args.json {
-            println!("{}", json(&path, &warmed, seconds));
+        if args.json || args.format == PrepareFormat::Json {
+            out::line(json(&path, &warmed, seconds))?;
         } else {
-            print!("{}", text(&path, &warmed, seconds));
+            out::text(text(&path, &warmed, seconds))?;
         }
     }
-    Ok(0)
+    Ok(super::exit::OK)
 }
 
 fn json(path: &Path, w: &Warmed, seconds: f64) -> serde_json::Value {

@@ -1,5 +1,6 @@
 //! Sweep progress: bars on a terminal (trials with ETA, batches with running loss
-//! and samples/s), plain log lines otherwise (files, CI, cron).
+//! and samples/s), plain log lines otherwise (files, CI, cron). Lines go through
+//! the logger, which clears the bars while it prints one.
 
 use crate::runner::RunEvent;
 use crate::train::Progress as TrainProgress;
@@ -14,14 +15,16 @@ pub struct Progress {
 }
 
 struct Bars {
-    multi: MultiProgress,
+    /// Owns the drawing of both bars; the logger holds a clone to print above them.
+    _multi: MultiProgress,
     sweep: ProgressBar,
     epoch: ProgressBar,
 }
 
 impl Progress {
     pub fn new() -> Self {
-        let bars = std::io::stderr().is_terminal().then(|| {
+        let draw = std::io::stderr().is_terminal() && !super::log::quiet();
+        let bars = draw.then(|| {
             let multi = MultiProgress::new();
             let sweep = multi.add(ProgressBar::new(0));
             sweep.set_style(
@@ -35,8 +38,9 @@ impl Progress {
                 ProgressStyle::with_template("  {prefix} {bar:30} {pos}/{len} batches {msg}")
                     .expect("valid template"),
             );
+            super::log::set_bars(Some(multi.clone()));
             Bars {
-                multi,
+                _multi: multi,
                 sweep,
                 epoch,
             }
@@ -59,7 +63,7 @@ impl Progress {
                         b.sweep.set_length(total as u64);
                         b.sweep.set_position(done as u64);
                     }
-                    None => eprintln!("{total} trials, {done} already done"),
+                    None => tracing::info!("{total} trials, {done} already done"),
                 }
             }
             RunEvent::TrialStart { trial_id, label } => {
@@ -75,7 +79,7 @@ impl Progress {
                 );
                 match &self.bars {
                     Some(b) => b.sweep.set_message(label.to_string()),
-                    None => eprintln!("{} started", self.trial),
+                    None => tracing::info!("{} started", self.trial),
                 }
             }
             RunEvent::Train(p) => self.on_train(p),
@@ -88,23 +92,17 @@ impl Progress {
                     "{} done in {seconds:.1} s: test accuracy {test_accuracy:.4}",
                     self.trial
                 );
-                match &self.bars {
-                    Some(b) => {
-                        b.sweep.inc(1);
-                        let _ = b.multi.println(line);
-                    }
-                    None => eprintln!("{line}"),
+                if let Some(b) = &self.bars {
+                    b.sweep.inc(1);
                 }
+                tracing::info!("{line}");
             }
             RunEvent::TrialFailed { error, .. } => {
                 let line = format!("{} FAILED: {error}", self.trial);
-                match &self.bars {
-                    Some(b) => {
-                        b.sweep.inc(1);
-                        let _ = b.multi.println(line);
-                    }
-                    None => eprintln!("{line}"),
+                if let Some(b) = &self.bars {
+                    b.sweep.inc(1);
                 }
+                tracing::info!("{line}");
             }
         }
     }
@@ -135,17 +133,12 @@ impl Progress {
                 b.epoch
                     .set_message(format!("loss {loss:.4}, {samples_per_second:.0} samples/s"));
             }
-            (TrainProgress::EpochEnd(e), bars) => {
+            (TrainProgress::EpochEnd(e), _) => {
                 let line = format!(
                     "  epoch {:>3}: train loss {:.4}, valid loss {:.4}, valid acc {:.4}, valid macro F1 {:.4} ({:.1} s, {:.0} samples/s)",
                     e.epoch, e.train_loss, e.valid_loss, e.valid_accuracy, e.valid_macro_f1, e.seconds, e.samples_per_second
                 );
-                match bars {
-                    Some(b) => {
-                        let _ = b.multi.println(line);
-                    }
-                    None => eprintln!("{line}"),
-                }
+                tracing::info!("{line}");
             }
             _ => {}
         }
@@ -155,6 +148,7 @@ impl Progress {
         if let Some(b) = &self.bars {
             b.epoch.finish_and_clear();
             b.sweep.finish();
+            super::log::set_bars(None);
         }
     }
 }

@@ -1,5 +1,6 @@
 //! `lab queue add|list|cancel`: trials stored as pending for `lab worker`.
 
+use super::out;
 use super::spec_args::SpecArgs;
 use crate::report::{self, Format};
 use crate::runner::{self, RunOptions};
@@ -43,7 +44,8 @@ struct ListArgs {
     /// Also list finished (done, failed) trials.
     #[arg(long)]
     all: bool,
-    #[arg(long, default_value = "table")]
+    /// How to print the queue.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
 }
 
@@ -54,7 +56,7 @@ struct CancelArgs {
     #[arg(group = "what")]
     trials: Vec<i64>,
     /// Every queued trial of this experiment.
-    #[arg(long, group = "what")]
+    #[arg(short = 'e', long, value_name = "EXPERIMENT", group = "what")]
     experiment: Option<String>,
 }
 
@@ -72,15 +74,15 @@ fn add(args: AddArgs, db: &Path) -> anyhow::Result<i32> {
     opts.max_trials = args.max_trials;
     opts.retry_failed = args.retry_failed;
     let summary = runner::queue::enqueue(&loaded, &opts, args.priority)?;
-    println!(
+    out::line(format_args!(
         "{}: {} trials, {} already done, {} pending in the queue (priority {})",
         loaded.spec.experiment.name,
         summary.total,
         summary.already_done,
         summary.pending,
         args.priority
-    );
-    Ok(0)
+    ))?;
+    Ok(super::exit::OK)
 }
 
 fn list(args: ListArgs, db: &Path) -> anyhow::Result<i32> {
@@ -98,12 +100,12 @@ fn list(args: ListArgs, db: &Path) -> anyhow::Result<i32> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(0);
+        out::line(serde_json::to_string_pretty(&rows)?)?;
+        return Ok(super::exit::OK);
     }
     if entries.is_empty() && matches!(args.format, Format::Table | Format::Markdown) {
-        println!("the queue is empty");
-        return Ok(0);
+        out::line("the queue is empty")?;
+        return Ok(super::exit::OK);
     }
     let header: Vec<String> = [
         "trial",
@@ -132,8 +134,8 @@ fn list(args: ListArgs, db: &Path) -> anyhow::Result<i32> {
             ]
         })
         .collect();
-    println!("{}", report::render_rows(&header, &rows, args.format));
-    Ok(0)
+    out::line(report::render_rows(&header, &rows, args.format))?;
+    Ok(super::exit::OK)
 }
 
 fn cancel(args: CancelArgs, db: &Path) -> anyhow::Result<i32> {
@@ -145,12 +147,12 @@ fn cancel(args: CancelArgs, db: &Path) -> anyhow::Result<i32> {
         ids.extend(store.queued_trials_of(experiment.id)?);
     }
     let done = store.cancel(&ids)?;
-    println!(
+    out::line(format_args!(
         "cancelled {} pending trials; {} running (left to finish, not run again if their worker dies); \
          {} already finished or cancelled",
         done.cancelled.len(),
         done.running.len(),
         done.unchanged.len()
-    );
-    Ok(0)
+    ))?;
+    Ok(super::exit::OK)
 }

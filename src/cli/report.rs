@@ -1,3 +1,6 @@
+//! `lab report [EXPERIMENT] -o DIR`: self-contained HTML reports with charts.
+
+use super::args::Experiment;
 use crate::inference::export;
 use crate::report::{html_report, LeaderboardOptions};
 use crate::store::Store;
@@ -6,11 +9,16 @@ use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Experiment to report (every experiment when omitted).
-    experiment: Option<String>,
+    #[command(flatten)]
+    experiment: Experiment,
     /// Directory for the HTML files (one `<experiment>.html` each, and index.html).
-    #[arg(long)]
-    out: PathBuf,
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "out",
+        value_name = "DIR"
+    )]
+    output: PathBuf,
     /// Metric ranking the leaderboard.
     #[arg(long, default_value = "macro_f1")]
     metric: String,
@@ -19,15 +27,15 @@ pub struct Args {
 pub fn execute(args: Args, db: &Path) -> Result<i32> {
     super::require_db(db)?;
     let store = Store::open(db)?;
-    let experiments = match &args.experiment {
+    let experiments = match args.experiment.name() {
         Some(name) => vec![store.require_experiment(name)?],
         None => store.experiments()?,
     };
     if experiments.is_empty() {
         bail!("no experiments in {}", db.display());
     }
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.output)
+        .with_context(|| format!("cannot create {}", args.output.display()))?;
     let opts = LeaderboardOptions {
         metric: args.metric.clone(),
         ..Default::default()
@@ -42,22 +50,23 @@ pub fn execute(args: Args, db: &Path) -> Result<i32> {
             Some(row) => match export::class_distribution(&store, db, row.best_trial) {
                 Ok(d) => Some(d),
                 Err(err) => {
-                    eprintln!("warning: {}: no class distribution: {err:#}", exp.name);
+                    tracing::warn!("{}: no class distribution: {err:#}", exp.name);
                     None
                 }
             },
             None => None,
         };
         let html = html_report(&store, exp, &opts, distribution.as_ref())?;
-        let file = args.out.join(format!("{}.html", exp.name));
+        let file = args.output.join(format!("{}.html", exp.name));
         std::fs::write(&file, html).with_context(|| format!("cannot write {}", file.display()))?;
-        println!("wrote {}", file.display());
+        tracing::info!("wrote {}", file.display());
         index.push_str(&format!(
             "<li><a href=\"{0}.html\">{0}</a></li>",
             html_escape::encode_text(&exp.name)
         ));
     }
     index.push_str("</ul></body></html>");
-    std::fs::write(args.out.join("index.html"), index)?;
-    Ok(0)
+    let file = args.output.join("index.html");
+    std::fs::write(&file, index).with_context(|| format!("cannot write {}", file.display()))?;
+    Ok(super::exit::OK)
 }

@@ -1,3 +1,7 @@
+//! `lab run SPEC`: expand a spec's grid and train the trials not yet done.
+
+use super::args::DeviceParser;
+use super::out;
 use super::progress::Progress;
 use super::spec_args::SpecArgs;
 use crate::report::{self, Format, LeaderboardOptions};
@@ -12,9 +16,9 @@ pub struct Args {
     #[command(flatten)]
     spec: SpecArgs,
     /// cpu, cuda, cuda:N or auto (overrides train.device).
-    #[arg(long)]
+    #[arg(long, value_parser = DeviceParser)]
     device: Option<String>,
-    /// Print the expanded trials and exit without training.
+    /// Print the expanded trials (in --format) and exit without training.
     #[arg(long)]
     dry_run: bool,
     /// Refuse a grid of more trials than this.
@@ -29,14 +33,14 @@ pub struct Args {
     lease_secs: u64,
     /// Train N trials at once, in N processes sharing the store, the CPU
     /// threads (RAYON_NUM_THREADS, else the cores) divided among them.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
+    #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
     jobs: u64,
     /// Run only the grid's trial with this index (0-based, as `--dry-run` lists
     /// them): what each task of a Slurm array does.
     #[arg(long, value_name = "I")]
     trial_index: Option<usize>,
-    /// Format of the leaderboard printed at the end.
-    #[arg(long, default_value = "table")]
+    /// Format of the leaderboard printed at the end (and of --dry-run's list).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
 }
 
@@ -46,13 +50,7 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
         runner::device::select(device)?;
     }
     if args.dry_run {
-        let trials = runner::plan(&loaded)?;
-        println!("{}: {} trials", loaded.spec.experiment.name, trials.len());
-        println!("index  trial         swept values");
-        for (i, (hash, label)) in trials.iter().enumerate() {
-            println!("{i:>5}  {}  {}", &hash[..12], label);
-        }
-        return Ok(0);
+        return dry_run(&loaded, args.format);
     }
     let mut opts = RunOptions::new(db.to_path_buf());
     opts.device = args.device.clone();
@@ -75,13 +73,44 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
     let store = Store::open(db)?;
     if let Some(experiment) = store.experiment_by_name(&loaded.spec.experiment.name)? {
         let board = report::leaderboard(&store, &experiment, &LeaderboardOptions::default())?;
-        println!("{}", report::render(&board, args.format));
+        out::line(report::render(&board, args.format))?;
     }
-    eprintln!(
+    tracing::info!(
         "{} trials: {} done before, {} run now, {} failed",
-        summary.total, summary.already_done, summary.ran, summary.failed
+        summary.total,
+        summary.already_done,
+        summary.ran,
+        summary.failed
     );
-    Ok(if summary.failed > 0 { 2 } else { 0 })
+    Ok(if summary.failed > 0 {
+        super::exit::TRIAL_FAILED
+    } else {
+        super::exit::OK
+    })
+}
+
+/// `--dry-run`: the grid's trials with their index (what `--trial-index` takes),
+/// hash prefix and swept values; a plain list for `table`, else a grid.
+fn dry_run(loaded: &spec::LoadedSpec, format: Format) -> anyhow::Result<i32> {
+    let trials = runner::plan(loaded)?;
+    let title = format!("{}: {} trials", loaded.spec.experiment.name, trials.len());
+    if format != Format::Table {
+        tracing::info!("{title}");
+        let header = ["index", "trial", "swept values"].map(String::from);
+        let rows: Vec<Vec<String>> = trials
+            .iter()
+            .enumerate()
+            .map(|(i, (hash, label))| vec![i.to_string(), hash[..12].to_string(), label.clone()])
+            .collect();
+        out::line(report::render_rows(&header, &rows, format))?;
+        return Ok(super::exit::OK);
+    }
+    let mut text = format!("{title}\nindex  trial         swept values");
+    for (i, (hash, label)) in trials.iter().enumerate() {
+        text.push_str(&format!("\n{i:>5}  {}  {}", &hash[..12], label));
+    }
+    out::line(text)?;
+    Ok(super::exit::OK)
 }
 
 /// `--jobs N`: record the grid once (bad input is refused here, once), then N
@@ -93,12 +122,13 @@ fn run_jobs(
     db: &Path,
 ) -> anyhow::Result<i32> {
     let before = runner::prepare(loaded, opts)?;
-    let mut child: Vec<OsString> = vec![
+    let mut child: Vec<OsString> = super::log::child_flags();
+    child.extend::<[OsString; 4]>([
         "--db".into(),
         db.into(),
         "run".into(),
         args.spec.spec.clone().into(),
-    ];
+    ]);
     child.extend(args.spec.set_flags().into_iter().map(OsString::from));
     if let Some(device) = &args.device {
         child.extend(["--device".into(), device.into()]);
@@ -125,9 +155,9 @@ fn run_jobs(
     let count = |status| trials.iter().filter(|t| t.status == status).count();
     if let Some(experiment) = store.experiment(before.experiment_id)? {
         let board = report::leaderboard(&store, &experiment, &LeaderboardOptions::default())?;
-        println!("{}", report::render(&board, args.format));
+        out::line(report::render(&board, args.format))?;
     }
-    eprintln!(
+    tracing::info!(
         "{} trials: {} done before, {} done now, {} failed ({jobs} jobs)",
         before.total,
         before.already_done,

@@ -1,3 +1,6 @@
+//! `lab serve TRIAL` / `-e EXPERIMENT` / `--model DIR`: a trained model over HTTP.
+
+use super::args::DeviceParser;
 use crate::inference::export;
 use crate::runner::device;
 use crate::serve::{Limits, Served};
@@ -8,17 +11,30 @@ use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Serve this trained trial.
-    #[arg(long, conflicts_with_all = ["best", "model"])]
+    /// Serve this trained trial (as `lab compare` lists it).
+    #[arg(value_name = "TRIAL", conflicts_with_all = ["experiment", "model"])]
     trial: Option<i64>,
-    /// Serve the best trial of this experiment.
-    #[arg(long, conflicts_with = "model")]
-    best: Option<String>,
-    /// Metric that picks the best trial (with --best).
-    #[arg(long, default_value = "macro_f1", requires = "best")]
+    /// Serve this trained trial (the same as the positional TRIAL).
+    #[arg(
+        long = "trial",
+        value_name = "TRIAL",
+        conflicts_with_all = ["trial", "experiment", "model"]
+    )]
+    trial_flag: Option<i64>,
+    /// Serve the best trial of this experiment (--best is the older name).
+    #[arg(
+        short = 'e',
+        long = "experiment",
+        visible_alias = "best",
+        value_name = "EXPERIMENT",
+        conflicts_with = "model"
+    )]
+    experiment: Option<String>,
+    /// Metric that picks the best trial (with --experiment).
+    #[arg(long, default_value = "macro_f1", requires = "experiment")]
     metric: String,
     /// Serve a directory written by `lab export` (no database needed).
-    #[arg(long)]
+    #[arg(long, value_name = "DIR")]
     model: Option<PathBuf>,
     /// Address to listen on; loopback unless told otherwise.
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -36,17 +52,15 @@ pub struct Args {
     /// per CPU core each).
     #[arg(long)]
     workers: Option<usize>,
-    #[arg(long, default_value = "cpu")]
+    /// The device to run the model on.
+    #[arg(long, default_value = "cpu", value_parser = DeviceParser)]
     device: String,
 }
 
 pub fn execute(args: Args, db: &Path) -> Result<i32> {
-    // The access log; a no-op once the command line has set up logging itself.
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .try_init();
     let device = device::select(&args.device)?;
-    let (model, info) = match (&args.model, args.trial, &args.best) {
+    let trial = args.trial.or(args.trial_flag);
+    let (model, info) = match (&args.model, trial, &args.experiment) {
         (Some(dir), _, _) => export::load_exported(dir, &device)?,
         (None, Some(trial), _) => {
             super::require_db(db)?;
@@ -59,7 +73,7 @@ pub fn execute(args: Args, db: &Path) -> Result<i32> {
             export::load_trial(&store, db, trial, &device)?
         }
         (None, None, None) => {
-            bail!("say what to serve: --trial ID, --best EXPERIMENT or --model DIR")
+            bail!("say what to serve: TRIAL, -e EXPERIMENT or --model DIR")
         }
     };
     if args.max_batch == 0 || args.max_body_bytes == 0 {
@@ -91,13 +105,13 @@ pub fn execute(args: Args, db: &Path) -> Result<i32> {
             .trial
             .map(|t| format!(", trial {t}"))
             .unwrap_or_default();
-        eprintln!(
+        tracing::info!(
             "serving experiment {}{trial} on http://{} (Ctrl-C or SIGTERM stops)",
             served.info.experiment,
             listener.local_addr()?
         );
         crate::serve::serve(listener, served, crate::serve::stop_signal()).await?;
-        eprintln!("stopped");
+        tracing::info!("stopped");
         Ok(0)
     })
 }

@@ -1,3 +1,6 @@
+//! `lab show TRIAL`: one trial, or its most-attended words.
+
+use super::out;
 use crate::inference::attention::{most_attended, AttendedReview};
 use crate::report::{self, Format};
 use crate::store::Store;
@@ -14,7 +17,8 @@ pub struct Args {
     /// With --attention: how many words to list per review.
     #[arg(long, default_value_t = 8, requires = "attention")]
     words: usize,
-    #[arg(long, default_value = "table")]
+    /// How to print the trial (CSV: each table after a `# title` line).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
 }
 
@@ -24,11 +28,11 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
     match args.attention {
         Some(n) => {
             let reviews = most_attended(&store, db, args.trial, n, args.words)?;
-            println!("{}", render_attention(&reviews, args.format)?);
+            out::line(render_attention(&reviews, args.format)?)?;
         }
-        None => println!("{}", report::render_trial(&store, args.trial, args.format)?),
+        None => out::line(report::render_trial(&store, args.trial, args.format)?)?,
     }
-    Ok(0)
+    Ok(super::exit::OK)
 }
 
 fn render_attention(reviews: &[AttendedReview], format: Format) -> anyhow::Result<String> {

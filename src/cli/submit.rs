@@ -1,6 +1,8 @@
 //! `lab submit SPEC --slurm`: one Slurm array task per trial, submitted with
 //! sbatch; returns as soon as Slurm has the job.
 
+use super::args::DeviceParser;
+use super::out;
 use super::spec_args::SpecArgs;
 use crate::runner;
 use crate::runner::slurm::{self, SubmitOptions, Submitted};
@@ -31,10 +33,10 @@ pub struct Args {
     cpus_per_task: Option<u64>,
     /// Device for every trial (e.g. cuda:0 with --gres gpu:1: Slurm shows each
     /// task its own GPU as number 0).
-    #[arg(long)]
+    #[arg(long, value_parser = DeviceParser)]
     device: Option<String>,
     /// Shared directory for the shards and logs [default: <db dir>/shards/<experiment>].
-    #[arg(long)]
+    #[arg(long, value_name = "DIR")]
     shards: Option<PathBuf>,
     /// Refuse a grid of more trials than this.
     #[arg(long, default_value_t = runner::DEFAULT_MAX_TRIALS)]
@@ -63,15 +65,15 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
         dry_run: args.dry_run,
     };
     match slurm::submit(&opts)? {
-        Submitted::DryRun { script } => print!("{script}"),
+        Submitted::DryRun { script } => out::text(&script)?,
         Submitted::Array {
             job_id,
             tasks,
             script_path,
             shards,
         } => {
-            println!("{job_id}");
-            eprintln!(
+            out::line(&job_id)?;
+            tracing::info!(
                 "submitted job array {job_id}: {tasks} tasks, script {}\n\
                  progress: lab status --shards {}\n\
                  results:  lab merge {} --into {}",
@@ -82,5 +84,5 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
             );
         }
     }
-    Ok(0)
+    Ok(super::exit::OK)
 }

@@ -1,5 +1,6 @@
 //! `lab worker`: claim queued trials (any experiment) and run them.
 
+use super::args::DeviceParser;
 use super::progress::Progress;
 use crate::runner::queue::{self, WorkerOptions};
 use crate::runner::{self, RunOptions};
@@ -10,7 +11,7 @@ use std::time::Duration;
 #[derive(clap::Args)]
 pub struct Args {
     /// cpu, cuda:N (one worker per GPU) or auto; by default each trial's train.device.
-    #[arg(long)]
+    #[arg(long, value_parser = DeviceParser)]
     device: Option<String>,
     /// Keep waiting for new trials when the queue is empty (poll with back-off).
     #[arg(long)]
@@ -23,7 +24,7 @@ pub struct Args {
     #[arg(long, default_value_t = runner::DEFAULT_LEASE.as_secs())]
     lease_secs: u64,
     /// Run N workers (processes), the CPU threads divided among them.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
+    #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
     jobs: u64,
 }
 
@@ -36,7 +37,8 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
         super::require_db(db)?;
     }
     if args.jobs > 1 {
-        let mut child: Vec<OsString> = vec!["--db".into(), db.into(), "worker".into()];
+        let mut child: Vec<OsString> = super::log::child_flags();
+        child.extend::<[OsString; 3]>(["--db".into(), db.into(), "worker".into()]);
         if let Some(device) = &args.device {
             child.extend(["--device".into(), device.into()]);
         }
@@ -60,7 +62,7 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
         follow: args.follow,
         poll_max: Duration::from_secs(args.poll_max_secs.max(1)),
     };
-    eprintln!(
+    tracing::info!(
         "worker {worker} on {}{}",
         opts.run.device.as_deref().unwrap_or("each trial's device"),
         if opts.follow {
@@ -72,9 +74,14 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
     let mut progress = Progress::new();
     let summary = queue::work(&opts, &|| false, &mut |event| progress.on_event(event))?;
     progress.finish();
-    eprintln!(
+    tracing::info!(
         "worker {worker}: {} trials run, {} failed; the queue has no pending trial",
-        summary.ran, summary.failed
+        summary.ran,
+        summary.failed
     );
-    Ok(if summary.failed > 0 { 2 } else { 0 })
+    Ok(if summary.failed > 0 {
+        super::exit::TRIAL_FAILED
+    } else {
+        super::exit::OK
+    })
 }

@@ -291,14 +291,14 @@ fn scan<R: Read>(
     }
 
     if let Some(line) = bad_utf8 {
-        eprintln!(
-            "warning: {file}: {bad_utf8_rows} field(s) with invalid UTF-8 (first at line {line}) \
+        tracing::warn!(
+            "{file}: {bad_utf8_rows} field(s) with invalid UTF-8 (first at line {line}) \
              had bad bytes replaced; set data.on_invalid_utf8 = \"error\" to refuse them"
         );
     }
     if rows_skipped > 0 {
-        eprintln!(
-            "warning: {file}: skipped {rows_skipped} row(s) with empty text \
+        tracing::warn!(
+            "{file}: skipped {rows_skipped} row(s) with empty text \
              (data.on_bad_row = \"error\" to refuse them)"
         );
     }

@@ -90,8 +90,8 @@ pub fn model_info(store: &Store, trial_id: i64, labels: &[String]) -> Result<Mod
     let test_metrics = store
         .metrics(trial_id)?
         .into_iter()
-        .filter(|(split, _, _)| split == "test")
-        .map(|(_, name, value)| (name, value))
+        .filter(|m| m.split == "test")
+        .map(|m| (m.name, m.value))
         .collect();
     Ok(ModelInfo {
         experiment,

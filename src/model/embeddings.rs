@@ -24,6 +24,7 @@ pub struct Pretrained {
     /// (vocabulary size, dim), row-major: the file's vector for every word found,
     /// N(0, std²) for the others and for `<unk>`, zeros for `<pad>`.
     pub matrix: Vec<f32>,
+    /// Width of one vector, as the file gives it.
     pub dim: usize,
     /// Vocabulary words (`<pad>` and `<unk>` excluded) found in the file.
     pub hits: usize,

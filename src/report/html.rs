@@ -154,12 +154,13 @@ fn curves(
         for (i, &(id, seed)) in trials.iter().enumerate() {
             let epochs = store.epochs(id)?;
             let color = PALETTE[i % PALETTE.len()];
-            let line = |label: &str, f: &dyn Fn(&crate::store::EpochRow) -> f64, dashed| Series {
-                name: format!("{label} seed {seed}"),
-                points: epochs.iter().map(|e| (e.epoch as f64, f(e))).collect(),
-                color,
-                dashed,
-            };
+            let line =
+                |label: &str, f: &dyn Fn(&crate::store::EpochRecord) -> f64, dashed| Series {
+                    name: format!("{label} seed {seed}"),
+                    points: epochs.iter().map(|e| (e.epoch as f64, f(e))).collect(),
+                    color,
+                    dashed,
+                };
             loss.push(line("train", &|e| e.train_loss, false));
             loss.push(line("valid", &|e| e.valid_loss, true));
             metric.push(line("F1", &|e| e.valid_macro_f1, false));
@@ -211,8 +212,8 @@ fn best_section(out: &mut String, store: &Store, trial_id: i64) -> Result<()> {
     let metrics: BTreeMap<String, f64> = store
         .metrics(trial_id)?
         .into_iter()
-        .filter(|(s, _, _)| s == "test")
-        .map(|(_, n, v)| (n, v))
+        .filter(|m| m.split == "test")
+        .map(|m| (m.name, m.value))
         .collect();
     let value = |name: &str, class: &str| metrics.get(&format!("{name}.{class}")).copied();
     out.push_str("<h3>Per class (test split)</h3><table class=\"per-class\"><tr><th class=\"k\">class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>");
@@ -263,12 +264,13 @@ pub fn trial_chart(store: &Store, trial_id: i64, chart: &str) -> Result<String> 
         .trial(trial_id)?
         .with_context(|| format!("no trial {trial_id} in {}", store.path().display()))?;
     let epochs = store.epochs(trial_id)?;
-    let series = |label: &str, f: &dyn Fn(&crate::store::EpochRow) -> f64, color, dashed| Series {
-        name: label.to_string(),
-        points: epochs.iter().map(|e| (e.epoch as f64, f(e))).collect(),
-        color,
-        dashed,
-    };
+    let series =
+        |label: &str, f: &dyn Fn(&crate::store::EpochRecord) -> f64, color, dashed| Series {
+            name: label.to_string(),
+            points: epochs.iter().map(|e| (e.epoch as f64, f(e))).collect(),
+            color,
+            dashed,
+        };
     let seed = trial.seed;
     Ok(match chart {
         "loss" => line_chart(

@@ -157,11 +157,11 @@ pub fn leaderboard(
     let splits: BTreeSet<&String> = wanted.iter().map(|(s, _)| s).collect();
     let mut recorded = BTreeSet::new();
     for s in splits {
-        for (trial_id, name, value) in store.experiment_metrics(experiment.id, s)? {
+        for m in store.experiment_metrics(experiment.id, s)? {
             if *s == split {
-                recorded.insert(name.clone());
+                recorded.insert(m.name.clone());
             }
-            values.insert((s.clone(), name, trial_id), value);
+            values.insert((s.clone(), m.name, m.trial_id), m.value);
         }
     }
 

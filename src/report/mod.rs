@@ -22,14 +22,19 @@ pub use trial::render_trial;
 use std::fmt;
 use std::str::FromStr;
 
-/// How a table is printed (`--format`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How a table is printed (`--format`): the values `--help` and the shell
+/// completions list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Format {
     /// Boxed text table for terminals.
     #[default]
     Table,
+    /// GitHub-flavoured markdown table (`|` in cells escaped).
+    #[value(alias = "md")]
     Markdown,
+    /// CSV with a header row.
     Csv,
+    /// JSON: an array of objects (keys from the header) unless a command says otherwise.
     Json,
 }
 

@@ -2,7 +2,7 @@
 
 use super::grid::grid;
 use super::Format;
-use crate::store::{ConfusionRow, Store, TrialRow};
+use crate::store::{ArtifactRow, ConfusionRow, EpochRecord, MetricRow, Store, TrialRow};
 use anyhow::{anyhow, Context, Result};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -18,103 +18,109 @@ fn strings<const N: usize>(items: [&str; N]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
-/// Print one trial: header, resolved config, epochs, metrics by split, confusion
-/// matrices (rows true, columns predicted) and artifacts. CSV prints each table
-/// after a `# title` line; JSON prints one object.
-pub fn render_trial(store: &Store, trial_id: i64, format: Format) -> Result<String> {
-    let trial = store
-        .trial(trial_id)?
-        .ok_or_else(|| anyhow!("no trial {trial_id} in {}", store.path().display()))?;
-    let experiment = store
-        .experiment(trial.experiment_id)?
-        .map(|e| e.name)
-        .unwrap_or_else(|| format!("#{}", trial.experiment_id));
-    let config: Value = serde_json::from_str(&trial.config_json)
-        .with_context(|| format!("trial {trial_id}: its stored config is not valid JSON"))?;
-    let epochs = store.epochs(trial_id)?;
-    let metrics = store.metrics(trial_id)?;
-    let confusion = store.confusion(trial_id)?;
-    let artifacts = store.artifacts(trial_id)?;
+/// Everything the store holds about one trial, read once.
+struct TrialView {
+    trial: TrialRow,
+    experiment: String,
+    config: Value,
+    epochs: Vec<EpochRecord>,
+    metrics: Vec<MetricRow>,
+    confusion: Vec<ConfusionRow>,
+    artifacts: Vec<ArtifactRow>,
+}
 
-    if format == Format::Json {
-        let value = json!({
-            "id": trial.id,
-            "experiment": experiment,
-            "status": trial.status.to_string(),
-            "seed": trial.seed,
-            "device": trial.device,
-            "worker": trial.worker,
-            "started_at": trial.started_at,
-            "finished_at": trial.finished_at,
-            "error": trial.error,
-            "config_hash": trial.config_hash,
-            "config": config,
-            "epochs": epochs.iter().map(|e| json!({
+impl TrialView {
+    fn load(store: &Store, trial_id: i64) -> Result<TrialView> {
+        let trial = store
+            .trial(trial_id)?
+            .ok_or_else(|| anyhow!("no trial {trial_id} in {}", store.path().display()))?;
+        let experiment = store
+            .experiment(trial.experiment_id)?
+            .map(|e| e.name)
+            .unwrap_or_else(|| format!("#{}", trial.experiment_id));
+        let config: Value = serde_json::from_str(&trial.config_json)
+            .with_context(|| format!("trial {trial_id}: its stored config is not valid JSON"))?;
+        Ok(TrialView {
+            experiment,
+            config,
+            epochs: store.epochs(trial_id)?,
+            metrics: store.metrics(trial_id)?,
+            confusion: store.confusion(trial_id)?,
+            artifacts: store.artifacts(trial_id)?,
+            trial,
+        })
+    }
+
+    fn to_json(&self) -> Value {
+        let t = &self.trial;
+        json!({
+            "id": t.id,
+            "experiment": self.experiment,
+            "status": t.status.to_string(),
+            "seed": t.seed,
+            "device": t.device,
+            "worker": t.worker,
+            "started_at": t.started_at,
+            "finished_at": t.finished_at,
+            "error": t.error,
+            "config_hash": t.config_hash,
+            "config": self.config,
+            "epochs": self.epochs.iter().map(|e| json!({
                 "epoch": e.epoch, "train_loss": e.train_loss, "valid_loss": e.valid_loss,
                 "valid_accuracy": e.valid_accuracy, "valid_macro_f1": e.valid_macro_f1,
                 "lr": e.lr, "seconds": e.seconds, "samples_per_second": e.samples_per_second,
             })).collect::<Vec<_>>(),
-            "metrics": metrics.iter().map(|(s, n, v)| json!({"split": s, "name": n, "value": v}))
+            "metrics": self.metrics.iter()
+                .map(|m| json!({"split": m.split, "name": m.name, "value": m.value}))
                 .collect::<Vec<_>>(),
-            "confusion": confusion.iter().map(|c| json!({
+            "confusion": self.confusion.iter().map(|c| json!({
                 "split": c.split, "labels": c.labels, "matrix": c.matrix,
             })).collect::<Vec<_>>(),
-            "artifacts": artifacts.iter().map(|a| json!({
+            "artifacts": self.artifacts.iter().map(|a| json!({
                 "kind": a.kind, "path": a.path, "sha256": a.sha256,
             })).collect::<Vec<_>>(),
-        });
-        return Ok(serde_json::to_string_pretty(&value)?);
+        })
     }
 
-    let mut sections = vec![header_section(&trial, &experiment)];
-    if !epochs.is_empty() {
-        sections.push(Section {
-            title: "epochs".into(),
-            header: strings([
-                "epoch",
-                "train_loss",
-                "valid_loss",
-                "valid_accuracy",
-                "valid_macro_f1",
-                "lr",
-                "seconds",
-                "samples/s",
-            ]),
-            rows: epochs
-                .iter()
-                .map(|e| {
-                    vec![
-                        e.epoch.to_string(),
-                        format!("{:.4}", e.train_loss),
-                        format!("{:.4}", e.valid_loss),
-                        format!("{:.4}", e.valid_accuracy),
-                        format!("{:.4}", e.valid_macro_f1),
-                        format!("{:e}", e.lr),
-                        format!("{:.1}", e.seconds),
-                        format!("{:.0}", e.samples_per_second),
-                    ]
-                })
-                .collect(),
-        });
+    /// The titled tables, in print order (the config is placed by `render_trial`).
+    fn sections(&self) -> Vec<Section> {
+        let mut sections = vec![header_section(&self.trial, &self.experiment)];
+        if !self.epochs.is_empty() {
+            sections.push(epochs_section(&self.epochs));
+        }
+        if !self.metrics.is_empty() {
+            sections.push(metrics_section(&self.metrics));
+        }
+        sections.extend(self.confusion.iter().map(confusion_section));
+        if !self.artifacts.is_empty() {
+            sections.push(Section {
+                title: "artifacts".into(),
+                header: strings(["kind", "path", "sha256"]),
+                rows: self
+                    .artifacts
+                    .iter()
+                    .map(|a| vec![a.kind.clone(), a.path.clone(), a.sha256.clone()])
+                    .collect(),
+            });
+        }
+        sections
     }
-    if !metrics.is_empty() {
-        sections.push(metrics_section(&metrics));
-    }
-    sections.extend(confusion.iter().map(confusion_section));
-    if !artifacts.is_empty() {
-        sections.push(Section {
-            title: "artifacts".into(),
-            header: strings(["kind", "path", "sha256"]),
-            rows: artifacts
-                .iter()
-                .map(|a| vec![a.kind.clone(), a.path.clone(), a.sha256.clone()])
-                .collect(),
-        });
-    }
+}
 
-    let config_text = serde_json::to_string_pretty(&config)?;
+/// Print one trial: header, resolved config, epochs, metrics by split, confusion
+/// matrices (rows true, columns predicted) and artifacts. CSV prints each table
+/// after a `# title` line; JSON prints one object.
+///
+/// # Errors
+/// No such trial, its stored config is not JSON, or the store cannot be read.
+pub fn render_trial(store: &Store, trial_id: i64, format: Format) -> Result<String> {
+    let view = TrialView::load(store, trial_id)?;
+    if format == Format::Json {
+        return Ok(serde_json::to_string_pretty(&view.to_json())?);
+    }
+    let config_text = serde_json::to_string_pretty(&view.config)?;
     let mut out = Vec::new();
-    for (i, s) in sections.iter().enumerate() {
+    for (i, s) in view.sections().iter().enumerate() {
         let table = grid(&s.header, &s.rows, format);
         out.push(match format {
             Format::Markdown if i == 0 => format!("# {}\n\n{table}", s.title),
@@ -131,20 +137,45 @@ pub fn render_trial(store: &Store, trial_id: i64, format: Format) -> Result<Stri
         }
     }
     if format == Format::Csv {
-        let flat = super::flatten_config(&config);
-        let rows = flat
+        let rows = super::flatten_config(&view.config)
             .into_iter()
             .map(|(k, v)| vec![k, v])
             .collect::<Vec<_>>();
-        out.insert(
-            1,
-            format!(
-                "# config\n{}",
-                grid(&strings(["key", "value"]), &rows, format)
-            ),
-        );
+        let table = grid(&strings(["key", "value"]), &rows, format);
+        out.insert(1, format!("# config\n{table}"));
     }
     Ok(out.join("\n\n"))
+}
+
+fn epochs_section(epochs: &[EpochRecord]) -> Section {
+    Section {
+        title: "epochs".into(),
+        header: strings([
+            "epoch",
+            "train_loss",
+            "valid_loss",
+            "valid_accuracy",
+            "valid_macro_f1",
+            "lr",
+            "seconds",
+            "samples/s",
+        ]),
+        rows: epochs
+            .iter()
+            .map(|e| {
+                vec![
+                    e.epoch.to_string(),
+                    format!("{:.4}", e.train_loss),
+                    format!("{:.4}", e.valid_loss),
+                    format!("{:.4}", e.valid_accuracy),
+                    format!("{:.4}", e.valid_macro_f1),
+                    format!("{:e}", e.lr),
+                    format!("{:.1}", e.seconds),
+                    format!("{:.0}", e.samples_per_second),
+                ]
+            })
+            .collect(),
+    }
 }
 
 fn header_section(trial: &TrialRow, experiment: &str) -> Section {
@@ -170,7 +201,7 @@ fn header_section(trial: &TrialRow, experiment: &str) -> Section {
 }
 
 /// Metric names down, splits across (test, then valid, then any others).
-fn metrics_section(metrics: &[(String, String, f64)]) -> Section {
+fn metrics_section(metrics: &[MetricRow]) -> Section {
     let order = |s: &str| match s {
         "test" => 0,
         "valid" => 1,
@@ -178,12 +209,12 @@ fn metrics_section(metrics: &[(String, String, f64)]) -> Section {
     };
     let mut splits: Vec<&str> = metrics
         .iter()
-        .map(|(s, _, _)| s.as_str())
+        .map(|m| m.split.as_str())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
     splits.sort_by_key(|s| (order(s), *s));
-    let names: BTreeSet<&str> = metrics.iter().map(|(_, n, _)| n.as_str()).collect();
+    let names: BTreeSet<&str> = metrics.iter().map(|m| m.name.as_str()).collect();
     let mut header = vec!["metric".to_string()];
     header.extend(splits.iter().map(|s| s.to_string()));
     let rows = names
@@ -193,8 +224,8 @@ fn metrics_section(metrics: &[(String, String, f64)]) -> Section {
             for split in &splits {
                 let v = metrics
                     .iter()
-                    .find(|(s, n, _)| s == split && n == name)
-                    .map(|(_, _, v)| format!("{v:.4}"))
+                    .find(|m| m.split == *split && m.name == name)
+                    .map(|m| format!("{:.4}", m.value))
                     .unwrap_or_else(|| "-".into());
                 row.push(v);
             }

@@ -19,7 +19,7 @@ use memo::{check_data, DatasetMemo};
 use trial::{execute, Job};
 
 use crate::spec::{self, LoadedSpec, TrialConfig};
-use crate::store::{Store, TrialStatus};
+use crate::store::{NewTrial, Store, TrialStatus};
 use crate::train::Progress;
 use anyhow::Result;
 use std::path::PathBuf;
@@ -214,14 +214,14 @@ fn record(loaded: &LoadedSpec, opts: &RunOptions) -> Result<(Store, Recorded)> {
     let name = &loaded.spec.experiment.name;
     let experiment_id =
         store.upsert_experiment(name, &loaded.source, &spec::spec_hash(&loaded.source))?;
-    let rows: Vec<(String, String, u64)> = trials
+    let rows: Vec<NewTrial> = trials
         .iter()
         .map(|t| {
-            Ok((
-                serde_json::to_string(&t.config)?,
-                t.hash.clone(),
-                t.config.seed,
-            ))
+            Ok(NewTrial {
+                config_json: serde_json::to_string(&t.config)?,
+                config_hash: t.hash.clone(),
+                seed: t.config.seed,
+            })
         })
         .collect::<Result<_>>()?;
     let ids = store.add_trials(experiment_id, &rows)?;

@@ -4,7 +4,7 @@
 
 use super::{execute, is_stale, record, DatasetMemo, Job, RunEvent, RunOptions};
 use crate::spec::{LoadedSpec, TrialConfig};
-use crate::store::Store;
+use crate::store::{QueueItem, Store};
 use anyhow::{Context, Result};
 use std::time::Duration;
 
@@ -36,11 +36,14 @@ pub fn enqueue(loaded: &LoadedSpec, opts: &RunOptions, priority: i64) -> Result<
             base_dir.display()
         )
     })?;
-    let items: Vec<(i64, String)> = recorded
+    let items: Vec<QueueItem> = recorded
         .ids
         .iter()
         .zip(&recorded.trials)
-        .map(|(&id, t)| (id, t.label.clone()))
+        .map(|(&trial_id, t)| QueueItem {
+            trial_id,
+            label: t.label.clone(),
+        })
         .collect();
     let pending = store.enqueue(&items, priority, base_dir)?;
     Ok(EnqueueSummary {

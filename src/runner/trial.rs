@@ -9,8 +9,10 @@ use crate::data;
 use crate::inference::artifacts;
 use crate::model::Classifier;
 use crate::spec::TrialConfig;
-use crate::store::{ConfusionRow, EpochRow, Store, TrialResult};
-use crate::train::{self, Checkpoint, Checkpointer, DirCheckpointer, Progress, TrainOutcome};
+use crate::store::{ConfusionRow, MetricRow, Store, TrialResult};
+use crate::train::{
+    self, Checkpoint, Checkpointer, DirCheckpointer, FitContext, Progress, TrainError, TrainOutcome,
+};
 use anyhow::{Context, Result};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -123,26 +125,19 @@ fn run_trial(
         store,
         trial_id,
     };
+    let fit = FitContext {
+        model: &model,
+        dataset: &dataset,
+        balanced: &balanced,
+        cfg: &config.train,
+        seed: config.seed,
+        device: &device,
+    };
     let outcome = train::train_resumable(
-        &model,
-        &dataset,
-        &balanced,
-        &config.train,
-        config.seed,
-        &device,
+        &fit,
         &mut |progress| {
             if let Progress::EpochEnd(e) = &progress {
-                let row = EpochRow {
-                    epoch: e.epoch,
-                    train_loss: e.train_loss,
-                    valid_loss: e.valid_loss,
-                    valid_accuracy: e.valid_accuracy,
-                    valid_macro_f1: e.valid_macro_f1,
-                    lr: e.lr,
-                    seconds: e.seconds,
-                    samples_per_second: e.samples_per_second,
-                };
-                if let Err(err) = store.record_epoch(trial_id, &row) {
+                if let Err(err) = store.record_epoch(trial_id, e) {
                     record_error.get_or_insert(err);
                 }
             }
@@ -171,7 +166,7 @@ fn run_trial(
     result.metrics.extend(
         extra_metrics
             .into_iter()
-            .map(|(name, v)| ("train".to_string(), name.to_string(), v)),
+            .map(|(name, v)| metric("train", name, v)),
     );
     if !store.heartbeat(trial_id, worker)? {
         return Err(LostLease { trial_id }.into());
@@ -193,28 +188,28 @@ fn trial_result(
     let mut metrics = Vec::new();
     let mut confusion = Vec::new();
     for (split, eval) in [("valid", &outcome.valid), ("test", &outcome.test)] {
-        metrics.extend(
-            eval.metrics
-                .iter()
-                .map(|(n, v)| (split.to_string(), n.clone(), *v)),
-        );
+        metrics.extend(eval.metrics.iter().map(|(n, v)| metric(split, n, *v)));
         confusion.push(ConfusionRow {
             split: split.into(),
             matrix: eval.confusion.clone(),
             labels: classes.to_vec(),
         });
     }
-    metrics.push(("train".into(), "seconds".into(), seconds));
-    metrics.push((
-        "train".into(),
-        "best_epoch".into(),
-        outcome.best_epoch as f64,
-    ));
-    metrics.push(("train".into(), "epochs".into(), outcome.epochs.len() as f64));
+    metrics.push(metric("train", "seconds", seconds));
+    metrics.push(metric("train", "best_epoch", outcome.best_epoch as f64));
+    metrics.push(metric("train", "epochs", outcome.epochs.len() as f64));
     TrialResult {
         metrics,
         confusion,
         artifacts,
+    }
+}
+
+fn metric(split: &str, name: &str, value: f64) -> MetricRow {
+    MetricRow {
+        split: split.into(),
+        name: name.into(),
+        value,
     }
 }
 
@@ -227,15 +222,18 @@ struct StoreCheckpointer<'a> {
 }
 
 impl Checkpointer for StoreCheckpointer<'_> {
-    fn load(&mut self) -> candle_core::Result<Option<Checkpoint>> {
+    fn load(&mut self) -> Result<Option<Checkpoint>, TrainError> {
         let checkpoint = self.files.load()?;
         let epoch = checkpoint.as_ref().map_or(0, |c| c.epoch);
         self.store
             .truncate_epochs(self.trial_id, epoch)
-            .map_err(|e| candle_core::Error::Msg(format!("{e:#}")))?;
+            .map_err(|e| {
+                let action = "drop the epochs after the checkpoint";
+                TrainError::checkpoint(self.store.path(), action, format!("{e:#}"))
+            })?;
         Ok(checkpoint)
     }
-    fn save(&mut self, checkpoint: &Checkpoint) -> candle_core::Result<()> {
+    fn save(&mut self, checkpoint: &Checkpoint) -> Result<(), TrainError> {
         self.files.save(checkpoint)
     }
 }

@@ -5,10 +5,8 @@
 //! (pending < failed < done), so merging twice adds nothing and a done trial is
 //! never overwritten. Artifact files are copied beside the target database.
 
-use super::{
-    insert_artifact, insert_confusion, insert_epoch, insert_metric, ArtifactRow, Result, Store,
-    TrialRow, TrialStatus,
-};
+use super::results::{insert_artifact, insert_confusion, insert_epoch, insert_metric};
+use super::{ArtifactRow, Result, Store, TrialRow, TrialStatus};
 use crate::files::{parent_dir, sha256_file, PendingFile};
 use anyhow::{bail, Context};
 use rusqlite::{params, OptionalExtension, Transaction};
@@ -102,7 +100,7 @@ impl Store {
         let row = tx.query_row(
             "SELECT id, spec_hash FROM experiments WHERE name = ?1",
             [name],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get("id")?, r.get("spec_hash")?)),
         )?;
         tx.commit()?;
         Ok((row, inserted == 1))
@@ -121,7 +119,7 @@ impl Store {
             .query_row(
                 "SELECT id, status FROM trials WHERE experiment_id = ?1 AND config_hash = ?2",
                 params![experiment_id, trial.config_hash],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get("id")?, r.get("status")?)),
             )
             .optional()?;
         let target_id = match existing {
@@ -142,7 +140,7 @@ impl Store {
                         trial.finished_at,
                         trial.error
                     ],
-                    |r| r.get(0),
+                    |r| r.get("id"),
                 )?;
                 summary.added += 1;
                 id
@@ -207,8 +205,8 @@ fn copy_results(tx: &Transaction, shard: &Store, from: i64, to: i64) -> Result<(
     for e in shard.epochs(from)? {
         insert_epoch(tx, to, &e)?;
     }
-    for (split, name, value) in shard.metrics(from)? {
-        insert_metric(tx, to, &split, &name, value)?;
+    for m in shard.metrics(from)? {
+        insert_metric(tx, to, &m)?;
     }
     for c in shard.confusion(from)? {
         insert_confusion(tx, to, &c)?;

@@ -2,33 +2,53 @@
 //! workers take (highest priority first, then in the order they were queued),
 //! where each trial's relative paths resolve, and cancellation.
 
-use super::{now, trial_from_row, Result, Store, TrialRow, TRIAL_COLUMNS};
+use super::rows::{TrialRow, TRIAL_COLUMNS};
+use super::{now, Result, Store};
 use anyhow::{bail, Context};
 use rusqlite::{params, OptionalExtension};
 use std::path::PathBuf;
 
+/// A trial to queue: `Store::enqueue`'s input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueItem {
+    /// The trial's id.
+    pub trial_id: i64,
+    /// How `lab queue list` and the worker's log name it.
+    pub label: String,
+}
+
 /// A trial a worker has claimed from the queue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueuedTrial {
+    /// The trial, now running under the claiming worker.
     pub trial: TrialRow,
+    /// Its label in the queue.
     pub label: String,
     /// The directory the spec's relative paths (data, stopword list) resolve against.
     pub base_dir: PathBuf,
+    /// Its priority in the queue (higher first).
     pub priority: i64,
 }
 
 /// One line of `lab queue list`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueEntry {
+    /// The trial's id.
     pub trial_id: i64,
+    /// The name of its experiment.
     pub experiment: String,
+    /// Its label in the queue.
     pub label: String,
+    /// Its priority (higher first).
     pub priority: i64,
     /// The trial's status; `cancelled` for a cancelled pending trial, `running
     /// (cancelled)` for one cancelled while it runs.
     pub state: String,
+    /// `host:pid` of the worker that claimed it.
     pub worker: Option<String>,
+    /// The device it runs (or ran) on.
     pub device: Option<String>,
+    /// RFC 3339 UTC time it was (last) queued.
     pub enqueued_at: String,
 }
 
@@ -44,21 +64,20 @@ pub struct Cancelled {
 }
 
 impl Store {
-    /// Queue trials (id, label) with a priority; `base_dir` is where their spec's
-    /// relative paths resolve. A trial queued before is queued again: its
-    /// priority and place are this call's, and a cancellation is lifted.
-    /// Returns how many of them are pending (what workers will run).
-    pub fn enqueue(
-        &self,
-        trials: &[(i64, String)],
-        priority: i64,
-        base_dir: &str,
-    ) -> Result<usize> {
+    /// Queue trials with a priority; `base_dir` is where their spec's relative
+    /// paths resolve. A trial queued before is queued again: its priority and
+    /// place are this call's, and a cancellation is lifted. Returns how many of
+    /// them are pending (what workers will run).
+    ///
+    /// # Errors
+    /// An unknown trial id, or the database cannot be written.
+    pub fn enqueue(&self, trials: &[QueueItem], priority: i64, base_dir: &str) -> Result<usize> {
         let tx = self.write()?;
-        let batch: i64 =
-            tx.query_row("SELECT COALESCE(MAX(batch), 0) + 1 FROM queue", [], |r| {
-                r.get(0)
-            })?;
+        let batch: i64 = tx.query_row(
+            "SELECT COALESCE(MAX(batch), 0) + 1 AS next FROM queue",
+            [],
+            |r| r.get("next"),
+        )?;
         let at = now();
         let mut pending = 0;
         {
@@ -71,11 +90,15 @@ impl Store {
                      enqueued_at = excluded.enqueued_at, cancelled_at = NULL",
             )?;
             let mut status = tx.prepare("SELECT status FROM trials WHERE id = ?1")?;
-            for (id, label) in trials {
+            for QueueItem {
+                trial_id: id,
+                label,
+            } in trials
+            {
                 insert
                     .execute(params![id, priority, batch, label, base_dir, at])
                     .with_context(|| format!("cannot queue trial {id}"))?;
-                let s: String = status.query_row([id], |r| r.get(0))?;
+                let s: String = status.query_row([id], |r| r.get("status"))?;
                 if s == "pending" {
                     pending += 1;
                 }
@@ -101,34 +124,36 @@ impl Store {
              RETURNING {TRIAL_COLUMNS}"
         );
         let trial = tx
-            .query_row(&sql, params![worker, device, now()], trial_from_row)
+            .query_row(&sql, params![worker, device, now()], TrialRow::from_row)
             .optional()
             .context("cannot claim a queued trial")?;
         let Some(trial) = trial else {
             tx.commit()?;
             return Ok(None);
         };
-        let (label, base_dir, priority) = tx.query_row(
+        let queued = tx.query_row(
             "SELECT label, base_dir, priority FROM queue WHERE trial_id = ?1",
             [trial.id],
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?)),
+            |r| {
+                Ok(QueuedTrial {
+                    trial,
+                    label: r.get("label")?,
+                    base_dir: PathBuf::from(r.get::<_, String>("base_dir")?),
+                    priority: r.get("priority")?,
+                })
+            },
         )?;
         tx.commit()?;
-        Ok(Some(QueuedTrial {
-            trial,
-            label,
-            base_dir: PathBuf::from(base_dir),
-            priority,
-        }))
+        Ok(Some(queued))
     }
 
     /// Queued trials that no worker has taken yet (pending, not cancelled).
     pub fn queued_pending(&self) -> Result<usize> {
         Ok(self.conn.query_row(
-            "SELECT COUNT(*) FROM queue q JOIN trials t ON t.id = q.trial_id
+            "SELECT COUNT(*) AS n FROM queue q JOIN trials t ON t.id = q.trial_id
              WHERE t.status = 'pending' AND q.cancelled_at IS NULL",
             [],
-            |r| r.get::<_, i64>(0),
+            |r| r.get::<_, i64>("n"),
         )? as usize)
     }
 
@@ -139,7 +164,7 @@ impl Store {
             "SELECT DISTINCT t.experiment_id FROM queue q JOIN trials t ON t.id = q.trial_id
              WHERE t.status = 'running' ORDER BY t.experiment_id",
         )?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
+        let rows = stmt.query_map([], |r| r.get("experiment_id"))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -152,11 +177,11 @@ impl Store {
             "WHERE t.status IN ('pending', 'running')"
         };
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT q.trial_id, e.name, q.label, q.priority,
+            "SELECT q.trial_id, e.name AS experiment, q.label, q.priority,
                     CASE WHEN q.cancelled_at IS NULL THEN t.status
                          WHEN t.status = 'pending' THEN 'cancelled'
                          WHEN t.status = 'running' THEN 'running (cancelled)'
-                         ELSE t.status END,
+                         ELSE t.status END AS state,
                     t.worker, t.device, q.enqueued_at
              FROM queue q JOIN trials t ON t.id = q.trial_id
                           JOIN experiments e ON e.id = t.experiment_id
@@ -165,14 +190,14 @@ impl Store {
         ))?;
         let rows = stmt.query_map([], |r| {
             Ok(QueueEntry {
-                trial_id: r.get(0)?,
-                experiment: r.get(1)?,
-                label: r.get(2)?,
-                priority: r.get(3)?,
-                state: r.get(4)?,
-                worker: r.get(5)?,
-                device: r.get(6)?,
-                enqueued_at: r.get(7)?,
+                trial_id: r.get("trial_id")?,
+                experiment: r.get("experiment")?,
+                label: r.get("label")?,
+                priority: r.get("priority")?,
+                state: r.get("state")?,
+                worker: r.get("worker")?,
+                device: r.get("device")?,
+                enqueued_at: r.get("enqueued_at")?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -184,7 +209,7 @@ impl Store {
             "SELECT q.trial_id FROM queue q JOIN trials t ON t.id = q.trial_id
              WHERE t.experiment_id = ?1 ORDER BY q.priority DESC, q.batch, q.trial_id",
         )?;
-        let rows = stmt.query_map([experiment_id], |r| r.get(0))?;
+        let rows = stmt.query_map([experiment_id], |r| r.get("trial_id"))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -201,7 +226,7 @@ impl Store {
                     "SELECT t.status, q.cancelled_at FROM queue q JOIN trials t ON t.id = q.trial_id
                      WHERE q.trial_id = ?1",
                     [id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    |r| Ok((r.get("status")?, r.get("cancelled_at")?)),
                 )
                 .optional()?;
             match state {

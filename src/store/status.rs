@@ -6,9 +6,13 @@ use std::str::FromStr;
 /// Where a trial is in its life: pending → running → done | failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TrialStatus {
+    /// Waiting to be claimed.
     Pending,
+    /// Claimed by a worker, which renews its lease while it trains.
     Running,
+    /// Finished; its results are recorded.
     Done,
+    /// Stopped by an error, recorded in `TrialRow::error`.
     Failed,
 }
 
@@ -54,9 +58,13 @@ impl FromStr for TrialStatus {
 /// How many trials of an experiment are in each status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StatusCounts {
+    /// Trials waiting to be claimed.
     pub pending: usize,
+    /// Trials being trained.
     pub running: usize,
+    /// Finished trials.
     pub done: usize,
+    /// Failed trials.
     pub failed: usize,
 }
 

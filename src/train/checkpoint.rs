@@ -4,15 +4,18 @@
 //! uninterrupted one. The loop talks to a `Checkpointer`; `DirCheckpointer` keeps
 //! one safetensors file in a directory, replaced atomically (temp file + rename).
 
-use super::EpochRecord;
+use super::{EpochRecord, TrainError};
 use crate::files::PendingFile;
-use candle_core::{DType, Device, Error, Result, Tensor};
+use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+type Result<T> = std::result::Result<T, TrainError>;
 
 /// The state after epoch `epoch` has ended.
 #[derive(Debug, Clone)]
 pub struct Checkpoint {
+    /// The last finished epoch, from 1.
     pub epoch: usize,
     /// In the order of `Trainable::vars`.
     pub weights: Vec<Tensor>,
@@ -22,16 +25,23 @@ pub struct Checkpoint {
     pub best_weights: Option<Vec<Tensor>>,
     /// Records of epochs 1..=epoch.
     pub records: Vec<EpochRecord>,
-    /// `ChaCha8Rng::get_word_pos` of the dropout and shuffle streams.
+    /// `ChaCha8Rng::get_word_pos` of the dropout stream.
     pub dropout_pos: u128,
+    /// `ChaCha8Rng::get_word_pos` of the shuffle stream.
     pub shuffle_pos: u128,
 }
 
 /// Where the loop saves and finds checkpoints.
 pub trait Checkpointer {
     /// The latest checkpoint, if any.
+    ///
+    /// # Errors
+    /// `TrainError::Checkpoint` when it exists but cannot be read.
     fn load(&mut self) -> Result<Option<Checkpoint>>;
     /// Replace the latest checkpoint.
+    ///
+    /// # Errors
+    /// `TrainError::Checkpoint` when it cannot be written.
     fn save(&mut self, checkpoint: &Checkpoint) -> Result<()>;
 }
 
@@ -41,13 +51,14 @@ pub struct DirCheckpointer {
 }
 
 const FILE: &str = "checkpoint.safetensors";
-const RECORD_FIELDS: usize = 8;
 
 impl DirCheckpointer {
+    /// Checkpoints in `dir` (created on the first save).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self { dir: dir.into() }
     }
 
+    /// The checkpoint file.
     pub fn path(&self) -> PathBuf {
         self.dir.join(FILE)
     }
@@ -69,8 +80,9 @@ fn join_u128(hi: i64, lo: i64) -> u128 {
     ((hi as u64 as u128) << 64) | lo as u64 as u128
 }
 
-fn io_error(path: &Path, what: &str, e: impl std::fmt::Display) -> Error {
-    Error::Msg(format!("{}: cannot {what}: {e}", path.display()))
+/// A malformed file reads as a failed read, naming what was wrong.
+fn unreadable(path: &std::path::Path, e: impl std::fmt::Display) -> TrainError {
+    TrainError::checkpoint(path, "read the checkpoint", e.to_string())
 }
 
 impl Checkpointer for DirCheckpointer {
@@ -80,15 +92,15 @@ impl Checkpointer for DirCheckpointer {
             return Ok(None);
         }
         let mut t = candle_core::safetensors::load(&path, &Device::Cpu)
-            .map_err(|e| io_error(&path, "read the checkpoint", e))?;
+            .map_err(|e| unreadable(&path, e))?;
         let has_best = t.contains_key("best.0");
         let mut take = |name: &str| {
             t.remove(name)
-                .ok_or_else(|| io_error(&path, "read the checkpoint", format!("no {name}")))
+                .ok_or_else(|| unreadable(&path, format!("no {name}")))
         };
         let meta = take("meta")?.to_vec1::<i64>()?;
         if meta.len() != 6 {
-            return Err(io_error(&path, "read the checkpoint", "bad meta"));
+            return Err(unreadable(&path, "bad meta"));
         }
         let (epoch, n_weights) = (meta[0] as usize, meta[5] as usize);
         let weights = (0..n_weights)
@@ -106,17 +118,12 @@ impl Checkpointer for DirCheckpointer {
         let records = take("records")?
             .to_vec2::<f64>()?
             .into_iter()
-            .map(|r| EpochRecord {
-                epoch: r[0] as usize,
-                train_loss: r[1],
-                valid_loss: r[2],
-                valid_accuracy: r[3],
-                valid_macro_f1: r[4],
-                lr: r[5],
-                seconds: r[6],
-                samples_per_second: r[7],
+            .map(|r| {
+                <[f64; EpochRecord::FIELDS]>::try_from(r)
+                    .map(EpochRecord::from_array)
+                    .map_err(|_| unreadable(&path, "bad records"))
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let optimizer = t
             .into_iter()
             .filter_map(|(k, v)| Some((k.strip_prefix("opt.")?.to_string(), v)))
@@ -155,32 +162,17 @@ impl Checkpointer for DirCheckpointer {
         for (name, v) in &c.optimizer {
             t.insert(format!("opt.{name}"), cpu(v)?);
         }
-        let rows: Vec<f64> = c
-            .records
-            .iter()
-            .flat_map(|r| {
-                [
-                    r.epoch as f64,
-                    r.train_loss,
-                    r.valid_loss,
-                    r.valid_accuracy,
-                    r.valid_macro_f1,
-                    r.lr,
-                    r.seconds,
-                    r.samples_per_second,
-                ]
-            })
-            .collect();
-        let records = Tensor::from_vec(rows, (c.records.len(), RECORD_FIELDS), &Device::Cpu)?;
+        let rows: Vec<f64> = c.records.iter().flat_map(|r| r.to_array()).collect();
+        let records = Tensor::from_vec(rows, (c.records.len(), EpochRecord::FIELDS), &Device::Cpu)?;
         t.insert("records".into(), records.to_dtype(DType::F64)?);
 
         std::fs::create_dir_all(&self.dir)
-            .map_err(|e| io_error(&self.dir, "create the checkpoint directory", e))?;
+            .map_err(|e| TrainError::checkpoint(&self.dir, "create the checkpoint directory", e))?;
         let path = self.path();
         let tmp = PendingFile::new(&path);
         candle_core::safetensors::save(&t, tmp.path())
-            .map_err(|e| io_error(tmp.path(), "write the checkpoint", e))?;
+            .map_err(|e| TrainError::checkpoint(tmp.path(), "write the checkpoint", e))?;
         tmp.commit()
-            .map_err(|e| io_error(&path, "replace the checkpoint", e))
+            .map_err(|e| TrainError::checkpoint(&path, "replace the checkpoint", e))
     }
 }

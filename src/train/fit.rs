@@ -1,9 +1,15 @@
-//! The epoch loop: shuffled batches, steps, validation, early stopping, final scores.
+//! The epoch loop as small pieces: `Fit` holds the state of one training run
+//! (optimizer, RNG streams, records, early stopping) over a `FitContext` (what
+//! is trained on what); `resume` restores a checkpoint, `run_epoch` trains and
+//! validates one epoch, `finish` keeps the chosen weights and scores valid and
+//! test. `train` and `train_resumable` drive them.
 
 use super::checkpoint::{Checkpoint, Checkpointer};
 use super::early_stopping::{Monitor, Patience, StoppingPolicy};
 use super::step::{infer, train_step, StepOptions};
-use super::{metrics, optim, EpochRecord, Progress, TrainError, TrainOutcome, Trainable};
+use super::{
+    metrics, optim, EpochRecord, Evaluation, Progress, TrainError, TrainOutcome, Trainable,
+};
 use crate::data::{self, Balanced, Dataset};
 use crate::spec::{Mode, TrainSection};
 use candle_core::{Device, Tensor, Var};
@@ -11,89 +17,154 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::time::Instant;
 
-/// Train `model` on `dataset.train` (rows and class weights from `balanced`), scoring
-/// every epoch on `dataset.valid`, then evaluate valid and test with the kept weights.
+/// What one training run trains on: the model, its data, the settings and the
+/// seed. Borrowed for the run; nothing in it changes but the model's weights.
+pub struct FitContext<'a, M: Trainable + ?Sized> {
+    /// The model whose `Trainable::vars` are trained.
+    pub model: &'a M,
+    /// Train, valid and test splits and the class names.
+    pub dataset: &'a Dataset,
+    /// The training rows of an epoch (indices into `dataset.train`) and class weights.
+    pub balanced: &'a Balanced,
+    /// `[train]` of the trial's config.
+    pub cfg: &'a TrainSection,
+    /// Seeds the dropout and shuffle streams.
+    pub seed: u64,
+    /// Where the tensors live.
+    pub device: &'a Device,
+}
+
+/// Train `ctx.model` on `ctx.dataset.train` (rows and class weights from
+/// `ctx.balanced`), scoring every epoch on `dataset.valid`, then evaluate valid
+/// and test with the kept weights.
 ///
 /// Epochs and batches are numbered from 1. With `cfg.early_stopping` the weights of
 /// the best epoch on its monitor are restored at the end; without it the best epoch
 /// on valid.macro_f1 is only reported (`best_monitored_epoch`) and the LAST epoch's
 /// weights are kept. The validation loss is the unweighted mean cross-entropy.
 /// Dropout and the per-epoch shuffles are seeded from `seed`, so the same seed on
-/// the CPU gives the same numbers. An empty training set or an unknown monitor is an
-/// error; a NaN/infinite training loss stops with `TrainError::NonFinite`.
+/// the CPU gives the same numbers.
+///
+/// # Errors
+/// `TrainError::EmptyTrainingSet`, `TrainError::EarlyStopping` (unknown monitor),
+/// `TrainError::NonFinite` (a NaN/infinite training loss), or a tensor error.
 pub fn train<M: Trainable + ?Sized>(
-    model: &M,
-    dataset: &Dataset,
-    balanced: &Balanced,
-    cfg: &TrainSection,
-    seed: u64,
-    device: &Device,
+    ctx: &FitContext<'_, M>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<TrainOutcome, TrainError> {
-    train_resumable(model, dataset, balanced, cfg, seed, device, progress, None)
+    train_resumable(ctx, progress, None)
 }
 
 /// `train`, saving a checkpoint after every epoch through `checkpointer` and, when
 /// it holds one, continuing after that checkpoint's epoch (its epochs are not
 /// reported again through `progress`). The outcome equals an uninterrupted run's.
-#[allow(clippy::too_many_arguments)]
+///
+/// # Errors
+/// Those of `train`, and `TrainError::Checkpoint` / `CheckpointMismatch` when the
+/// checkpoint cannot be read, applied or written.
 pub fn train_resumable<M: Trainable + ?Sized>(
-    model: &M,
-    dataset: &Dataset,
-    balanced: &Balanced,
-    cfg: &TrainSection,
-    seed: u64,
-    device: &Device,
+    ctx: &FitContext<'_, M>,
     progress: &mut dyn FnMut(Progress),
     mut checkpointer: Option<&mut dyn Checkpointer>,
 ) -> Result<TrainOutcome, TrainError> {
-    if balanced.indices.is_empty() {
-        return Err(msg(
-            "no training rows: the training split (after balancing) is empty",
-        ));
-    }
-    let early_stopping = cfg.early_stopping.is_some();
-    let mut policy = match &cfg.early_stopping {
-        Some(es) => Patience::from_spec(es),
-        None => Patience::new(Monitor::ValidMacroF1, Mode::Max, usize::MAX),
-    };
-    let vars = model.vars();
-    let mut optimizer = optim::build(cfg, vars.clone());
-    let opts = StepOptions {
-        class_weights: match &balanced.class_weights {
-            Some(w) => Some(Tensor::new(w.as_slice(), device)?),
-            None => None,
-        },
-        grad_clip: cfg.grad_clip,
-    };
-    let batch_size = cfg.batch_size.max(1);
-    let mut dropout = ChaCha8Rng::seed_from_u64(seed);
-    // A separate stream so shuffles do not depend on how much dropout drew.
-    let mut shuffles = ChaCha8Rng::seed_from_u64(seed);
-    shuffles.set_stream(1);
-
-    let mut records: Vec<EpochRecord> = Vec::new();
-    let mut best_weights: Option<Vec<Tensor>> = None;
-    let mut stopped_early = false;
-    let mut first_epoch = 1;
+    let mut fit = Fit::new(ctx)?;
     if let Some(c) = checkpointer
         .as_mut()
         .map(|c| c.load())
         .transpose()?
         .flatten()
     {
-        if c.weights.len() != vars.len() {
-            return Err(msg(format!(
-                "checkpoint has {} weights, the model {}",
-                c.weights.len(),
-                vars.len()
-            )));
+        fit.resume(c)?;
+    }
+    while fit.next_epoch().is_some() {
+        fit.run_epoch(progress)?;
+        if let Some(c) = checkpointer.as_mut() {
+            c.save(&fit.checkpoint()?)?;
         }
-        for (var, w) in vars.iter().zip(&c.weights) {
+    }
+    fit.finish()
+}
+
+/// The state of one training run between epochs.
+pub struct Fit<'c, 'a, M: Trainable + ?Sized> {
+    ctx: &'c FitContext<'a, M>,
+    vars: Vec<Var>,
+    optimizer: Box<dyn optim::Optimizer>,
+    opts: StepOptions,
+    batch_size: usize,
+    /// Whether `cfg.early_stopping` is set (else `policy` only reports the best epoch).
+    early_stopping: bool,
+    policy: Patience,
+    dropout: ChaCha8Rng,
+    /// A separate stream so shuffles do not depend on how much dropout drew.
+    shuffles: ChaCha8Rng,
+    /// The last finished epoch (0 before the first).
+    epoch: usize,
+    records: Vec<EpochRecord>,
+    best_weights: Option<Vec<Tensor>>,
+    stopped_early: bool,
+}
+
+impl<'c, 'a, M: Trainable + ?Sized> Fit<'c, 'a, M> {
+    /// A fresh run before its first epoch: optimizer built, RNG streams seeded.
+    ///
+    /// # Errors
+    /// `TrainError::EmptyTrainingSet`, `TrainError::EarlyStopping`, or a tensor error.
+    pub fn new(ctx: &'c FitContext<'a, M>) -> Result<Self, TrainError> {
+        if ctx.balanced.indices.is_empty() {
+            return Err(TrainError::EmptyTrainingSet);
+        }
+        let cfg = ctx.cfg;
+        let policy = match &cfg.early_stopping {
+            Some(es) => Patience::from_spec(es),
+            None => Patience::new(Monitor::ValidMacroF1, Mode::Max, usize::MAX),
+        };
+        let vars = ctx.model.vars();
+        let optimizer = optim::build(cfg, vars.clone());
+        let opts = StepOptions {
+            class_weights: match &ctx.balanced.class_weights {
+                Some(w) => Some(Tensor::new(w.as_slice(), ctx.device)?),
+                None => None,
+            },
+            grad_clip: cfg.grad_clip,
+        };
+        let mut shuffles = ChaCha8Rng::seed_from_u64(ctx.seed);
+        shuffles.set_stream(1);
+        Ok(Fit {
+            ctx,
+            vars,
+            optimizer,
+            opts,
+            batch_size: cfg.batch_size.max(1),
+            early_stopping: cfg.early_stopping.is_some(),
+            policy,
+            dropout: ChaCha8Rng::seed_from_u64(ctx.seed),
+            shuffles,
+            epoch: 0,
+            records: Vec::new(),
+            best_weights: None,
+            stopped_early: false,
+        })
+    }
+
+    /// Continue from `c`: weights, optimizer state, best weights, RNG positions
+    /// and records restored; the early-stopping state rebuilt from the records.
+    ///
+    /// # Errors
+    /// `TrainError::CheckpointMismatch` when `c` is of another model; a tensor error.
+    pub fn resume(&mut self, c: Checkpoint) -> Result<(), TrainError> {
+        let device = self.ctx.device;
+        if c.weights.len() != self.vars.len() {
+            return Err(TrainError::CheckpointMismatch {
+                found: c.weights.len(),
+                expected: self.vars.len(),
+            });
+        }
+        for (var, w) in self.vars.iter().zip(&c.weights) {
             var.set(&w.to_device(device)?)?;
         }
-        optimizer.load_state(c.optimizer)?;
-        best_weights = match c.best_weights {
+        self.optimizer.load_state(c.optimizer)?;
+        self.best_weights = match c.best_weights {
             Some(ws) => Some(
                 ws.iter()
                     .map(|w| w.to_device(device))
@@ -101,42 +172,58 @@ pub fn train_resumable<M: Trainable + ?Sized>(
             ),
             None => None,
         };
-        dropout.set_word_pos(c.dropout_pos);
-        shuffles.set_word_pos(c.shuffle_pos);
-        // Replaying the records rebuilds the early-stopping state.
+        self.dropout.set_word_pos(c.dropout_pos);
+        self.shuffles.set_word_pos(c.shuffle_pos);
         for record in &c.records {
-            let verdict = policy.observe(record);
-            stopped_early = early_stopping && verdict.stop;
+            let verdict = self.policy.observe(record);
+            self.stopped_early = self.early_stopping && verdict.stop;
         }
-        records = c.records;
-        first_epoch = c.epoch + 1;
+        self.records = c.records;
+        self.epoch = c.epoch;
+        Ok(())
     }
-    for epoch in first_epoch..=cfg.epochs {
-        if stopped_early {
-            break;
-        }
+
+    /// The epoch to run next, or `None` when the run is over (all epochs done
+    /// or stopped early).
+    pub fn next_epoch(&self) -> Option<usize> {
+        let next = self.epoch + 1;
+        (!self.stopped_early && next <= self.ctx.cfg.epochs).then_some(next)
+    }
+
+    /// Train the next epoch on shuffled batches, validate, and let early stopping
+    /// judge it; returns its record (also sent as `Progress::EpochEnd`). Call it
+    /// while `next_epoch` is `Some`.
+    ///
+    /// # Errors
+    /// `TrainError::NonFinite` when a batch's loss is NaN or infinite; a tensor error.
+    pub fn run_epoch(
+        &mut self,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<EpochRecord, TrainError> {
+        let ctx = self.ctx;
+        let epoch = self.epoch + 1;
         let start = Instant::now();
         let batches = data::batches(
-            &dataset.train,
-            &balanced.indices,
-            batch_size,
-            cfg.bucket_by_length,
-            Some(shuffles.next_u64()),
+            &ctx.dataset.train,
+            &ctx.balanced.indices,
+            self.batch_size,
+            ctx.cfg.bucket_by_length,
+            Some(self.shuffles.next_u64()),
         );
         progress(Progress::EpochStart {
             epoch,
-            epochs: cfg.epochs,
+            epochs: ctx.cfg.epochs,
             batches: batches.len(),
         });
         let (mut loss_sum, mut samples) = (0.0, 0usize);
         for (i, batch) in batches.enumerate() {
             let loss = train_step(
-                model,
-                optimizer.as_mut(),
+                ctx.model,
+                self.optimizer.as_mut(),
                 &batch,
-                &opts,
-                &mut dropout,
-                device,
+                &self.opts,
+                &mut self.dropout,
+                ctx.device,
             )?;
             if !loss.is_finite() {
                 return Err(TrainError::NonFinite {
@@ -154,13 +241,7 @@ pub fn train_resumable<M: Trainable + ?Sized>(
             });
         }
         let samples_per_second = per_second(samples, start);
-        let (probs, valid_loss) = infer(model, &dataset.valid, batch_size, device)?;
-        let valid = metrics::evaluate(
-            &dataset.valid.labels,
-            &probs,
-            &dataset.classes,
-            Some(valid_loss),
-        );
+        let (valid, valid_loss) = self.score(&ctx.dataset.valid)?;
         let record = EpochRecord {
             epoch,
             train_loss: if samples == 0 {
@@ -171,62 +252,80 @@ pub fn train_resumable<M: Trainable + ?Sized>(
             valid_loss,
             valid_accuracy: valid.get("accuracy").unwrap_or(0.0),
             valid_macro_f1: valid.get("macro_f1").unwrap_or(0.0),
-            lr: optimizer.learning_rate(),
+            lr: self.optimizer.learning_rate(),
             seconds: start.elapsed().as_secs_f64(),
             samples_per_second,
         };
         progress(Progress::EpochEnd(record.clone()));
-        let verdict = policy.observe(&record);
-        records.push(record);
-        if early_stopping && verdict.improved {
-            best_weights = Some(snapshot(&vars)?);
+        let verdict = self.policy.observe(&record);
+        self.records.push(record.clone());
+        if self.early_stopping && verdict.improved {
+            self.best_weights = Some(snapshot(&self.vars)?);
         }
-        stopped_early = early_stopping && verdict.stop;
-        if let Some(c) = checkpointer.as_mut() {
-            c.save(&Checkpoint {
-                epoch,
-                weights: snapshot(&vars)?,
-                optimizer: optimizer.state()?,
-                best_weights: best_weights.clone(),
-                records: records.clone(),
-                dropout_pos: dropout.get_word_pos(),
-                shuffle_pos: shuffles.get_word_pos(),
-            })?;
-        }
+        self.stopped_early = self.early_stopping && verdict.stop;
+        self.epoch = epoch;
+        Ok(record)
     }
 
-    let last_epoch = records.last().map_or(0, |r| r.epoch);
-    let best_monitored_epoch = policy.best_epoch().unwrap_or(last_epoch);
-    let best_epoch = match best_weights {
-        Some(weights) if best_monitored_epoch != last_epoch => {
-            for (var, w) in vars.iter().zip(&weights) {
-                var.set(w)?;
-            }
-            best_monitored_epoch
-        }
-        _ => last_epoch,
-    };
-    let score = |split: &data::Split| -> Result<_, TrainError> {
-        let (probs, loss) = infer(model, split, batch_size, device)?;
-        Ok(metrics::evaluate(
-            &split.labels,
-            &probs,
-            &dataset.classes,
-            Some(loss),
-        ))
-    };
-    Ok(TrainOutcome {
-        valid: score(&dataset.valid)?,
-        test: score(&dataset.test)?,
-        epochs: records,
-        best_epoch,
-        best_monitored_epoch,
-        stopped_early,
-    })
-}
+    /// Metrics of `split` with the current weights, its mean loss included
+    /// (`loss`), without dropout or autograd bookkeeping.
+    ///
+    /// # Errors
+    /// A tensor error.
+    pub fn validate(&self, split: &data::Split) -> Result<Evaluation, TrainError> {
+        Ok(self.score(split)?.0)
+    }
 
-fn msg(text: impl Into<String>) -> TrainError {
-    TrainError::Candle(candle_core::Error::Msg(text.into()))
+    /// `validate`, and the mean loss apart.
+    fn score(&self, split: &data::Split) -> Result<(Evaluation, f64), TrainError> {
+        let ctx = self.ctx;
+        let (probs, loss) = infer(ctx.model, split, self.batch_size, ctx.device)?;
+        let evaluation = metrics::evaluate(&split.labels, &probs, &ctx.dataset.classes, Some(loss));
+        Ok((evaluation, loss))
+    }
+
+    /// The state after the last finished epoch, for a `Checkpointer`.
+    ///
+    /// # Errors
+    /// A tensor error copying the weights.
+    pub fn checkpoint(&self) -> Result<Checkpoint, TrainError> {
+        Ok(Checkpoint {
+            epoch: self.epoch,
+            weights: snapshot(&self.vars)?,
+            optimizer: self.optimizer.state()?,
+            best_weights: self.best_weights.clone(),
+            records: self.records.clone(),
+            dropout_pos: self.dropout.get_word_pos(),
+            shuffle_pos: self.shuffles.get_word_pos(),
+        })
+    }
+
+    /// End the run: restore the best epoch's weights (early stopping), then score
+    /// valid and test with the kept weights.
+    ///
+    /// # Errors
+    /// A tensor error.
+    pub fn finish(self) -> Result<TrainOutcome, TrainError> {
+        let last_epoch = self.records.last().map_or(0, |r| r.epoch);
+        let best_monitored_epoch = self.policy.best_epoch().unwrap_or(last_epoch);
+        let best_epoch = match &self.best_weights {
+            Some(weights) if best_monitored_epoch != last_epoch => {
+                for (var, w) in self.vars.iter().zip(weights) {
+                    var.set(w)?;
+                }
+                best_monitored_epoch
+            }
+            _ => last_epoch,
+        };
+        Ok(TrainOutcome {
+            valid: self.validate(&self.ctx.dataset.valid)?,
+            test: self.validate(&self.ctx.dataset.test)?,
+            epochs: self.records,
+            best_epoch,
+            best_monitored_epoch,
+            stopped_early: self.stopped_early,
+        })
+    }
 }
 
 fn per_second(samples: usize, start: Instant) -> f64 {

@@ -4,19 +4,23 @@
 pub mod checkpoint;
 mod clip;
 pub mod early_stopping;
+mod error;
 mod fit;
 mod loss;
 pub mod metrics;
 pub mod optim;
+mod record;
 mod step;
 
 pub use checkpoint::{Checkpoint, Checkpointer, DirCheckpointer};
 pub use clip::{clip_grad_norm, clip_grad_norm_with_rows};
 pub use early_stopping::{Monitor, Patience, StoppingPolicy, Verdict};
-pub use fit::{train, train_resumable};
+pub use error::{BoxError, TrainError};
+pub use fit::{train, train_resumable, Fit, FitContext};
 pub use loss::{cross_entropy, nll_per_row};
 pub use metrics::evaluate;
 pub use optim::Optimizer;
+pub use record::EpochRecord;
 pub use step::{batch_ids, train_step, StepOptions};
 
 use crate::data::Split;
@@ -25,30 +29,19 @@ use crate::model::Classifier;
 use candle_core::{Device, Tensor, Var};
 use rand_chacha::ChaCha8Rng;
 
-/// One epoch's record.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EpochRecord {
-    pub epoch: usize,
-    pub train_loss: f64,
-    pub valid_loss: f64,
-    pub valid_accuracy: f64,
-    pub valid_macro_f1: f64,
-    pub lr: f64,
-    pub seconds: f64,
-    pub samples_per_second: f64,
-}
-
 /// Metrics of one split. Names: accuracy, loss, macro_/weighted_ precision, recall,
 /// f1; per class `precision.<class>`, `recall.<class>`, `f1.<class>`, `support.<class>`;
-/// for two classes `roc_auc` and `average_precision` (classes[1] is positive).
+/// for two classes `roc_auc` and `average_precision` (`classes[1]` is positive).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluation {
+    /// (name, value) in the order `metrics::evaluate` computes them.
     pub metrics: Vec<(String, f64)>,
-    /// confusion[true][predicted]
+    /// `confusion[true][predicted]`, counts; (classes, classes).
     pub confusion: Vec<Vec<u64>>,
 }
 
 impl Evaluation {
+    /// The value of metric `name`, if computed.
     pub fn get(&self, name: &str) -> Option<f64> {
         self.metrics
             .iter()
@@ -60,21 +53,32 @@ impl Evaluation {
 /// Progress events for bars or log lines.
 #[derive(Debug, Clone)]
 pub enum Progress {
+    /// An epoch begins.
     EpochStart {
+        /// Its number, from 1.
         epoch: usize,
+        /// Epochs configured (`train.epochs`).
         epochs: usize,
+        /// Batches it will run.
         batches: usize,
     },
+    /// A training batch ended.
     Batch {
+        /// Batches done in this epoch, from 1.
         done: usize,
+        /// Mean training loss of the epoch so far, per sample.
         loss: f64,
+        /// Training throughput of the epoch so far, in samples per second.
         samples_per_second: f64,
     },
+    /// An epoch ended (trained and validated).
     EpochEnd(EpochRecord),
 }
 
+/// What a training run ends with.
 #[derive(Debug)]
 pub struct TrainOutcome {
+    /// Every epoch's record, from epoch 1 (a resumed run's included).
     pub epochs: Vec<EpochRecord>,
     /// Epoch whose weights were kept (best on the monitor, or the last); 0 when
     /// no epoch ran.
@@ -82,21 +86,12 @@ pub struct TrainOutcome {
     /// Best epoch on the early-stopping monitor, or on valid.macro_f1 without early
     /// stopping (then only reported: the last weights are kept).
     pub best_monitored_epoch: usize,
+    /// Early stopping ended the run before `train.epochs`.
     pub stopped_early: bool,
+    /// Valid-split metrics with the kept weights.
     pub valid: Evaluation,
+    /// Test-split metrics with the kept weights.
     pub test: Evaluation,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    #[error("loss became {value} at epoch {epoch}, batch {batch}")]
-    NonFinite {
-        epoch: usize,
-        batch: usize,
-        value: f64,
-    },
-    #[error(transparent)]
-    Candle(#[from] candle_core::Error),
 }
 
 /// What the loop needs from a model, so it can train `model::Classifier` or any

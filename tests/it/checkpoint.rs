@@ -6,7 +6,7 @@ use candle_core::Device;
 use lab::data::{Balanced, Dataset, Split, Vocab};
 use lab::model::Classifier;
 use lab::spec::{EarlyStopping, Mode, ModelSection, Optimizer, TrainSection};
-use lab::train::{train_resumable, Checkpointer, DirCheckpointer, TrainOutcome};
+use lab::train::{train_resumable, Checkpointer, DirCheckpointer, FitContext, TrainOutcome};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -61,17 +61,15 @@ fn run(
         indices: (0..data.train.len()).collect(),
         class_weights: None,
     };
-    train_resumable(
-        &model,
-        data,
-        &balanced,
+    let ctx = FitContext {
+        model: &model,
+        dataset: data,
+        balanced: &balanced,
         cfg,
-        5,
-        &Device::Cpu,
-        &mut |_| {},
-        checkpointer,
-    )
-    .unwrap()
+        seed: 5,
+        device: &Device::Cpu,
+    };
+    train_resumable(&ctx, &mut |_| {}, checkpointer).unwrap()
 }
 
 /// Everything but the timings.

@@ -1,7 +1,7 @@
 //! Crash safety and concurrency with the real `lab` binary: kill -9 mid-epoch and
 //! resume; two processes sharing one sweep. Each runs 3 times.
 
-use lab::store::{Store, TrialStatus};
+use lab::store::{MetricRow, Store, TrialStatus};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -41,7 +41,7 @@ fn output(mut cmd: Command) -> Output {
 }
 
 /// Epoch rows without the timing columns, and test metrics, of every trial in order.
-type Fingerprint = Vec<(String, Vec<[f64; 5]>, Vec<(String, String, f64)>)>;
+type Fingerprint = Vec<(String, Vec<[f64; 5]>, Vec<MetricRow>)>;
 
 fn fingerprint(db: &Path, name: &str) -> Fingerprint {
     let store = Store::open(db).unwrap();
@@ -70,7 +70,7 @@ fn fingerprint(db: &Path, name: &str) -> Fingerprint {
                 .metrics(t.id)
                 .unwrap()
                 .into_iter()
-                .filter(|(split, _, _)| split != "train")
+                .filter(|m| m.split != "train")
                 .collect();
             (t.config_hash, epochs, metrics)
         })
@@ -145,8 +145,9 @@ fn kill_9_mid_epoch_then_resume_gives_the_uninterrupted_results() {
         let store = Store::open(&db).unwrap();
         let first_epoch_seconds = store.epochs(before[1].id).unwrap()[0].seconds;
 
+        // Stale trials are a warning on stderr; stdout has the counts.
         let status = output(lab(&db, &["status", "crash"]));
-        let status = String::from_utf8_lossy(&status.stdout);
+        let status = String::from_utf8_lossy(&status.stderr);
         assert!(status.contains("stale: crash trial 2"), "{status}");
 
         let rerun = output(run_cmd(&db, "crash", KILL_SETS));
@@ -211,7 +212,7 @@ fn two_processes_share_one_sweep_and_run_every_trial_once() {
             assert!(out.status.success(), "{stderr}");
             let summary = stderr
                 .lines()
-                .find(|l| l.starts_with("6 trials:"))
+                .find_map(|l| summary_of(l, "6 trials:"))
                 .unwrap_or_else(|| panic!("no summary in {stderr}"));
             let now: usize = summary
                 .split(", ")
@@ -254,9 +255,22 @@ fn ran_now(out: &Output) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr);
     stderr
         .lines()
-        .find(|l| l.starts_with("1 trials:"))
+        .find_map(|l| summary_of(l, "1 trials:"))
         .unwrap_or_else(|| panic!("no summary in {stderr}"))
         .to_string()
+}
+
+/// The summary starting with `start` in a log line: the whole line after its
+/// timestamp (stderr is not a terminal here, so each line carries one).
+fn summary_of<'a>(line: &'a str, start: &str) -> Option<&'a str> {
+    let message = line.split_once(' ').map_or(line, |(time, rest)| {
+        if time.ends_with('Z') && time.contains('T') {
+            rest
+        } else {
+            line
+        }
+    });
+    message.starts_with(start).then_some(message)
 }
 
 #[test]
@@ -273,13 +287,13 @@ fn a_lease_expired_on_another_host_is_rerun_and_a_live_one_is_left_alone() {
         "1 trials: 0 done before, 0 run now, 0 failed"
     );
     let status = output(lab(&db, &["status", "lease"]));
-    let status = String::from_utf8_lossy(&status.stdout);
+    let status = String::from_utf8_lossy(&status.stderr);
     assert!(!status.contains("stale:"), "{status}");
 
     // Its heartbeat stopped long ago: the trial is abandoned and runs again.
     set_trial(&db, "running", "elsewhere:1", "2000-01-01T00:00:00.000Z");
     let status = output(lab(&db, &["status", "lease"]));
-    let status = String::from_utf8_lossy(&status.stdout);
+    let status = String::from_utf8_lossy(&status.stderr);
     assert!(
         status.contains("stale: lease trial 1, worker elsewhere:1"),
         "{status}"
@@ -357,7 +371,8 @@ fn a_worker_stopped_past_its_lease_loses_the_trial_and_records_nothing() {
     signal("-CONT");
     let status = a.wait().unwrap();
     let log = std::fs::read_to_string(&log).unwrap();
-    assert_eq!(status.code(), Some(2), "{log}");
+    // 3: a trial failed (its run was taken over).
+    assert_eq!(status.code(), Some(3), "{log}");
     assert!(log.contains("taken over by another worker"), "{log}");
     let store = Store::open(&db).unwrap();
     let experiment = store.experiment_by_name("stopped").unwrap().unwrap();

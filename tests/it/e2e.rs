@@ -241,7 +241,8 @@ fn a_diverging_trial_is_recorded_as_failed_and_the_sweep_goes_on() {
         "train.optimizer=sgd",
     ]);
     let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    // 3: a trial failed (2 is clap's usage error).
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
     let conn = Connection::open(&db).unwrap();
     let (status, error): (String, String) = conn
         .query_row(

@@ -6,6 +6,7 @@ mod attention;
 mod bad_inputs;
 mod browser;
 mod checkpoint;
+mod cli;
 mod cluster;
 mod common;
 mod crash;

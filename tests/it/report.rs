@@ -1,7 +1,7 @@
 //! Leaderboards and trial pages from a store holding synthetic results.
 
 use lab::report::{leaderboard, render, render_all, render_trial, Format, LeaderboardOptions};
-use lab::store::{ArtifactRow, ConfusionRow, EpochRow, Store, TrialResult};
+use lab::store::{ArtifactRow, ConfusionRow, EpochRecord, MetricRow, NewTrial, Store, TrialResult};
 
 /// Per seed: (macro_f1, accuracy, loss).
 type Runs = [(f64, f64, f64); 3];
@@ -35,13 +35,20 @@ fn config(cell: &str, lr: f64, seed: u64) -> String {
 }
 
 fn result(f1: f64, acc: f64, loss: f64) -> TrialResult {
-    let m = |n: &str, v: f64| ("test".to_string(), n.to_string(), v);
+    let m = |n: &str, v: f64| MetricRow {
+        split: "test".into(),
+        name: n.into(),
+        value: v,
+    };
     TrialResult {
         metrics: vec![
             m("macro_f1", f1),
             m("accuracy", acc),
             m("loss", loss),
-            ("valid".into(), "macro_f1".into(), f1 - 0.01),
+            MetricRow {
+                split: "valid".into(),
+                ..m("macro_f1", f1 - 0.01)
+            },
         ],
         confusion: vec![ConfusionRow {
             split: "test".into(),
@@ -65,10 +72,13 @@ fn setup(store: &Store, name: &str) -> Vec<Vec<i64>> {
         let mut group = Vec::new();
         for (seed, (f1, acc, loss)) in runs.into_iter().enumerate() {
             let json = config(cell, lr, seed as u64);
-            let id = store
-                .add_trials(exp, &[(json.clone(), json, seed as u64)])
-                .unwrap()[0];
-            store.claim_trial(exp, "w", "cpu").unwrap().unwrap();
+            let trial = NewTrial {
+                config_json: json.clone(),
+                config_hash: json,
+                seed: seed as u64,
+            };
+            let id = store.add_trials(exp, &[trial]).unwrap()[0];
+            store.claim_trial_id(id, "w", "cpu").unwrap().unwrap();
             store.finish_trial(id, &result(f1, acc, loss)).unwrap();
             group.push(id);
         }
@@ -80,11 +90,18 @@ fn setup(store: &Store, name: &str) -> Vec<Vec<i64>> {
             exp,
             &extra
                 .iter()
-                .map(|c| (c.clone(), c.clone(), 0))
+                .map(|c| NewTrial {
+                    config_json: c.clone(),
+                    config_hash: c.clone(),
+                    seed: 0,
+                })
                 .collect::<Vec<_>>(),
         )
         .unwrap();
-    store.claim_trial(exp, "w", "cpu").unwrap().unwrap();
+    store
+        .claim_trial_id(extra_ids[0], "w", "cpu")
+        .unwrap()
+        .unwrap();
     store.fail_trial(extra_ids[0], "boom").unwrap();
     ids
 }
@@ -302,7 +319,7 @@ fn trial_page_shows_everything() {
     let ids = setup(&store, "e");
     let id = ids[0][1];
     for epoch in 1..=2 {
-        let row = EpochRow {
+        let row = EpochRecord {
             epoch,
             train_loss: 0.9 / epoch as f64,
             valid_loss: 0.8,

@@ -1,17 +1,55 @@
 //! The store against a real SQLite file in a temporary directory.
 
-use lab::store::{ArtifactRow, ConfusionRow, EpochRow, Store, TrialResult, TrialStatus};
+use lab::store::{
+    ArtifactRow, ConfusionRow, EpochRecord, MetricRow, NewTrial, QueueItem, Requeue, Reset, Scope,
+    Store, TrialMetric, TrialResult, TrialStatus,
+};
 use rusqlite::Connection;
 use std::collections::HashSet;
 
-fn trials(n: usize) -> Vec<(String, String, u64)> {
+fn trials(n: usize) -> Vec<NewTrial> {
     (0..n)
-        .map(|i| (format!("{{\"i\":{i}}}"), format!("hash{i}"), 13 + i as u64))
+        .map(|i| {
+            new_trial(
+                &format!("{{\"i\":{i}}}"),
+                &format!("hash{i}"),
+                13 + i as u64,
+            )
+        })
         .collect()
 }
 
-fn epoch(epoch: usize, loss: f64) -> EpochRow {
-    EpochRow {
+fn new_trial(config_json: &str, config_hash: &str, seed: u64) -> NewTrial {
+    NewTrial {
+        config_json: config_json.into(),
+        config_hash: config_hash.into(),
+        seed,
+    }
+}
+
+fn metric(split: &str, name: &str, value: f64) -> MetricRow {
+    MetricRow {
+        split: split.into(),
+        name: name.into(),
+        value,
+    }
+}
+
+/// Every trial of the experiment in `from`, back to pending afresh.
+fn requeue(store: &Store, exp: i64, from: &[TrialStatus]) -> usize {
+    store
+        .requeue(&Requeue {
+            scope: Scope::Experiment(exp),
+            from,
+            only: None,
+            reset: Reset::Fresh,
+        })
+        .unwrap()
+        .len()
+}
+
+fn epoch(epoch: usize, loss: f64) -> EpochRecord {
+    EpochRecord {
         epoch,
         train_loss: loss,
         valid_loss: loss + 0.1,
@@ -26,9 +64,9 @@ fn epoch(epoch: usize, loss: f64) -> EpochRow {
 fn result() -> TrialResult {
     TrialResult {
         metrics: vec![
-            ("test".into(), "accuracy".into(), 0.8),
-            ("test".into(), "macro_f1".into(), 0.75),
-            ("valid".into(), "accuracy".into(), 0.7),
+            metric("test", "accuracy", 0.8),
+            metric("test", "macro_f1", 0.75),
+            metric("valid", "accuracy", 0.7),
         ],
         confusion: vec![ConfusionRow {
             split: "test".into(),
@@ -150,7 +188,7 @@ fn add_trials_is_idempotent() {
     assert_eq!(rows[0].config_json, "{\"i\":0}");
     // A huge seed survives the i64 column.
     let big = store
-        .add_trials(exp, &[("{}".into(), "big".into(), u64::MAX)])
+        .add_trials(exp, &[new_trial("{}", "big", u64::MAX)])
         .unwrap();
     assert_eq!(store.trial(big[0]).unwrap().unwrap().seed, u64::MAX);
     // Another experiment may hold the same hash.
@@ -161,6 +199,8 @@ fn add_trials_is_idempotent() {
     assert!(store.add_trials(9999, &trials(1)).is_err());
 }
 
+/// Two connections walk the same grid claiming each trial as `lab run` does
+/// (`claim_trial_id`, the runner's claim): every trial is taken exactly once.
 #[test]
 fn concurrent_claims_take_every_trial_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -170,12 +210,16 @@ fn concurrent_claims_take_every_trial_once() {
     let ids = store.add_trials(exp, &trials(40)).unwrap();
     let handles: Vec<_> = (0..2)
         .map(|w| {
-            let path = path.clone();
+            let (path, ids) = (path.clone(), ids.clone());
             std::thread::spawn(move || {
                 let store = Store::open(&path).unwrap();
                 let worker = format!("w{w}");
                 let mut claimed = Vec::new();
-                while let Some(t) = store.claim_trial(exp, &worker, "cpu").unwrap() {
+                for id in ids {
+                    let Some(t) = store.claim_trial_id(id, &worker, "cpu").unwrap() else {
+                        continue;
+                    };
+                    assert_eq!(t.id, id);
                     assert_eq!(t.status, TrialStatus::Running);
                     assert_eq!(t.worker.as_deref(), Some(worker.as_str()));
                     assert_eq!(t.device.as_deref(), Some("cpu"));
@@ -199,8 +243,51 @@ fn concurrent_claims_take_every_trial_once() {
     );
 }
 
+/// Two workers drain one queue through `claim_queued` (what `lab worker`
+/// runs): every queued trial is taken exactly once.
 #[test]
-fn claim_takes_lowest_id_and_none_when_empty() {
+fn concurrent_queue_claims_take_every_trial_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lab.db");
+    let store = Store::open(&path).unwrap();
+    let exp = store.upsert_experiment("a", "", "").unwrap();
+    let ids = store.add_trials(exp, &trials(40)).unwrap();
+    let queued: Vec<QueueItem> = ids
+        .iter()
+        .map(|&trial_id| QueueItem {
+            trial_id,
+            label: format!("t{trial_id}"),
+        })
+        .collect();
+    assert_eq!(store.enqueue(&queued, 0, "/a").unwrap(), 40);
+    let handles: Vec<_> = (0..2)
+        .map(|w| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let store = Store::open(&path).unwrap();
+                let worker = format!("w{w}");
+                let mut claimed = Vec::new();
+                while let Some(q) = store.claim_queued(&worker, Some("cpu")).unwrap() {
+                    assert_eq!(q.trial.status, TrialStatus::Running);
+                    assert_eq!(q.trial.worker.as_deref(), Some(worker.as_str()));
+                    assert_eq!(q.label, format!("t{}", q.trial.id));
+                    claimed.push(q.trial.id);
+                }
+                claimed
+            })
+        })
+        .collect();
+    let mut all: Vec<i64> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    all.sort();
+    assert_eq!(all, ids);
+    assert_eq!(store.queued_pending().unwrap(), 0);
+}
+
+#[test]
+fn claim_takes_only_a_pending_trial_once() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("lab.db")).unwrap();
     let exp = store.upsert_experiment("a", "", "").unwrap();
@@ -208,14 +295,17 @@ fn claim_takes_lowest_id_and_none_when_empty() {
     let ids = store.add_trials(exp, &trials(2)).unwrap();
     store.add_trials(other, &trials(1)).unwrap();
     assert_eq!(
-        store.claim_trial(exp, "w", "cpu").unwrap().unwrap().id,
-        ids[0]
-    );
-    assert_eq!(
-        store.claim_trial(exp, "w", "cpu").unwrap().unwrap().id,
+        store
+            .claim_trial_id(ids[1], "w", "cpu")
+            .unwrap()
+            .unwrap()
+            .id,
         ids[1]
     );
-    assert!(store.claim_trial(exp, "w", "cpu").unwrap().is_none());
+    assert!(store.claim_trial_id(ids[1], "w", "cpu").unwrap().is_none());
+    store.fail_trial(ids[0], "boom").unwrap();
+    assert!(store.claim_trial_id(ids[0], "w", "cpu").unwrap().is_none());
+    assert!(store.claim_trial_id(9999, "w", "cpu").unwrap().is_none());
 }
 
 #[test]
@@ -225,7 +315,7 @@ fn epochs_upsert_and_finish_writes_every_table() {
     let store = Store::open(&path).unwrap();
     let exp = store.upsert_experiment("a", "", "").unwrap();
     let id = store.add_trials(exp, &trials(1)).unwrap()[0];
-    store.claim_trial(exp, "w", "cpu").unwrap().unwrap();
+    store.claim_trial_id(id, "w", "cpu").unwrap().unwrap();
     store.record_epoch(id, &epoch(1, 0.9)).unwrap();
     store.record_epoch(id, &epoch(2, 0.7)).unwrap();
     store.record_epoch(id, &epoch(2, 0.6)).unwrap();
@@ -242,19 +332,27 @@ fn epochs_upsert_and_finish_writes_every_table() {
     assert_eq!(
         store.experiment_metrics(exp, "test").unwrap(),
         vec![
-            (id, "accuracy".to_string(), 0.8),
-            (id, "macro_f1".to_string(), 0.75)
+            TrialMetric {
+                trial_id: id,
+                name: "accuracy".into(),
+                value: 0.8
+            },
+            TrialMetric {
+                trial_id: id,
+                name: "macro_f1".into(),
+                value: 0.75
+            },
         ]
     );
 
     // Finishing again replaces the earlier rows rather than adding to them.
     let mut second = result();
     second.metrics.truncate(1);
-    second.metrics[0].2 = 0.9;
+    second.metrics[0].value = 0.9;
     store.finish_trial(id, &second).unwrap();
     assert_eq!(
         store.metrics(id).unwrap(),
-        vec![("test".into(), "accuracy".into(), 0.9)]
+        vec![metric("test", "accuracy", 0.9)]
     );
     assert_eq!(count(&path, "metrics"), 1);
     assert_eq!(count(&path, "confusion"), 1);
@@ -266,7 +364,7 @@ fn epochs_upsert_and_finish_writes_every_table() {
     assert!(format!("{err:#}").contains("test.accuracy"), "{err:#}");
     assert_eq!(
         store.metrics(id).unwrap(),
-        vec![("test".into(), "accuracy".into(), 0.9)]
+        vec![metric("test", "accuracy", 0.9)]
     );
     assert!(store.finish_trial(12345, &result()).is_err());
 }
@@ -278,8 +376,8 @@ fn fail_and_requeue() {
     let store = Store::open(&path).unwrap();
     let exp = store.upsert_experiment("a", "", "").unwrap();
     let ids = store.add_trials(exp, &trials(4)).unwrap();
-    for _ in 0..3 {
-        store.claim_trial(exp, "w", "cpu").unwrap().unwrap();
+    for &id in &ids[..3] {
+        store.claim_trial_id(id, "w", "cpu").unwrap().unwrap();
     }
     store.record_epoch(ids[0], &epoch(1, 0.5)).unwrap();
     store.fail_trial(ids[0], "loss became NaN").unwrap();
@@ -294,8 +392,8 @@ fn fail_and_requeue() {
         (1, 1, 1, 1)
     );
 
-    assert_eq!(store.requeue(exp, &[]).unwrap(), 0);
-    assert_eq!(store.requeue(exp, &[TrialStatus::Failed]).unwrap(), 1);
+    assert_eq!(requeue(&store, exp, &[]), 0);
+    assert_eq!(requeue(&store, exp, &[TrialStatus::Failed]), 1);
     let t = store.trial(ids[0]).unwrap().unwrap();
     assert_eq!(t.status, TrialStatus::Pending);
     assert_eq!(
@@ -305,9 +403,7 @@ fn fail_and_requeue() {
     assert!(store.epochs(ids[0]).unwrap().is_empty());
 
     assert_eq!(
-        store
-            .requeue(exp, &[TrialStatus::Done, TrialStatus::Running])
-            .unwrap(),
+        requeue(&store, exp, &[TrialStatus::Done, TrialStatus::Running]),
         2
     );
     assert!(store.metrics(ids[1]).unwrap().is_empty());
@@ -323,15 +419,20 @@ fn requeue_running_if_only_dead_workers() {
     let store = Store::open(&dir.path().join("lab.db")).unwrap();
     let exp = store.upsert_experiment("a", "", "").unwrap();
     let ids = store.add_trials(exp, &trials(3)).unwrap();
-    store.claim_trial(exp, "host:1", "cpu").unwrap();
-    store.claim_trial(exp, "host:2", "cpu").unwrap();
-    store.claim_trial(exp, "host:1", "cpu").unwrap();
+    store.claim_trial_id(ids[0], "host:1", "cpu").unwrap();
+    store.claim_trial_id(ids[1], "host:2", "cpu").unwrap();
+    store.claim_trial_id(ids[2], "host:1", "cpu").unwrap();
     store.record_epoch(ids[0], &epoch(1, 0.5)).unwrap();
     store.fail_trial(ids[2], "boom").unwrap();
-    let n = store
-        .requeue_running_if(exp, &|worker| worker == "host:1")
+    let moved = store
+        .requeue(&Requeue {
+            scope: Scope::Experiment(exp),
+            from: &[TrialStatus::Running],
+            only: Some(&|t| t.worker == "host:1"),
+            reset: Reset::Fresh,
+        })
         .unwrap();
-    assert_eq!(n, 1);
+    assert_eq!(moved, vec![ids[0]]);
     let statuses: Vec<_> = store
         .trials(exp)
         .unwrap()
@@ -408,7 +509,14 @@ fn migration_3_adds_the_queue_and_keeps_older_rows() {
     // The old trial can be queued, claimed through the queue, and is not lost.
     assert_eq!(
         store
-            .enqueue(&[(trials[0].id, "seed=7".into())], 0, "/data")
+            .enqueue(
+                &[QueueItem {
+                    trial_id: trials[0].id,
+                    label: "seed=7".into(),
+                }],
+                0,
+                "/data"
+            )
             .unwrap(),
         1
     );
@@ -425,17 +533,20 @@ fn queue_order_is_priority_then_fifo_and_cancelled_trials_are_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("lab.db")).unwrap();
     let exp = store.upsert_experiment("q", "spec", "h").unwrap();
-    let rows: Vec<(String, String, u64)> = (0..5)
+    let rows: Vec<NewTrial> = (0..5)
         .map(|i| {
-            (
-                format!("{{\"train\":{{\"device\":\"cuda:{i}\"}}}}"),
-                format!("h{i}"),
+            new_trial(
+                &format!("{{\"train\":{{\"device\":\"cuda:{i}\"}}}}"),
+                &format!("h{i}"),
                 i,
             )
         })
         .collect();
     let ids = store.add_trials(exp, &rows).unwrap();
-    let label = |i: usize| (ids[i], format!("t{i}"));
+    let label = |i: usize| QueueItem {
+        trial_id: ids[i],
+        label: format!("t{i}"),
+    };
     store.enqueue(&[label(0), label(1)], 0, "/a").unwrap();
     store.enqueue(&[label(2)], 5, "/a").unwrap();
     store.enqueue(&[label(3), label(4)], 0, "/a").unwrap();
@@ -474,7 +585,7 @@ fn queue_order_is_priority_then_fifo_and_cancelled_trials_are_skipped() {
     let running = store.cancel(&[ids[0]]).unwrap();
     assert_eq!(running.running, vec![ids[0]]);
     // (its worker dies: the trial goes back to pending)
-    assert_eq!(store.requeue(exp, &[TrialStatus::Running]).unwrap(), 1);
+    assert_eq!(requeue(&store, exp, &[TrialStatus::Running]), 1);
     assert!(store.claim_queued("w", None).unwrap().is_none());
     // Queued again, a cancelled trial is claimable.
     store.enqueue(&[label(1)], 0, "/a").unwrap();
@@ -487,4 +598,65 @@ fn queue_order_is_priority_then_fifo_and_cancelled_trials_are_skipped() {
             .id,
         ids[1]
     );
+}
+
+/// The runner's two requeues: abandoned running trials keep their epochs (a
+/// checkpoint resumes them); failed trials among the given ids start afresh.
+#[test]
+fn requeue_stale_keeps_epochs_and_requeue_failed_takes_only_failed_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("lab.db")).unwrap();
+    let exp = store.upsert_experiment("a", "", "").unwrap();
+    let ids = store.add_trials(exp, &trials(4)).unwrap();
+    for (i, &id) in ids.iter().enumerate() {
+        let worker = if i == 1 { "alive:1" } else { "dead:1" };
+        store.claim_trial_id(id, worker, "cpu").unwrap().unwrap();
+        store.record_epoch(id, &epoch(1, 0.5)).unwrap();
+    }
+    store.fail_trial(ids[2], "boom").unwrap();
+    store.finish_trial(ids[3], &result()).unwrap();
+
+    let seen = std::cell::RefCell::new(Vec::new());
+    let stale = store
+        .requeue_stale(exp, &|worker, beat| {
+            assert!(beat.is_some(), "a claim sets the heartbeat");
+            seen.borrow_mut().push(worker.to_string());
+            worker.starts_with("dead")
+        })
+        .unwrap();
+    assert_eq!(stale, vec![ids[0]]);
+    // Only running trials are judged.
+    assert_eq!(seen.into_inner(), ["dead:1", "alive:1"]);
+    let t = store.trial(ids[0]).unwrap().unwrap();
+    assert_eq!(t.status, TrialStatus::Pending);
+    assert_eq!((t.worker, t.device), (None, None));
+    assert!(t.started_at.is_some());
+    assert_eq!(store.epochs(ids[0]).unwrap(), vec![epoch(1, 0.5)]);
+    assert!(store.running(exp).unwrap().iter().all(|r| r.id == ids[1]));
+
+    // Unknown and repeated ids are harmless; done and running trials stay.
+    let moved = store
+        .requeue_failed(&[ids[2], ids[3], ids[1], ids[2], 9999])
+        .unwrap();
+    assert_eq!(moved, 1);
+    let t = store.trial(ids[2]).unwrap().unwrap();
+    assert_eq!(t.status, TrialStatus::Pending);
+    assert_eq!((t.error, t.started_at, t.finished_at), (None, None, None));
+    assert!(store.epochs(ids[2]).unwrap().is_empty());
+    let statuses: Vec<_> = store
+        .trials(exp)
+        .unwrap()
+        .iter()
+        .map(|t| t.status)
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            TrialStatus::Pending,
+            TrialStatus::Running,
+            TrialStatus::Pending,
+            TrialStatus::Done
+        ]
+    );
+    assert_eq!(store.metrics(ids[3]).unwrap().len(), 3);
 }

@@ -7,8 +7,8 @@ use lab::data::{Balanced, Batch, Dataset, Split, Vocab};
 use lab::spec::{EarlyStopping, Mode, Optimizer as OptKind, TrainSection};
 use lab::train::optim::{Adam, AdamW, Optimizer, Sgd};
 use lab::train::{
-    clip_grad_norm, cross_entropy, evaluate, predict_proba, train, train_step, EpochRecord,
-    Monitor, Patience, Progress, StepOptions, StoppingPolicy, TrainError, Trainable,
+    clip_grad_norm, cross_entropy, evaluate, predict_proba, train, train_step, EpochRecord, Fit,
+    FitContext, Monitor, Patience, Progress, StepOptions, StoppingPolicy, TrainError, Trainable,
 };
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -540,12 +540,14 @@ fn train_learns_the_synthetic_task() {
     let model = BagModel::new(13, 8, 2, 5);
     let mut events = Vec::new();
     let out = train(
-        &model,
-        &data,
-        &all_rows(&data),
-        &cfg(6),
-        42,
-        &Device::Cpu,
+        &FitContext {
+            model: &model,
+            dataset: &data,
+            balanced: &all_rows(&data),
+            cfg: &cfg(6),
+            seed: 42,
+            device: &Device::Cpu,
+        },
         &mut |p| events.push(p),
     )
     .unwrap();
@@ -594,12 +596,14 @@ fn same_seed_same_numbers() {
     let run = |seed: u64| {
         let model = BagModel::new(13, 8, 2, 5);
         let out = train(
-            &model,
-            &data,
-            &all_rows(&data),
-            &cfg(3),
-            seed,
-            &Device::Cpu,
+            &FitContext {
+                model: &model,
+                dataset: &data,
+                balanced: &all_rows(&data),
+                cfg: &cfg(3),
+                seed,
+                device: &Device::Cpu,
+            },
             &mut |_| {},
         )
         .unwrap();
@@ -612,6 +616,71 @@ fn same_seed_same_numbers() {
     };
     assert_eq!(run(42), run(42));
     assert_ne!(run(42).0, run(43).0);
+}
+
+/// `Fit`'s pieces driven one by one (half way, a checkpoint resumed by a
+/// second `Fit` over another model) end with the numbers `train` gives.
+#[test]
+fn fit_driven_piece_by_piece_equals_train() {
+    let data = synthetic(3);
+    let balanced = all_rows(&data);
+    let cfg = cfg(4);
+    let numbers = |out: &lab::train::TrainOutcome| {
+        let epochs: Vec<[f64; 5]> = out
+            .epochs
+            .iter()
+            .map(|e| {
+                let a = e.to_array();
+                [a[0], a[1], a[2], a[3], a[4]]
+            })
+            .collect();
+        (
+            epochs,
+            format!("{:?}", out.valid),
+            format!("{:?}", out.test),
+        )
+    };
+    let whole = BagModel::new(13, 8, 2, 5);
+    let ctx = FitContext {
+        model: &whole,
+        dataset: &data,
+        balanced: &balanced,
+        cfg: &cfg,
+        seed: 9,
+        device: &Device::Cpu,
+    };
+    let expected = numbers(&train(&ctx, &mut |_| {}).unwrap());
+
+    let pieces = BagModel::new(13, 8, 2, 5);
+    let ctx = FitContext {
+        model: &pieces,
+        ..ctx
+    };
+    let mut first = Fit::new(&ctx).unwrap();
+    assert_eq!(first.next_epoch(), Some(1));
+    let record = first.run_epoch(&mut |_| {}).unwrap();
+    assert_eq!(record.epoch, 1);
+    first.run_epoch(&mut |_| {}).unwrap();
+    let checkpoint = first.checkpoint().unwrap();
+    assert_eq!(checkpoint.epoch, 2);
+    drop(first);
+    // Another model (other initial weights): the checkpoint sets them all.
+    let other = BagModel::new(13, 8, 2, 6);
+    let ctx = FitContext {
+        model: &other,
+        ..ctx
+    };
+    let mut second = Fit::new(&ctx).unwrap();
+    second.resume(checkpoint).unwrap();
+    assert_eq!(second.next_epoch(), Some(3));
+    while second.next_epoch().is_some() {
+        second.run_epoch(&mut |_| {}).unwrap();
+    }
+    assert_eq!(second.next_epoch(), None);
+    let valid = second.validate(&data.valid).unwrap();
+    let out = second.finish().unwrap();
+    assert_eq!(format!("{valid:?}"), format!("{:?}", out.valid));
+    assert_eq!(numbers(&out), expected);
 }
 
 #[test]
@@ -629,12 +698,14 @@ fn early_stopping_restores_the_best_weights() {
         ..cfg(10)
     };
     let out = train(
-        &model,
-        &data,
-        &all_rows(&data),
-        &cfg,
-        1,
-        &Device::Cpu,
+        &FitContext {
+            model: &model,
+            dataset: &data,
+            balanced: &all_rows(&data),
+            cfg: &cfg,
+            seed: 1,
+            device: &Device::Cpu,
+        },
         &mut |_| {},
     )
     .unwrap();
@@ -652,12 +723,14 @@ fn without_early_stopping_the_last_weights_are_kept() {
     let data = synthetic(3);
     let model = BagModel::new(13, 8, 2, 5);
     let out = train(
-        &model,
-        &data,
-        &all_rows(&data),
-        &cfg(3),
-        1,
-        &Device::Cpu,
+        &FitContext {
+            model: &model,
+            dataset: &data,
+            balanced: &all_rows(&data),
+            cfg: &cfg(3),
+            seed: 1,
+            device: &Device::Cpu,
+        },
         &mut |_| {},
     )
     .unwrap();
@@ -680,12 +753,14 @@ fn class_weights_change_the_training_loss() {
             class_weights,
         };
         let out = train(
-            &model,
-            &data,
-            &balanced,
-            &cfg(1),
-            1,
-            &Device::Cpu,
+            &FitContext {
+                model: &model,
+                dataset: &data,
+                balanced: &balanced,
+                cfg: &cfg(1),
+                seed: 1,
+                device: &Device::Cpu,
+            },
             &mut |_| {},
         )
         .unwrap();
@@ -703,12 +778,14 @@ fn non_finite_loss_stops_with_its_position() {
     let mut model = BagModel::new(13, 8, 2, 5);
     model.poison = true;
     let err = train(
-        &model,
-        &data,
-        &all_rows(&data),
-        &cfg(2),
-        1,
-        &Device::Cpu,
+        &FitContext {
+            model: &model,
+            dataset: &data,
+            balanced: &all_rows(&data),
+            cfg: &cfg(2),
+            seed: 1,
+            device: &Device::Cpu,
+        },
         &mut |_| {},
     )
     .unwrap_err();
@@ -726,7 +803,16 @@ fn empty_training_set_is_an_error() {
         indices: vec![],
         class_weights: None,
     };
-    let err = train(&model, &data, &none, &cfg(1), 1, &Device::Cpu, &mut |_| {}).unwrap_err();
+    let ctx = FitContext {
+        model: &model,
+        dataset: &data,
+        balanced: &none,
+        cfg: &cfg(1),
+        seed: 1,
+        device: &Device::Cpu,
+    };
+    let err = train(&ctx, &mut |_| {}).unwrap_err();
+    assert!(matches!(err, TrainError::EmptyTrainingSet), "{err}");
     assert!(err.to_string().contains("no training rows"), "{err}");
 }
 

@@ -158,19 +158,20 @@ fn task_row(task: usize, file: &Path, lease: Duration) -> Result<(TrialStatus, T
             let accuracy = store
                 .metrics(trial.id)?
                 .into_iter()
-                .find(|(split, name, _)| split == "test" && name == "accuracy")
-                .map(|(_, _, v)| format!("{v:.4}"))
+                .find(|m| m.split == "test" && m.name == "accuracy")
+                .map(|m| format!("{:.4}", m.value))
                 .unwrap_or_default();
             let note = match trial.status {
                 TrialStatus::Failed => trial.error.clone().unwrap_or_default(),
                 TrialStatus::Running => running
                     .iter()
-                    .find(|(id, _, _)| *id == trial.id)
-                    .filter(|(_, worker, beat)| is_stale(worker, beat.as_deref(), lease))
-                    .map(|(_, worker, beat)| {
+                    .find(|t| t.id == trial.id)
+                    .filter(|t| is_stale(&t.worker, t.heartbeat_at.as_deref(), lease))
+                    .map(|t| {
                         format!(
-                            "stale: worker {worker}, last heartbeat {} (resubmit to resume)",
-                            beat.as_deref().unwrap_or("never")
+                            "stale: worker {}, last heartbeat {} (resubmit to resume)",
+                            t.worker,
+                            t.heartbeat_at.as_deref().unwrap_or("never")
                         )
                     })
                     .unwrap_or_default(),

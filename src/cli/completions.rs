@@ -1,0 +1,25 @@
+//! `lab completions SHELL` and `lab man`: generated from the clap definition, so
+//! they list every subcommand, flag and closed set of values.
+
+use super::out::Stdout;
+use anyhow::Result;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
+}
+
+/// Print the completion script for `args.shell` to stdout.
+pub fn completions(args: Args) -> Result<i32> {
+    let mut command = super::command();
+    clap_complete::generate(args.shell, &mut command, "lab", &mut Stdout);
+    Ok(super::exit::OK)
+}
+
+/// Print the roff manual page to stdout.
+pub fn man() -> Result<i32> {
+    clap_mangen::Man::new(super::command()).render(&mut Stdout)?;
+    Ok(super::exit::OK)
+}
