@@ -2,6 +2,10 @@
 //! with candle and recorded in SQLite. See DESIGN.md for the module map: data flows
 //! one way, spec -> data -> model -> train -> store, and only `runner` wires them.
 
+// Every public item says what it is; `cargo clippy -D warnings` and CI's
+// `cargo doc` with `-D warnings` hold the line.
+#![warn(missing_docs)]
+
 pub mod cli;
 pub mod data;
 pub mod files;
