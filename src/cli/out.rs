@@ -4,11 +4,23 @@
 
 use std::fmt::Display;
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// The status a closed stdout ends lab with: 0, unless the command already knows
+/// a worse outcome (a failed trial), which a reader that stops early must not hide.
+static ON_CLOSED_PIPE: AtomicI32 = AtomicI32::new(super::exit::OK);
+
+/// Records the command's outcome so far (an exit code of [`super::exit`]), so
+/// that a closed stdout from here on exits with it instead of 0.
+pub fn set_outcome(code: i32) {
+    ON_CLOSED_PIPE.store(code, Ordering::Relaxed);
+}
 
 /// Writes `text` and a newline to stdout.
 ///
 /// # Errors
-/// A write error other than a closed pipe (which exits the process with status 0).
+/// A write error other than a closed pipe (which exits the process with status 0,
+/// or the outcome given to [`set_outcome`]).
 pub fn line(text: impl Display) -> io::Result<()> {
     let mut out = Stdout;
     writeln!(out, "{text}")?;
@@ -44,7 +56,7 @@ impl Write for Stdout {
 fn quiet_on_closed_pipe<T>(result: io::Result<T>) -> io::Result<T> {
     if let Err(err) = &result {
         if err.kind() == io::ErrorKind::BrokenPipe {
-            std::process::exit(super::exit::OK);
+            std::process::exit(ON_CLOSED_PIPE.load(Ordering::Relaxed));
         }
     }
     result

@@ -69,6 +69,12 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
     let mut progress = Progress::new();
     let summary = runner::run(&loaded, &opts, &mut |event| progress.on_event(event))?;
     progress.finish();
+    let code = if summary.failed > 0 {
+        super::exit::TRIAL_FAILED
+    } else {
+        super::exit::OK
+    };
+    out::set_outcome(code);
 
     let store = Store::open(db)?;
     if let Some(experiment) = store.experiment_by_name(&loaded.spec.experiment.name)? {
@@ -82,11 +88,7 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
         summary.ran,
         summary.failed
     );
-    Ok(if summary.failed > 0 {
-        super::exit::TRIAL_FAILED
-    } else {
-        super::exit::OK
-    })
+    Ok(code)
 }
 
 /// `--dry-run`: the grid's trials with their index (what `--trial-index` takes),
@@ -141,6 +143,7 @@ fn run_jobs(
     ]);
     let jobs = args.jobs as usize;
     let code = super::jobs::spawn(jobs, runner::device::cpu_threads(), &child)?;
+    out::set_outcome(code);
 
     let store = Store::open(db)?;
     let grid: std::collections::HashSet<String> = runner::plan(loaded)?

@@ -267,6 +267,38 @@ fn quiet_keeps_stderr_to_warnings_and_rust_log_wins() {
     assert!(!plot(&[], Some("off")).contains("wrote"));
 }
 
+/// `lab run … 2>&1 | head -1`: the reader is gone before the leaderboard is
+/// printed, and a trial failed; the closed pipe must not turn 3 into 0.
+#[test]
+fn a_closed_stdout_does_not_hide_a_failed_trial() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("lab.db");
+    let spec = quick_spec();
+    let mut child = lab_cmd(&[
+        "run",
+        spec.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--set",
+        "experiment.seeds=[1]",
+        "--set",
+        "sweep.model.cell=[gru]",
+        "--set",
+        "sweep.train.lr=[1e38]",
+        "--set",
+        "train.optimizer=sgd",
+        "--set",
+        "train.epochs=1",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(3));
+}
+
 #[test]
 fn a_failed_trial_exits_3_also_with_jobs() {
     let dir = tempfile::tempdir().unwrap();
