@@ -15,9 +15,9 @@ pub struct Args {
     /// Group by these config keys instead of every swept key (repeatable, e.g. model.cell).
     #[arg(long = "group-by", value_name = "KEY")]
     group_by: Vec<String>,
-    /// Show only the best N rows.
-    #[arg(long)]
-    top: Option<usize>,
+    /// Show only the best N rows (N >= 1).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    top: Option<u64>,
     /// How to print the leaderboard.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -37,7 +37,7 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
     let opts = LeaderboardOptions {
         metric: args.metric,
         group_by: (!args.group_by.is_empty()).then_some(args.group_by),
-        top: args.top,
+        top: args.top.map(|n| n as usize),
     };
     let output = match args.experiment.name() {
         Some(name) => {

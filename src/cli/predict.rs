@@ -7,7 +7,7 @@ use crate::inference::{export, Prediction, TrainedModel};
 use crate::report::Format;
 use crate::runner::device;
 use crate::store::Store;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
@@ -77,6 +77,9 @@ pub fn execute(mut args: Args, db: &Path) -> Result<i32> {
     if args.input.is_some() && !texts.is_empty() {
         return Err(UsageError("give texts or --input FILE.csv, not both".into()).into());
     }
+    if args.input.is_none() && texts.is_empty() {
+        return Err(UsageError("give texts to classify, or --input FILE.csv".into()).into());
+    }
     let device = device::select(&args.device)?;
     let model = match (&args.model, trial) {
         (Some(dir), _) => export::load_exported(dir, &device)?.0,
@@ -85,7 +88,9 @@ pub fn execute(mut args: Args, db: &Path) -> Result<i32> {
             let store = Store::open(db)?;
             TrainedModel::load(&export::trial_dir(&store, db, trial)?, &device)?
         }
-        (None, None) => bail!("say which model: TRIAL or --model DIR"),
+        (None, None) => {
+            return Err(UsageError("say which model: TRIAL or --model DIR".into()).into())
+        }
     };
 
     match &args.input {
@@ -96,7 +101,6 @@ pub fn execute(mut args: Args, db: &Path) -> Result<i32> {
             args.label_column.as_deref(),
             args.output.as_deref(),
         ),
-        None if texts.is_empty() => bail!("give texts to classify, or --input FILE.csv"),
         None => {
             let predictions = model.predict(&texts)?;
             print_predictions(&texts, &predictions, &model.classes, args.format)?;

@@ -129,6 +129,9 @@ fn usage_errors_exit_2_and_bad_input_1() {
         vec!["nonsense"],
         // Only the position says this is the trial: a usage error too.
         vec!["predict", "not-a-number", "a fine film"],
+        // A trial but nothing to classify; N = 0 best rows.
+        vec!["predict", "1"],
+        vec!["compare", "--top", "0"],
     ] {
         let out = lab(&args);
         let err = stderr(&out);
