@@ -55,7 +55,8 @@ Environment:
   LAB_<SECTION>__<KEY>   override a spec value, e.g. LAB_TRAIN__LR=0.01 (--set wins)
   LAB_KERNEL             `reference`: plain candle-op layers instead of the fused CPU kernels
   LAB_SQLITE_JOURNAL     `wal` (default) or `delete` (a store on a network file system)
-  RAYON_NUM_THREADS      compute threads (default: every core); --jobs divides them
+  RAYON_NUM_THREADS      compute threads (default: the cores); --jobs divides them
+  CANDLE_NUM_THREADS     candle's own pool; --jobs sets it with RAYON_NUM_THREADS
   RUST_LOG               log filter (e.g. lab=debug); wins over -q and -v
 
 Results go to stdout (tables, JSON, ids); progress, warnings and notes to stderr,
@@ -102,7 +103,9 @@ enum Command {
     /// Expand a spec's grid and train every trial not yet done.
     #[command(after_help = "Examples:\n  lab run experiments/quick.toml\n  \
         lab run experiments/quick.toml --set train.lr=0.01 -j 2\n  \
-        lab run experiments/quick.toml --dry-run")]
+        lab run experiments/quick.toml --dry-run\n\n\
+        Exit codes: 0 ok, 1 bad input, 2 usage, 3 a trial failed, 130 interrupted \
+        (`lab --help` lists them with the environment variables).")]
     Run(run::Args),
     /// Leaderboard of an experiment (or of every experiment).
     #[command(after_help = "Examples:\n  lab compare quick --top 5\n  \
