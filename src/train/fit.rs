@@ -46,7 +46,7 @@ pub struct FitContext<'a, M: Trainable + ?Sized> {
 /// the CPU gives the same numbers.
 ///
 /// # Errors
-/// `TrainError::EmptyTrainingSet`, `TrainError::EarlyStopping` (unknown monitor),
+/// `TrainError::EmptyTrainingSet`,
 /// `TrainError::NonFinite` (a NaN/infinite training loss), or a tensor error.
 pub fn train<M: Trainable + ?Sized>(
     ctx: &FitContext<'_, M>,
@@ -109,7 +109,7 @@ impl<'c, 'a, M: Trainable + ?Sized> Fit<'c, 'a, M> {
     /// A fresh run before its first epoch: optimizer built, RNG streams seeded.
     ///
     /// # Errors
-    /// `TrainError::EmptyTrainingSet`, `TrainError::EarlyStopping`, or a tensor error.
+    /// `TrainError::EmptyTrainingSet` or a tensor error.
     pub fn new(ctx: &'c FitContext<'a, M>) -> Result<Self, TrainError> {
         if ctx.balanced.indices.is_empty() {
             return Err(TrainError::EmptyTrainingSet);
