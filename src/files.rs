@@ -69,16 +69,6 @@ impl Drop for PendingFile {
     }
 }
 
-/// Replaces `dest` with `bytes` atomically and durably (see `PendingFile::commit`).
-///
-/// # Errors
-/// The temporary file cannot be written, synced or renamed.
-pub fn write_atomic(dest: &Path, bytes: &[u8]) -> io::Result<()> {
-    let pending = PendingFile::new(dest);
-    std::fs::write(pending.path(), bytes)?;
-    pending.commit()
-}
-
 /// Hex sha256 of a file's bytes, read in a stream (never whole into memory).
 ///
 /// # Errors
@@ -108,7 +98,9 @@ mod tests {
         let dir = tempfile::TempDir::new().unwrap();
         let dest = dir.path().join("a.bin");
         std::fs::write(&dest, b"old").unwrap();
-        write_atomic(&dest, b"new").unwrap();
+        let pending = PendingFile::new(&dest);
+        std::fs::write(pending.path(), b"new").unwrap();
+        pending.commit().unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"new");
 
         let pending = PendingFile::new(&dest);
