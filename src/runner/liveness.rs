@@ -15,16 +15,21 @@ pub fn worker_name() -> String {
     format!("{}:{}", this_host(), std::process::id())
 }
 
-/// This machine's host name, as [`worker_name`] records it.
-pub fn this_host() -> String {
-    #[cfg(unix)]
-    let host = nix::unistd::gethostname()
-        .ok()
-        .map(|h| h.to_string_lossy().trim().to_string());
-    #[cfg(not(unix))]
-    let host: Option<String> = None;
-    host.filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
+/// This machine's host name, as [`worker_name`] records it. Looked up once per
+/// process: staleness checks call it for every running trial, inside the store's
+/// write transaction.
+pub fn this_host() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        #[cfg(unix)]
+        let host = nix::unistd::gethostname()
+            .ok()
+            .map(|h| h.to_string_lossy().trim().to_string());
+        #[cfg(not(unix))]
+        let host: Option<String> = None;
+        host.filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into())
+    })
 }
 
 /// This worker's lease expired (it was stopped longer than the lease) and another
