@@ -1,6 +1,6 @@
 //! `lab serve TRIAL` / `-e EXPERIMENT` / `--model DIR`: a trained model over HTTP.
 
-use super::args::DeviceParser;
+use super::args::{DeviceParser, UsageError};
 use crate::inference::export;
 use crate::runner::device;
 use crate::serve::{Limits, Served};
@@ -73,7 +73,9 @@ pub fn execute(args: Args, db: &Path) -> Result<i32> {
             export::load_trial(&store, db, trial, &device)?
         }
         (None, None, None) => {
-            bail!("say what to serve: TRIAL, -e EXPERIMENT or --model DIR")
+            return Err(
+                UsageError("say what to serve: TRIAL, -e EXPERIMENT or --model DIR".into()).into(),
+            )
         }
     };
     if args.max_batch == 0 || args.max_body_bytes == 0 {

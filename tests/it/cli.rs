@@ -131,6 +131,7 @@ fn usage_errors_exit_2_and_bad_input_1() {
         vec!["predict", "not-a-number", "a fine film"],
         // A trial but nothing to classify; N = 0 best rows.
         vec!["predict", "1"],
+        vec!["serve"],
         vec!["compare", "--top", "0"],
     ] {
         let out = lab(&args);
