@@ -81,6 +81,8 @@ struct Plan {
     vocab: Vocab,
     rows_read: usize,
     rows_skipped: usize,
+    /// Which records read are kept rows (see `load::Labels::kept`).
+    kept: Vec<bool>,
     /// The split (0 train, 1 valid, 2 test) of each kept row.
     member: Vec<u8>,
     labels: [Vec<u32>; 3],
@@ -190,6 +192,7 @@ fn plan(
         vocab,
         rows_read: scan.labels.rows_read,
         rows_skipped: scan.labels.rows_skipped,
+        kept: scan.labels.kept,
         member: scan.member,
         labels: scan.split_labels,
         offsets,
@@ -285,7 +288,7 @@ fn count_tokens(
         v.push(0);
         v
     });
-    let kept = chunks(path, data, scan.labels.rows_read, |first, texts| {
+    let kept = chunks(path, data, &scan.labels.kept, |first, texts| {
         let lens: Vec<u32> = texts
             .par_chunks(TASK_ROWS)
             .enumerate()
@@ -395,7 +398,7 @@ fn encode(
     let memos: ThreadLocal<RefCell<FastMap<String, u32>>> = ThreadLocal::new();
     let mut next = [0usize; 3];
     let (member, offsets) = (&plan.member, &plan.offsets);
-    let kept = chunks(path, data, plan.rows_read, |first, texts| {
+    let kept = chunks(path, data, &plan.kept, |first, texts| {
         let encoded: Vec<Vec<u32>> = texts
             .par_chunks(TASK_ROWS)
             .flat_map_iter(|texts| {
@@ -491,7 +494,7 @@ fn check_rows(path: &Path, now: usize, before: usize) -> anyhow::Result<()> {
 fn chunks(
     path: &Path,
     data: &DataSection,
-    rows_read: usize,
+    kept: &[bool],
     mut f: impl FnMut(usize, Vec<String>) -> anyhow::Result<()>,
 ) -> anyhow::Result<usize> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<anyhow::Result<Vec<String>>>(2);
@@ -500,7 +503,7 @@ fn chunks(
             let mut chunk = Vec::new();
             let mut bytes = 0;
             let mut receiver_gone = false;
-            let read = load::texts(path, data, rows_read, |text| {
+            let read = load::texts(path, data, kept, |text| {
                 bytes += text.len();
                 chunk.push(text);
                 if chunk.len() >= CHUNK_ROWS || bytes >= CHUNK_BYTES {

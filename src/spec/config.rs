@@ -72,7 +72,8 @@ impl Default for ExperimentSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataSection {
-    /// CSV/TSV file, optionally gzip-compressed (.gz); relative to the spec file.
+    /// The data file, relative to the spec file: CSV/TSV, JSON Lines (.jsonl, .ndjson),
+    /// a JSON array (.json) or Parquet (.parquet), optionally gzip-compressed (.gz).
     pub path: PathBuf,
     /// Name of the text column.
     pub text: String,
@@ -93,6 +94,54 @@ pub struct DataSection {
     /// Bytes that are not UTF-8: "lossy" (replaced, with a warning; the default) or "error".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub on_invalid_utf8: Option<OnInvalidUtf8>,
+    /// Quote processing of a delimited file: RFC 4180 (the default for CSV) or none
+    /// (the default for TSV: one line, one row).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quoting: Option<Quoting>,
+    /// The text encoding of a file without a byte-order mark, as a WHATWG label
+    /// ("utf-8", "utf-16", "windows-1252", "latin-1", ...); a BOM always decides.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<String>,
+    /// Labels that differ only by case or numeric form: merged when this asks for it,
+    /// else an error that lists the variants.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label_normalize: Option<LabelNormalize>,
+    /// A seeded, stratified random sample of the rows: a count (`1000`) or a fraction
+    /// (`0.1`); seeded by `data.split.seed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample: Option<Sample>,
+}
+
+/// `data.quoting`: how quotes in a delimited file are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Quoting {
+    /// `"rfc4180"`: a field may be quoted, `""` inside it is a quote, and it may span lines.
+    Rfc4180,
+    /// `"none"`: a quote is an ordinary character; one line is one row.
+    None,
+}
+
+/// `data.label_normalize`: which label variants lab merges into one class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelNormalize {
+    /// `"case"`: `Positive` and `positive` are one class.
+    Case,
+    /// `"numeric"`: `3`, `3.0` and `3.00` are one class.
+    Numeric,
+    /// `"both"`: case and numeric form.
+    Both,
+}
+
+/// `data.sample`: how many rows a stratified sample keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Sample {
+    /// A number of rows (an integer, at least 1).
+    Rows(u64),
+    /// A fraction of the rows, in (0, 1).
+    Fraction(f64),
 }
 
 /// `data.on_bad_row`: what a row with empty text does.
@@ -129,6 +178,10 @@ impl Default for DataSection {
             split: SplitSection::default(),
             on_bad_row: None,
             on_invalid_utf8: None,
+            quoting: None,
+            encoding: None,
+            label_normalize: None,
+            sample: None,
         }
     }
 }

@@ -24,6 +24,10 @@ impl Schema {
         full.data.limit = Some(1);
         full.data.on_bad_row = Some(Default::default());
         full.data.on_invalid_utf8 = Some(Default::default());
+        full.data.quoting = Some(super::config::Quoting::Rfc4180);
+        full.data.encoding = Some("utf-8".into());
+        full.data.label_normalize = Some(super::config::LabelNormalize::Both);
+        full.data.sample = Some(super::config::Sample::Rows(1));
         full.model.embeddings = Some(EmbeddingsSection {
             vocab: Some("words.txt".into()),
             ..Default::default()
