@@ -6,7 +6,11 @@
 //! A reader reports what it detected (format, delimiter, quoting, encoding) in
 //! [`Detected`]; every error it returns names the file and the physical line.
 
+mod decode;
 mod delimited;
+mod lines;
+
+pub use decode::encoding_for_label;
 
 use crate::spec::DataSection;
 use serde::Serialize;
