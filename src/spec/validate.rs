@@ -98,7 +98,7 @@ fn dialect(d: &DataSection) -> Check {
             return fail(
                 "data.delimiter",
                 format!(
-                    "expected a single ASCII character other than a line break \
+                    "expected a single character, ASCII and not a line break \
                      (e.g. \",\", \";\", \"|\" or \"\\t\"), found {delim:?}"
                 ),
             );

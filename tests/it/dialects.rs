@@ -423,7 +423,7 @@ fn spec_refuses_unknown_encodings_and_bad_delimiters_with_file_line_and_key() {
         (
             "delimiter = \";;\"",
             "data.delimiter",
-            ["\";;\"", "single ASCII character"],
+            ["\";;\"", "single character"],
         ),
     ] {
         let text = spec.replace(
