@@ -274,6 +274,12 @@ fn encoding_problems_are_named_with_line_and_offset() {
     )
     .unwrap();
     assert_eq!(table.rows_read, 30);
+    let as_utf8 = section(|d| d.encoding = Some("utf-8".into()));
+    let err = format!("{:#}", parse("u.tsv", no_bom, &as_utf8).unwrap_err());
+    assert!(
+        err.contains("u.tsv, line 1: header cell 1") && err.contains("NUL bytes"),
+        "{err}"
+    );
     // A header in windows-1252 read as UTF-8: the encoding is named, not a missing column.
     let header = encoding_rs::WINDOWS_1252
         .encode("crítica,label\nbuena,pos\nmala,neg\n")

@@ -13,7 +13,8 @@ use std::io::Read;
 pub(super) struct Delimited {
     reader: csv::Reader<Source>,
     input: Input,
-    label: Option<String>,
+    /// `data.encoding`, to open the input again.
+    encoding_label: Option<String>,
     file: String,
     columns: Vec<String>,
     detected: Detected,
@@ -71,7 +72,7 @@ impl Delimited {
         let mut this = Delimited {
             reader,
             input: input.clone(),
-            label: data.encoding.clone(),
+            encoding_label: data.encoding.clone(),
             file,
             columns: Vec::new(),
             detected,
@@ -105,6 +106,14 @@ impl Delimited {
         let mut columns = Vec::with_capacity(headers.len());
         for (i, cell) in headers.iter().enumerate() {
             let name = String::from_utf8_lossy(cell);
+            if name.contains('\0') {
+                bail!(
+                    "{file}, line {line}: header cell {} ({name:?}) has NUL bytes: the file looks \
+                     UTF-16 read as {}; set data.encoding = \"utf-16le\" (or \"utf-16be\")",
+                    i + 1,
+                    self.detected.encoding
+                );
+            }
             if name.contains('\u{FFFD}') {
                 bail!(
                     "{file}, line {line}: header cell {} ({name:?}) is not valid {}{}: the file \
@@ -134,7 +143,7 @@ impl Delimited {
     /// The physical line of byte `offset` of the text stream, found by reading the
     /// input again (for errors only).
     fn line_of(&self, offset: u64) -> u64 {
-        let again = Source::open(&self.input, self.label.as_deref(), &self.file);
+        let again = Source::open(&self.input, self.encoding_label.as_deref(), &self.file);
         let Ok(mut source) = again else { return 0 };
         let mut lines = LineTracker::new(source.first_line);
         let (mut fed, mut buf) = (0u64, vec![0u8; 1 << 16]);
@@ -182,7 +191,10 @@ impl Delimited {
     /// For a ragged row: how the quoting setting may be the cause.
     fn hint_quoting(&self) -> &'static str {
         match self.detected.quoting.as_deref() {
-            Some("none") => " (quotes are read as text: data.quoting = \"none\")",
+            Some("none") => {
+                " (quotes are read as text here, data.quoting = \"none\"; \
+                 if the file quotes fields that hold the delimiter, set data.quoting = \"rfc4180\")"
+            }
             _ => "",
         }
     }
