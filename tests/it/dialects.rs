@@ -450,3 +450,36 @@ fn spec_refuses_unknown_encodings_and_bad_delimiters_with_file_line_and_key() {
         }
     }
 }
+
+#[test]
+fn a_quote_that_joins_rows_and_closes_cleanly_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("text,label\n");
+    for i in 0..40 {
+        csv += &format!(
+            "a {} film number {i},{}\n",
+            ["fine", "dull"][i % 2],
+            ["pos", "neg"][i % 2]
+        );
+        if i == 8 {
+            // Lines 11-13 become one text: the inch mark closes the stray quote.
+            csv += "\"Honestly the weakest,neg\na fine film,pos\nthe 5\",pos\n";
+        }
+    }
+    std::fs::write(dir.path().join("d.csv"), csv).unwrap();
+    let spec = std::fs::read_to_string(fixture("tsv-stray-quotes/spec.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("spec.toml"),
+        spec.replace("reviews.tsv", "d.csv"),
+    )
+    .unwrap();
+    let out = lab(dir.path(), &["prepare", "spec.toml", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "d.csv, line 11: a quoted field runs over 3 lines, and 2 of them look like rows"
+        ),
+        "{stderr}"
+    );
+}

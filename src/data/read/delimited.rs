@@ -2,12 +2,11 @@
 //! encoding (see [`super::decode`]), with or without quote processing, with an Excel
 //! `sep=X` first line honoured, and every line number physical (see [`super::lines`]).
 
-use super::decode::{self, Transcoder};
-use super::lines::{LineTracker, QuoteTracker};
+use super::lines::LineTracker;
+use super::source::Source;
 use super::{Detected, Input, ReadOptions, Record, Records};
 use crate::spec::{DataSection, OnInvalidUtf8, Quoting};
 use anyhow::bail;
-use std::io::Read;
 
 /// A delimited file's records after its header, with the selected columns found.
 pub(super) struct Delimited {
@@ -23,11 +22,17 @@ pub(super) struct Delimited {
     keys: [String; 2],
     all_fields: bool,
     refuse_lossy: bool,
+    /// [`Delimited::warn_joined_rows`] has warned.
+    warned_joined: bool,
     record: csv::ByteRecord,
     done: bool,
 }
 
 impl Delimited {
+    /// Open `input` in the dialect and encoding `data` gives or the file shows, and
+    /// read its header.
+    /// # Errors
+    /// See [`super::open`]; each error names the file (and the line where there is one).
     pub(super) fn open(
         input: &Input,
         data: &DataSection,
@@ -81,6 +86,7 @@ impl Delimited {
             keys: [data.text.clone(), data.label.clone()],
             all_fields: opts.all_fields,
             refuse_lossy: data.on_invalid_utf8.unwrap_or_default() == OnInvalidUtf8::Error,
+            warned_joined: false,
             record: csv::ByteRecord::new(),
             done: false,
         };
@@ -199,6 +205,39 @@ impl Delimited {
         }
     }
 
+    /// Warn (once a file) about a multi-line quoted field with lines that look like
+    /// rows of their own: as many delimiters as the header has. A stray quote that
+    /// closes right before a delimiter joins rows without breaking the field count.
+    fn warn_joined_rows(&mut self, record: &csv::ByteRecord, line: u64) {
+        let Some(delim) = self.detected.delimiter.filter(|_| !self.warned_joined) else {
+            return;
+        };
+        let seps = self.columns.len() - 1;
+        let rowlike = |field: &[u8]| {
+            let text = String::from_utf8_lossy(field).replace("\r\n", "\n");
+            let lines: Vec<&str> = text.split(['\n', '\r']).collect();
+            let n = lines.len() - 1; // the last piece is not a whole line
+            let k = lines[..n]
+                .iter()
+                .filter(|l| l.matches(delim).count() == seps)
+                .count();
+            (k, n)
+        };
+        if seps == 0 || self.reader.get_ref().quotes.is_none() {
+            return;
+        }
+        if let Some((k, n)) = record.iter().map(rowlike).find(|&(k, _)| k > 0) {
+            self.warned_joined = true;
+            tracing::warn!(
+                "{}, line {line}: a quoted field runs over {} lines, and {k} of them look like \
+                 rows of their own ({seps} {delim:?} each): a stray quote may have joined rows \
+                 (data.quoting = \"none\" reads quotes as text); only the first such record is named",
+                self.file,
+                n + 1
+            );
+        }
+    }
+
     /// Refuse a quote that swallowed lines (RFC 4180 quoting only).
     fn check_quotes(&self, at_end: bool) -> anyhow::Result<()> {
         let Some(quotes) = &self.reader.get_ref().quotes else {
@@ -285,8 +324,13 @@ impl Records for Delimited {
         let source = self.reader.get_mut();
         rec.line = source.lines.record_line(start);
         let bad = source.malformed_before(start, end);
+        // Lines up to the next record's start; more than one: a field spans lines.
+        let spans = source.lines.record_line(end) > rec.line + 1;
         let record = std::mem::take(&mut self.record);
         let result = self.fill(&record, rec, bad);
+        if spans && result.is_ok() {
+            self.warn_joined_rows(&record, rec.line);
+        }
         self.record = record;
         result?;
         Ok(true)
@@ -376,159 +420,4 @@ fn missing_column(
         "{file}, line {line}: no column {name:?} ({key}); the header has columns: {}",
         columns.join(", ")
     )
-}
-
-/// Where the text comes from: the file's bytes after its byte-order mark, as UTF-8.
-enum Text {
-    Utf8(Box<dyn Read + Send>),
-    Transcoded(Transcoder),
-}
-
-/// The UTF-8 text the csv reader parses, after an Excel `sep=X` line, with its lines
-/// (and, for RFC 4180 quoting, its quotes) followed as it is read.
-struct Source {
-    /// The first bytes of the text, read to look for a `sep=` line.
-    head: Vec<u8>,
-    head_pos: usize,
-    text: Text,
-    encoding: &'static encoding_rs::Encoding,
-    bom: bool,
-    /// The delimiter a `sep=` line gave.
-    sep: Option<u8>,
-    /// The physical line of the text's first byte (2 after a `sep=` line).
-    first_line: u64,
-    lines: LineTracker,
-    quotes: Option<QuoteTracker>,
-    /// The whole text has been read.
-    eof: bool,
-}
-
-impl Source {
-    fn open(input: &Input, label: Option<&str>, file: &str) -> anyhow::Result<Source> {
-        let gz = input.is_gz();
-        let mut raw = input.open()?;
-        let mut prefix = Vec::with_capacity(decode::SNIFF_LEN);
-        (&mut raw)
-            .take(decode::SNIFF_LEN as u64)
-            .read_to_end(&mut prefix)
-            .map_err(|e| read_error(file, gz, e))?;
-        let (encoding, bom_len) = decode::sniff(&prefix, label, file)?;
-        prefix.drain(..bom_len);
-        let rest: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(prefix).chain(raw));
-        let mut text = if encoding == encoding_rs::UTF_8 {
-            Text::Utf8(rest)
-        } else {
-            Text::Transcoded(Transcoder::new(rest, encoding, bom_len as u64))
-        };
-        let mut head = Vec::with_capacity(8);
-        let reader: &mut dyn Read = match &mut text {
-            Text::Utf8(r) => r,
-            Text::Transcoded(t) => t,
-        };
-        reader
-            .take(8)
-            .read_to_end(&mut head)
-            .map_err(|e| read_error(file, gz, e))?;
-        let (sep, head_pos) = sep_line(&head).map_or((None, 0), |(d, n)| (Some(d), n));
-        let first_line = 1 + u64::from(sep.is_some());
-        Ok(Source {
-            head,
-            head_pos,
-            text,
-            encoding,
-            bom: bom_len > 0,
-            sep,
-            first_line,
-            lines: LineTracker::new(first_line),
-            quotes: None,
-            eof: false,
-        })
-    }
-
-    /// Follow quotes too when `quoting` is RFC 4180.
-    fn track(mut self, quoting: Quoting, delim: u8) -> Self {
-        self.quotes = (quoting == Quoting::Rfc4180).then(|| QuoteTracker::new(delim));
-        self
-    }
-
-    /// Read text without following it.
-    fn read_text(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.head_pos < self.head.len() {
-            let n = buf.len().min(self.head.len() - self.head_pos);
-            buf[..n].copy_from_slice(&self.head[self.head_pos..self.head_pos + n]);
-            self.head_pos += n;
-            return Ok(n);
-        }
-        match &mut self.text {
-            Text::Utf8(r) => r.read(buf),
-            Text::Transcoded(t) => t.read(buf),
-        }
-    }
-
-    /// The file offset of the first malformed sequence whose U+FFFD lies in
-    /// `start..end` of the text; those before `end` are forgotten.
-    fn malformed_before(&mut self, start: u64, end: u64) -> Option<u64> {
-        let Text::Transcoded(t) = &mut self.text else {
-            return None;
-        };
-        let mut first = None;
-        while let Some(m) = t.malformed.front().copied().filter(|m| m.out < end) {
-            t.malformed.pop_front();
-            if m.out >= start && first.is_none() {
-                first = Some(m.at);
-            }
-        }
-        first
-    }
-}
-
-impl Read for Source {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.read_text(buf)?;
-        self.eof |= n == 0 && !buf.is_empty();
-        self.lines.feed(&buf[..n]);
-        if let Some(q) = &mut self.quotes {
-            q.feed(&buf[..n]);
-        }
-        Ok(n)
-    }
-}
-
-/// An Excel `sep=X` first line in `head`: the delimiter and the line's length.
-fn sep_line(head: &[u8]) -> Option<(u8, usize)> {
-    if head.len() < 5 || !head[..4].eq_ignore_ascii_case(b"sep=") {
-        return None;
-    }
-    let d = head[4];
-    if !d.is_ascii() || d == b'\n' || d == b'\r' {
-        return None;
-    }
-    match &head[5..] {
-        [] => Some((d, 5)),
-        [b'\r', b'\n', ..] => Some((d, 7)),
-        [b'\n' | b'\r', ..] => Some((d, 6)),
-        _ => None,
-    }
-}
-
-fn read_error(file: &str, gz: bool, e: std::io::Error) -> anyhow::Error {
-    if gz {
-        anyhow::anyhow!("{file}: not a valid gzip file ({e})")
-    } else {
-        anyhow::Error::new(e).context(format!("cannot read data file {file}"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sep_lines() {
-        assert_eq!(sep_line(b"sep=;\r\ntext"), Some((b';', 7)));
-        assert_eq!(sep_line(b"SEP=|\ntext"), Some((b'|', 6)));
-        assert_eq!(sep_line(b"sep=\t"), Some((b'\t', 5)));
-        assert_eq!(sep_line(b"sep=;x\n"), None);
-        assert_eq!(sep_line(b"separator"), None);
-    }
 }

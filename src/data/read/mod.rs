@@ -9,6 +9,7 @@
 mod decode;
 mod delimited;
 mod lines;
+mod source;
 
 pub use decode::encoding_for_label;
 
