@@ -95,6 +95,8 @@ pub(super) struct Transcoder {
     in_start: usize,
     in_end: usize,
     eof: bool,
+    /// The decoder has seen the end (it must not be called again).
+    finished: bool,
     /// Offset in the file of `input[in_start]`.
     in_offset: u64,
     out: Vec<u8>,
@@ -122,6 +124,7 @@ impl Transcoder {
             in_start: 0,
             in_end: 0,
             eof: false,
+            finished: false,
             in_offset: skipped,
             out: vec![0; BUF],
             out_start: 0,
@@ -135,7 +138,7 @@ impl Transcoder {
     fn refill(&mut self) -> std::io::Result<()> {
         self.out_start = 0;
         self.out_end = 0;
-        loop {
+        while !self.finished {
             if self.in_start == self.in_end && !self.eof {
                 let n = self.inner.read(&mut self.input)?;
                 self.eof = n == 0;
@@ -152,11 +155,12 @@ impl Transcoder {
             self.in_offset += read as u64;
             self.out_end += written;
             match result {
-                DecoderResult::InputEmpty if self.eof || self.out_end > 0 => return Ok(()),
+                DecoderResult::InputEmpty if self.eof => self.finished = true,
+                DecoderResult::InputEmpty if self.out_end > 0 => return Ok(()),
                 DecoderResult::InputEmpty => {}
                 DecoderResult::OutputFull => return Ok(()),
                 DecoderResult::Malformed(bad, after) => {
-                    let at = self.in_offset - u64::from(bad) - u64::from(after);
+                    let at = (self.in_offset).saturating_sub(u64::from(bad) + u64::from(after));
                     let out = self.out_offset + self.out_end as u64;
                     self.malformed.push_back(Malformed { out, at });
                     self.out[self.out_end..self.out_end + 3].copy_from_slice("\u{FFFD}".as_bytes());
@@ -164,6 +168,7 @@ impl Transcoder {
                 }
             }
         }
+        Ok(())
     }
 }
 
