@@ -14,6 +14,7 @@ mod data;
 mod docs;
 mod e2e;
 mod embeddings;
+mod formats;
 mod fuzz;
 mod kernels;
 mod liveness;
