@@ -516,3 +516,48 @@ fn hf_datasets_are_read_from_the_local_cache() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("data/test-00000-of-00001.parquet"), "{err}");
 }
+
+#[test]
+fn the_binary_refuses_bad_json_parquet_and_hf_paths_naming_file_line_and_key() {
+    let dir = TempDir::new().unwrap();
+    let spec = std::fs::read_to_string(Path::new(FIXTURE).join("spec.toml")).unwrap();
+    let with = |path: &str| spec.replace("path = \"reviews.jsonl\"", &format!("path = {path:?}"));
+    let refused = |name: &str, path: &str| {
+        std::fs::write(dir.path().join(name), with(path)).unwrap();
+        let out = lab(dir.path(), &[], &["prepare", name]);
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let good = "{\"text\": \"fine film\", \"label\": \"pos\"}\n";
+    std::fs::write(
+        dir.path().join("r.jsonl"),
+        format!("{good}{good}{{\"label\": \"neg\"}}\n"),
+    )
+    .unwrap();
+    let err = refused("j.toml", "r.jsonl");
+    assert!(
+        err.contains("r.jsonl, line 3: no field \"text\" (data.text)"),
+        "{err}"
+    );
+
+    let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..4));
+    let label: ArrayRef = Arc::new(StringArray::from(vec!["a", "b", "a", "b"]));
+    let props = WriterProperties::builder().build();
+    parquet_file(
+        &dir.path().join("r.parquet"),
+        vec![("text", ids), ("label", label)],
+        props,
+        None,
+    );
+    let err = refused("p.toml", "r.parquet");
+    assert!(
+        err.contains("r.parquet: column \"text\" (data.text) holds Int64"),
+        "{err}"
+    );
+
+    let err = refused("h.toml", "hf://only-an-owner");
+    assert!(
+        err.contains("data.path") && err.contains("expected hf://OWNER/NAME"),
+        "{err}"
+    );
+}
