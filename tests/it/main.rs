@@ -16,6 +16,7 @@ mod e2e;
 mod embeddings;
 mod fuzz;
 mod kernels;
+mod labels;
 mod liveness;
 mod model;
 mod pinned;
