@@ -235,6 +235,9 @@ fn canonical(names: &[Name], group: &[usize], numeric: bool) -> String {
     names[best].name.clone()
 }
 
+/// Groups of variants a refusal lists (a label column of ids could have thousands).
+const SHOWN: usize = 10;
+
 /// The refusal of unmerged variants: each group with its spellings, counts and
 /// first lines, the setting that merges them and the `[data.label_map]` that does.
 fn variants_error(
@@ -249,7 +252,7 @@ fn variants_error(
         data.label
     );
     let mut map = String::from("[data.label_map]");
-    for (group, canonical, _) in unmerged {
+    for (group, canonical, _) in unmerged.iter().take(SHOWN) {
         let spellings: Vec<String> = group
             .iter()
             .map(|&i| {
@@ -270,6 +273,13 @@ fn variants_error(
                 ));
             }
         }
+    }
+    if unmerged.len() > SHOWN {
+        msg.push_str(&format!(
+            "\n  ... and {} more group(s) of variants (the label_map below covers the \
+             first {SHOWN})",
+            unmerged.len() - SHOWN
+        ));
     }
     // The setting that covers these variants and what is merged already.
     let rule = data.label_normalize;
@@ -394,6 +404,19 @@ mod tests {
         let r = resolve(interner(&labels), &data(Some(LabelNormalize::Numeric)), "f").unwrap();
         assert_eq!(r.classes, ["3", "4"]);
         assert_eq!(r.class_of, [0, 0, 0, 1]);
+    }
+
+    #[test]
+    fn many_groups_are_listed_up_to_a_cap() {
+        let labels: Vec<String> = (0..30)
+            .flat_map(|i| [format!("l{i}"), format!("L{i}")])
+            .collect();
+        let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+        let msg = resolve(interner(&labels), &data(None), "f")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("... and 20 more group(s)"), "{msg}");
+        assert_eq!(msg.matches(" = \"").count(), 11, "{msg}"); // the setting, 10 entries
     }
 
     #[test]
