@@ -1,8 +1,8 @@
-//! Headers, labels, subsets and splits that cannot be scored (issue 13, items 4-6):
-//! duplicated selected columns, label variants (refused with the `label_map` that
-//! merges them, or merged under `data.label_normalize`), empty and missing-value
-//! labels, lossy labels, `data.sample` and `data.limit`, and splits refused before
-//! anything is recorded, through the real binary and the library.
+//! Headers, labels and subsets (issue 13, items 4-5): duplicated selected columns,
+//! label variants (refused with the `label_map` that merges them, or merged under
+//! `data.label_normalize`), empty and missing-value labels, lossy labels,
+//! `data.sample` and `data.limit`, through the real binary and the library. The
+//! splits that cannot be scored (item 6) are in `splits.rs`, with these helpers.
 
 use lab::data::{self, Labels};
 use lab::spec::{DataSection, LabelNormalize, OnBadRow, Sample};
@@ -11,15 +11,15 @@ use std::process::{Command, Output};
 use tempfile::TempDir;
 
 /// A temporary directory to run `lab` in, with its store at `lab.db`.
-struct Dir(TempDir);
+pub(crate) struct Dir(TempDir);
 
 impl Dir {
-    fn new() -> Dir {
+    pub(crate) fn new() -> Dir {
         Dir(TempDir::new().unwrap())
     }
 
     /// A copy of the fixture folder `tests/fixtures/<name>`.
-    fn fixture(name: &str) -> Dir {
+    pub(crate) fn fixture(name: &str) -> Dir {
         let dir = Dir::new();
         let from = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures")
@@ -31,7 +31,7 @@ impl Dir {
         dir
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.0.path()
     }
 
@@ -39,12 +39,12 @@ impl Dir {
         self.path().join("lab.db")
     }
 
-    fn write(&self, name: &str, bytes: impl AsRef<[u8]>) {
+    pub(crate) fn write(&self, name: &str, bytes: impl AsRef<[u8]>) {
         std::fs::write(self.path().join(name), bytes).unwrap();
     }
 
     /// A spec training a tiny model for one epoch on `data`, plus `extra` [data] lines.
-    fn spec(&self, data: &str, extra: &str) {
+    pub(crate) fn spec(&self, data: &str, extra: &str) {
         self.write(
             "spec.toml",
             format!(
@@ -55,7 +55,7 @@ impl Dir {
         );
     }
 
-    fn lab(&self, args: &[&str]) -> Output {
+    pub(crate) fn lab(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_lab"))
             .current_dir(self.path())
             .arg("--db")
@@ -67,7 +67,7 @@ impl Dir {
     }
 
     /// Trials in the store by status (none when there is no store).
-    fn trials(&self, status: &str) -> i64 {
+    pub(crate) fn trials(&self, status: &str) -> i64 {
         if !self.db().exists() {
             return 0;
         }
@@ -101,7 +101,7 @@ impl Dir {
 }
 
 /// Assert exit code 1 and every one of `parts` in stderr; returns stderr.
-fn refused(out: &Output, parts: &[&str]) -> String {
+pub(crate) fn refused(out: &Output, parts: &[&str]) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
     for part in parts {
@@ -111,7 +111,7 @@ fn refused(out: &Output, parts: &[&str]) -> String {
     stderr
 }
 
-fn succeeds(out: &Output) -> String {
+pub(crate) fn succeeds(out: &Output) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "stderr: {stderr}");
     stderr
@@ -502,157 +502,4 @@ fn sample_and_label_normalize_values_are_checked() {
         refused(&dir.lab(&["run", "spec.toml"]), &parts);
     }
     assert_eq!(dir.trials("any"), 0);
-}
-
-// ---------- splits that cannot be scored ----------
-
-/// Both specs of the empty-splits fixture, refused by `cmd` with exit 1, the
-/// numbers and what to change, and nothing recorded.
-fn empty_splits_refused(cmd: &[&str]) {
-    let dir = Dir::fixture("empty-splits");
-    let mut args = cmd.to_vec();
-    args.push("spec.toml");
-    refused(
-        &dir.lab(&args),
-        &[
-            "reviews.csv",
-            "200 classes in 200 rows",
-            "\"review_id\" (data.label)",
-            "looks like an id",
-            "review_id, review, sentiment",
-            "train 200 rows (200 classes), valid 0 (0 classes), test 0 (0 classes)",
-        ],
-    );
-    assert_eq!(dir.trials("any"), 0, "{cmd:?}: nothing recorded");
-    args.pop();
-    args.push("spec_four_rows.toml");
-    refused(
-        &dir.lab(&args),
-        &[
-            "reviews_four_rows.csv",
-            "the valid and test splits are empty",
-            "4 rows in 2 classes",
-            "train 4 rows (2 classes), valid 0 (0 classes), test 0 (0 classes)",
-            "raise data.split.valid and data.split.test",
-        ],
-    );
-    assert_eq!(dir.trials("any"), 0, "{cmd:?}: nothing recorded");
-    assert_eq!(dir.trials("done"), 0);
-}
-
-#[test]
-fn empty_splits_are_refused_by_run() {
-    empty_splits_refused(&["run"]);
-}
-
-#[test]
-fn empty_splits_are_refused_by_prepare() {
-    empty_splits_refused(&["prepare"]);
-}
-
-#[test]
-fn empty_splits_are_refused_by_queue_add() {
-    empty_splits_refused(&["queue", "add"]);
-}
-
-#[test]
-fn empty_splits_are_refused_by_submit_before_sbatch() {
-    let dir = Dir::fixture("empty-splits");
-    let out = dir.lab(&[
-        "submit",
-        "spec_four_rows.toml",
-        "--slurm",
-        "--shards",
-        "shards",
-    ]);
-    refused(&out, &["the valid and test splits are empty"]);
-    assert!(!dir.path().join("shards").exists());
-    assert_eq!(dir.trials("any"), 0);
-}
-
-#[test]
-fn small_files_that_split_fine_still_run() {
-    // 9 rows of 3 classes: each class reaches every split.
-    let dir = Dir::new();
-    let mut csv = String::from("text,label\n");
-    for i in 0..9 {
-        csv += &format!("review {i},c{}\n", i % 3);
-    }
-    dir.write("d.csv", csv);
-    dir.spec("d.csv", "");
-    succeeds(&dir.lab(&["run", "spec.toml"]));
-    assert_eq!(dir.trials("done"), 1);
-}
-
-#[test]
-fn metrics_over_zero_rows_are_an_error_not_zeros() {
-    use lab::data::{Balanced, Dataset, Split, Vocab};
-    use lab::train::{train, FitContext, TrainError};
-    let mut train_split = Split::default();
-    let mut valid = Split::default();
-    for i in 0..8u32 {
-        train_split.push(&[2 + i % 2], i % 2);
-        valid.push(&[2 + i % 2], i % 2);
-    }
-    let mut itos: Vec<String> = vec!["<pad>".into(), "<unk>".into()];
-    itos.extend(["a".to_string(), "b".to_string()]);
-    let ds = Dataset {
-        classes: vec!["x".into(), "y".into()],
-        vocab: Vocab { itos },
-        train: train_split,
-        valid,
-        test: Split::default(),
-        rows_read: 16,
-        rows_skipped: 0,
-    };
-    let model_cfg = lab::spec::ModelSection {
-        embedding_dim: 4,
-        hidden: 4,
-        ..lab::spec::ModelSection::default()
-    };
-    let device = candle_core::Device::Cpu;
-    let model = lab::model::Classifier::new(&model_cfg, 4, 2, 1, &device).unwrap();
-    let balanced = Balanced {
-        indices: (0..8).collect(),
-        class_weights: None,
-    };
-    let cfg = lab::spec::TrainSection {
-        epochs: 1,
-        batch_size: 4,
-        ..lab::spec::TrainSection::default()
-    };
-    let ctx = FitContext {
-        model: &model,
-        dataset: &ds,
-        balanced: &balanced,
-        cfg: &cfg,
-        seed: 1,
-        device: &device,
-    };
-    let err = train(&ctx, &mut |_| {}).unwrap_err();
-    assert!(
-        matches!(err, TrainError::EmptySplit { split: "test" }),
-        "{err}"
-    );
-    assert!(
-        err.to_string().contains("no rows in the test split"),
-        "{err}"
-    );
-
-    // An empty valid split fails at the first epoch's validation.
-    let mut ds = ds;
-    std::mem::swap(&mut ds.valid, &mut ds.test);
-    let ctx = FitContext {
-        model: &model,
-        dataset: &ds,
-        balanced: &balanced,
-        cfg: &cfg,
-        seed: 1,
-        device: &device,
-    };
-    let err = train(&ctx, &mut |_| {}).unwrap_err();
-    assert!(
-        matches!(err, TrainError::EmptySplit { split: "valid" }),
-        "{err}"
-    );
 }

@@ -27,5 +27,6 @@ mod serve;
 mod slurm;
 mod sparse_embedding;
 mod spec;
+mod splits;
 mod store;
 mod train;
