@@ -503,3 +503,21 @@ fn sample_and_label_normalize_values_are_checked() {
     }
     assert_eq!(dir.trials("any"), 0);
 }
+
+#[test]
+fn the_shipped_imdb_file_is_sorted_limit_says_so_and_sample_is_balanced() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut d = section("data/imdb.csv.gz");
+    d.limit = Some(1000);
+    let e = err_text(data::load(&d, root).unwrap_err());
+    assert!(
+        e.contains("looks sorted") && e.contains("data.sample = 1000"),
+        "{e}"
+    );
+    d.limit = None;
+    d.sample = Some(Sample::Rows(1000));
+    let scan = data::scan_file(&root.join("data/imdb.csv.gz"), &d).unwrap();
+    assert_eq!(scan.labels.len(), 1000);
+    assert_eq!(scan.labels.iter().filter(|&&l| l == 0).count(), 500);
+    assert_eq!(scan.notes.skipped["not sampled"].count, 24_000);
+}
