@@ -2,7 +2,7 @@
 //! The first problem found is reported, with the key it belongs to.
 
 use super::config::{
-    DataSection, EmbeddingFormat, ExperimentSection, Mode, Optimizer, TrialConfig,
+    DataSection, EmbeddingFormat, ExperimentSection, Mode, Optimizer, Sample, TrialConfig,
 };
 use super::Problem;
 use std::path::Path;
@@ -76,6 +76,9 @@ fn data(t: &TrialConfig) -> Check {
             "must be at least 1 (leave it out to read every row)",
         );
     }
+    if let Some(sample) = d.sample {
+        sample_size(sample)?;
+    }
     let s = &d.split;
     for (name, v) in [("train", s.train), ("valid", s.valid), ("test", s.test)] {
         if !(v > 0.0 && v <= 1.0) {
@@ -122,6 +125,29 @@ fn dialect(d: &DataSection) -> Check {
         }
     }
     Ok(())
+}
+
+/// `data.sample`: a row count >= 1 or a fraction strictly between 0 and 1 (the
+/// label normalisation's names are checked by their type).
+fn sample_size(sample: Sample) -> Check {
+    let ok = match sample {
+        Sample::Rows(n) => n >= 1,
+        Sample::Fraction(f) => f > 0.0 && f < 1.0,
+    };
+    if ok {
+        return Ok(());
+    }
+    let found = match sample {
+        Sample::Rows(n) => n.to_string(),
+        Sample::Fraction(f) => f.to_string(),
+    };
+    fail(
+        "data.sample",
+        format!(
+            "expected a row count >= 1 (e.g. 5000) or a fraction in (0, 1) (e.g. 0.1), \
+             found {found}; leave it out to use every row"
+        ),
+    )
 }
 
 fn preprocess(t: &TrialConfig, base_dir: &Path) -> Check {

@@ -182,9 +182,51 @@ pub fn source_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 /// Open `input` for reading the `data.text` field (and `data.label` when
 /// `opts.label`), in the dialect, encoding and format `data` and the name give.
-/// Errors: the file cannot be read, its header lacks a selected column, or the
-/// settings do not fit the file; each names the file.
+///
+/// # Errors
+/// The file cannot be read, its header lacks a selected column or names it twice,
+/// or the settings do not fit the file; each names the file.
 pub fn open(
+    input: &Input,
+    data: &DataSection,
+    opts: ReadOptions,
+) -> anyhow::Result<Box<dyn Records>> {
+    let records = open_format(input, data, opts)?;
+    selected_once(&input.name(), records.columns(), data, opts)?;
+    Ok(records)
+}
+
+/// A column the spec selects (`data.text`, and `data.label` when read) must be named
+/// once in the header: which of two columns of one name is meant cannot be guessed.
+fn selected_once(
+    file: &str,
+    columns: &[String],
+    data: &DataSection,
+    opts: ReadOptions,
+) -> anyhow::Result<()> {
+    let mut selected = vec![("data.text", &data.text)];
+    if opts.label {
+        selected.push(("data.label", &data.label));
+    }
+    for (key, name) in selected {
+        let at: Vec<String> = (1..=columns.len())
+            .filter(|&i| columns[i - 1] == *name)
+            .map(|i| i.to_string())
+            .collect();
+        if at.len() > 1 {
+            anyhow::bail!(
+                "{file}: the header names column {name:?} ({key}) {} times, as columns {} \
+                 (counting from 1); rename all but one so {key} selects one column",
+                at.len(),
+                at.join(" and ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// [`open`] without the header check: the reader of `input`'s format.
+fn open_format(
     input: &Input,
     data: &DataSection,
     opts: ReadOptions,
