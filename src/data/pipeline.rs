@@ -5,11 +5,13 @@
 //!    then the stratified split (which needs every label) decides each row's split;
 //! 2. **count**: clean and tokenise in parallel (rayon over chunks of rows read by a
 //!    separate thread), counting the raw tokens of training rows (per-thread counts,
-//!    merged at the end) and noting each row's encoded length; then **build the
-//!    vocabulary**, each distinct raw token stop-word-filtered and stemmed once;
+//!    merged at the end) and noting each row's length (before the cut at `max_len`,
+//!    for the data report, and as encoded); then **build the vocabulary**, each
+//!    distinct raw token stop-word-filtered and stemmed once;
 //! 3. **encode**: tokenise again (stopping at `max_len` tokens; each thread remembers
 //!    the id of every raw token it met) and stream the ids of each split into a sink:
-//!    memory, or a cache file written at its final place.
+//!    memory, or a cache file written at its final place (counting the unknown ids
+//!    for the report's vocabulary coverage).
 //!
 //! Texts are never all in memory: a chunk is read while the previous one is tokenised.
 //! The result equals tokenising every text with `Preprocessor::tokens`, building the
