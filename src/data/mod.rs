@@ -20,6 +20,7 @@ pub mod read;
 mod split;
 pub mod stopwords;
 mod vocab;
+pub mod write;
 
 pub use balance::{balance, Balanced};
 pub use batch::{batches, Batch, Batches};
