@@ -209,8 +209,7 @@ fn predict_file(
                 Some(_) => path.with_extension("csv"),
                 None => path.to_path_buf(),
             };
-            std::fs::write(&path, buffer)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            write_output(&path, &buffer)?;
             (annotated, Some(path))
         }
         None => (
@@ -236,6 +235,24 @@ fn predict_file(
         );
     }
     Ok(super::exit::OK)
+}
+
+/// Write `bytes` to `path`, gzip-compressed when its name ends in `.gz`.
+fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
+    let gz = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    let compressed;
+    let bytes = if gz {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(bytes)?;
+        compressed = encoder.finish()?;
+        &compressed[..]
+    } else {
+        bytes
+    };
+    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]

@@ -190,6 +190,26 @@ fn the_output_file_extension_can_ask_for_json_lines_or_json() {
             .expect("probabilities are numbers");
         assert!((p - row[4].parse::<f64>().unwrap()).abs() < 1e-6);
     }
+    // Compressed in, compressed out.
+    let tsv_bytes = std::fs::read(trained().join("new.tsv")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tsv_bytes).unwrap();
+    std::fs::write(trained().join("new.tsv.gz"), gz.finish().unwrap()).unwrap();
+    stdout_of(&predict(&[
+        "--input",
+        "new.tsv.gz",
+        "--output",
+        "o.jsonl.gz",
+    ]));
+    let mut unzipped = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(
+            std::fs::File::open(trained().join("o.jsonl.gz")).unwrap(),
+        ),
+        &mut unzipped,
+    )
+    .unwrap();
+    assert_eq!(unzipped, jsonl);
     stdout_of(&predict(&["--input", "new.tsv", "--output", "o.json"]));
     let json: Value =
         serde_json::from_str(&std::fs::read_to_string(trained().join("o.json")).unwrap()).unwrap();
