@@ -232,7 +232,13 @@ impl<W: Write> TableWriter<W> {
             serde_json::to_writer(&mut *out, column)?;
             out.write_all(b":")?;
             let value = match cell {
-                Cell::Text(t) => Value::String((*t).to_string()),
+                Cell::Text(t) => match json_literal(t) {
+                    Some(raw) => {
+                        out.write_all(raw.as_bytes())?;
+                        continue;
+                    }
+                    None => Value::String((*t).to_string()),
+                },
                 Cell::Number(v) => Number::from_f64((f64::from(*v) * 1e6).round() / 1e6)
                     .map_or(Value::Null, Value::Number),
             };
@@ -261,6 +267,20 @@ impl<W: Write> TableWriter<W> {
         }
         Ok(())
     }
+}
+
+/// A field that reads as a JSON number, boolean, object or array, exactly as that
+/// value writes itself (so `1`, `true`, `{"a":1}`, not `007` or ` 1`): written as JSON,
+/// not as a string, since the readers give every field as text (a JSON input's `1`
+/// and `"1"` alike).
+fn json_literal(text: &str) -> Option<&str> {
+    let first = *text.as_bytes().first()?;
+    if !(first.is_ascii_digit() || matches!(first, b'-' | b't' | b'f' | b'{' | b'[')) {
+        return None;
+    }
+    let value: Value = serde_json::from_str(text).ok()?;
+    let canonical = serde_json::to_string(&value).ok()?;
+    (!value.is_string() && !value.is_null() && canonical == text).then_some(text)
 }
 
 /// Without quoting, a value holding the delimiter or a line break would shift or split
@@ -322,6 +342,14 @@ mod tests {
         let json: Value = serde_json::from_str(&written(Layout::Json, &rows).unwrap()).unwrap();
         assert_eq!(json[1], serde_json::json!({"text": "c", "p_a": 0.5}));
         assert_eq!(written(Layout::Json, &[]).unwrap(), "[]\n");
+        let typed: [&[Cell]; 1] = [&[Cell::Text("{\"a\":[1,true]}"), Cell::Text("3")]];
+        assert_eq!(
+            written(Layout::JsonLines, &typed).unwrap(),
+            "{\"text\":{\"a\":[1,true]},\"p_a\":3}\n"
+        );
+        for text in ["007", " 1", "1.", "true!", "[1, 2]", "x"] {
+            assert!(json_literal(text).is_none(), "{text}");
+        }
         let err = written(tsv, &[&[Cell::Text("a\tb"), Cell::Number(0.0)]]).unwrap_err();
         assert!(err.to_string().contains("line 2, column `text`"), "{err}");
     }
