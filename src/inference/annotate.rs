@@ -172,14 +172,25 @@ pub fn annotate<W: Write>(
             e
         }
     })?;
-    let columns = records.columns().to_vec();
     let (rows, correct) = read_rows(model, records.as_mut(), &input.name(), &data, opts)?;
+    // After the rows: a JSON reader may learn columns as it goes.
+    let columns = records.columns().to_vec();
     let detected = records.detected().clone();
-    let texts: Vec<String> = rows.iter().map(|r| r.text.clone()).collect();
-    let predictions = model.predict(&texts)?;
     let mut out_columns = columns.clone();
     out_columns.push("predicted_label".into());
     out_columns.extend(model.classes.iter().map(|c| format!("p_{c}")));
+    if let Some(taken) = out_columns[columns.len()..]
+        .iter()
+        .find(|c| columns.contains(c))
+    {
+        bail!(
+            "{}: already has a column `{taken}`, which the predictions would add again (a \
+             file annotated before?); remove the prediction columns first",
+            input.name()
+        );
+    }
+    let texts: Vec<String> = rows.iter().map(|r| r.text.clone()).collect();
+    let predictions = model.predict(&texts)?;
     let mut writer = TableWriter::new(output, layout(&detected), out_columns)?;
     let mut cells = Vec::new();
     for (row, p) in rows.iter().zip(&predictions) {

@@ -140,10 +140,17 @@ fn a_semicolon_csv_is_read_with_delimiter_and_written_with_it() {
     check_annotated(&semi, 12);
     // The same reviews: the same predictions.
     assert_eq!(semi, tsv);
+    std::fs::write(trained().join("o_again.csv"), &out).unwrap();
     // Without the flag the `;` header is one column: an error that names the file.
     let err = stderr_of_failure(&predict(&["--input", "new_semicolon.csv"]));
     assert!(err.contains("new_semicolon.csv"), "{err}");
     assert!(err.contains("--column"), "{err}");
+    // An annotated file cannot be annotated again: its prediction columns would repeat.
+    let err = stderr_of_failure(&predict(&["--input", "o_again.csv", "--delimiter", ";"]));
+    assert!(
+        err.contains("already has a column `predicted_label`"),
+        "{err}"
+    );
     // A bad flag value is a usage error.
     let out = predict(&["--input", "new.tsv", "--delimiter", ";;"]);
     assert_eq!(out.status.code(), Some(2));
