@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 const MAGIC: &[u8; 8] = b"LABDS003";
 /// Bumped whenever preprocessing or the format changes, so old entries are never reused.
-const KEY_VERSION: &str = "lab-data-cache-v2";
+const KEY_VERSION: &str = "lab-data-cache-v3";
 
 /// The cache key: sha256 over the data file's bytes (streamed; an `hf://` dataset's
 /// Parquet files in order), the data section, the

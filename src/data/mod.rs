@@ -23,6 +23,7 @@ mod sample;
 mod split;
 pub mod stopwords;
 mod vocab;
+pub mod write;
 
 pub use balance::{balance, Balanced};
 pub use batch::{batches, Batch, Batches};

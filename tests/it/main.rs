@@ -24,6 +24,7 @@ mod liveness;
 mod model;
 mod pinned;
 mod plots;
+mod predict_formats;
 mod prepare;
 mod report;
 mod serve;
