@@ -442,6 +442,11 @@ fn spec_refuses_unknown_encodings_and_bad_delimiters_with_file_line_and_key() {
             "data.delimiter",
             ["\";;\"", "single character"],
         ),
+        (
+            "delimiter = '\"'",
+            "data.delimiter",
+            ["a quote cannot separate", "data.quoting"],
+        ),
     ] {
         let text = spec.replace(
             "path = \"reviews.tsv\"",
