@@ -58,6 +58,11 @@ fn data(t: &TrialConfig) -> Check {
             "must name the data file (CSV or TSV, relative to the spec file)",
         );
     }
+    if crate::data::read::hf::is_hf(&d.path) {
+        if let Err(e) = crate::data::read::hf::parse(&d.path.to_string_lossy()) {
+            return fail("data.path", e.to_string());
+        }
+    }
     if d.text.is_empty() {
         return fail("data.text", "must name the text column");
     }

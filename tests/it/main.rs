@@ -15,6 +15,7 @@ mod dialects;
 mod docs;
 mod e2e;
 mod embeddings;
+mod formats;
 mod fuzz;
 mod kernels;
 mod liveness;
