@@ -187,6 +187,8 @@ pub(super) fn notes_lines(notes: &Value, r: &DataReport) -> Vec<(String, String)
             }
         } else if let Some(items) = value.as_array() {
             lines.extend(items.iter().map(|m| (key.clone(), merge_text(m))));
+        } else if let Some(text) = value.as_str() {
+            lines.push((key.clone(), text.to_string()));
         } else if !value.is_null() {
             lines.push((key.clone(), value.to_string()));
         }
@@ -355,4 +357,45 @@ pub(super) fn summary(report: &Value) -> String {
         classes.join(", ")
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_render_whatever_reading_recorded() {
+        let notes = json!({
+            "detected": {"format": "csv", "encoding": "UTF-16LE", "bom": true,
+                         "gzip": false, "delimiter": "\t", "quoting": null},
+            "skipped": {"empty label": {"count": 7, "first_lines": [2, 3, 4, 5, 6]}},
+            "lossy": {"count": 1, "first_lines": [9]},
+            "merged": [{"class": "positive", "variants": [["Positive", 3], ["POSITIVE", 1]],
+                        "rule": "case"}],
+            "sampled": {"count": 0, "first_lines": []},
+            "sorted_hint": "the file looks sorted",
+        });
+        let r = DataReport::default();
+        let lines: Vec<String> = notes_lines(&notes, &r)
+            .into_iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "read: csv, UTF-16LE, bom, delimiter \"\\t\"",
+                "rows: 0 read, 0 kept, 0 skipped",
+                "lossy: 1 (line 9)",
+                "merged: \"positive\" <- \"Positive\" (3), \"POSITIVE\" (1) [case]",
+                "skipped: 7 (lines 2, 3, 4, 5, 6, ...): empty label",
+                "sorted_hint: the file looks sorted",
+            ]
+        );
+    }
+
+    #[test]
+    fn clip_keeps_one_line_and_marks_the_cut() {
+        assert_eq!(clip("a\nb", 10), "a b");
+        assert_eq!(clip("abcdefgh", 5), "abcd…");
+    }
 }

@@ -300,6 +300,19 @@ fn migration_4_adds_the_column_and_older_trials_say_not_recorded() {
         )
         .unwrap();
     }
+    // Merged as a shard (read-only, not migrated), it gives a trial without a report.
+    let merged = dir.path().join("merged.db");
+    ok(&lab(
+        dir.path(),
+        &[
+            "merge",
+            path.to_str().unwrap(),
+            "--into",
+            merged.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(stored_report(&merged, 1), None);
+
     let store = Store::open(&path).unwrap();
     assert_eq!(store.trials(1).unwrap().len(), 1);
     assert_eq!(store.data_report(1).unwrap(), None);
