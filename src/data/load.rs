@@ -24,9 +24,9 @@ pub struct Table {
     pub rows_skipped: usize,
 }
 
-/// `data.path`, resolved against `base_dir` when relative.
+/// `data.path`, resolved against `base_dir` when relative (an `hf://` path is kept).
 pub fn data_path(data: &DataSection, base_dir: &Path) -> PathBuf {
-    if data.path.is_absolute() {
+    if data.path.is_absolute() || read::hf::is_hf(&data.path) {
         data.path.clone()
     } else {
         base_dir.join(&data.path)

@@ -1,7 +1,9 @@
 //! Range checks: values of the right type that still make no sense.
 //! The first problem found is reported, with the key it belongs to.
 
-use super::config::{EmbeddingFormat, ExperimentSection, Mode, Optimizer, Sample, TrialConfig};
+use super::config::{
+    DataSection, EmbeddingFormat, ExperimentSection, Mode, Optimizer, Sample, TrialConfig,
+};
 use super::Problem;
 use std::path::Path;
 
@@ -56,20 +58,18 @@ fn data(t: &TrialConfig) -> Check {
             "must name the data file (CSV or TSV, relative to the spec file)",
         );
     }
+    if crate::data::read::hf::is_hf(&d.path) {
+        if let Err(e) = crate::data::read::hf::parse(&d.path.to_string_lossy()) {
+            return fail("data.path", e.to_string());
+        }
+    }
     if d.text.is_empty() {
         return fail("data.text", "must name the text column");
     }
     if d.label.is_empty() {
         return fail("data.label", "must name the label column");
     }
-    if let Some(delim) = &d.delimiter {
-        if delim.chars().count() != 1 {
-            return fail(
-                "data.delimiter",
-                format!("expected a single character, found {delim:?}"),
-            );
-        }
-    }
+    dialect(d)?;
     if d.limit == Some(0) {
         return fail(
             "data.limit",
@@ -119,6 +119,35 @@ fn sample_size(sample: Sample) -> Check {
              found {found}; leave it out to use every row"
         ),
     )
+}
+
+/// `data.delimiter` and `data.encoding`: what the delimited reader can use.
+fn dialect(d: &DataSection) -> Check {
+    if let Some(delim) = &d.delimiter {
+        let one_byte = delim.len() == 1 && !matches!(delim.as_str(), "\n" | "\r");
+        if !one_byte && !matches!(delim.as_str(), "tab" | "\\t") {
+            return fail(
+                "data.delimiter",
+                format!(
+                    "expected a single character, ASCII and not a line break \
+                     (e.g. \",\", \";\", \"|\" or \"\\t\"), found {delim:?}"
+                ),
+            );
+        }
+    }
+    if let Some(label) = &d.encoding {
+        if crate::data::read::encoding_for_label(label).is_none() {
+            return fail(
+                "data.encoding",
+                format!(
+                    "{label:?} is not an encoding label; expected a WHATWG label such as \
+                     \"utf-8\", \"utf-16le\", \"utf-16be\", \"windows-1252\", \"latin1\", \
+                     \"iso-8859-15\", \"shift_jis\" or \"gbk\""
+                ),
+            );
+        }
+    }
+    Ok(())
 }
 
 fn preprocess(t: &TrialConfig, base_dir: &Path) -> Check {
