@@ -1,8 +1,11 @@
-//! `lab predict TRIAL TEXT...` / `--input FILE.csv`: classify with a trained trial.
+//! `lab predict TRIAL TEXT...` / `--input FILE`: classify with a trained trial. A file
+//! is read as training reads its data and written back in its own format
+//! (`inference::annotate` has the dialect precedence).
 
 use super::args::{DeviceParser, UsageError};
 use super::out;
-use crate::inference::annotate::annotate_csv;
+use crate::data::read::Input;
+use crate::inference::annotate::{self, annotate, output_layout, Dialect, Request};
 use crate::inference::{export, Prediction, TrainedModel};
 use crate::report::Format;
 use crate::runner::device;
@@ -28,17 +31,33 @@ pub struct Args {
     /// A directory written by `lab export` (no database needed).
     #[arg(long, value_name = "DIR", conflicts_with = "trial_flag")]
     model: Option<PathBuf>,
-    /// A CSV file of texts to classify instead.
+    /// A data file of texts to classify instead: CSV, TSV, JSON Lines, JSON or Parquet
+    /// by extension (`.gz` too), read in the training data's dialect unless the flags
+    /// below or the file's extension say otherwise.
     #[arg(long, value_name = "FILE", conflicts_with = "texts")]
     input: Option<PathBuf>,
-    /// Column of --input holding the text.
-    #[arg(long, default_value = "text")]
-    column: String,
+    /// Column (field) of --input holding the text [default: the trial's data.text].
+    #[arg(long, value_name = "COLUMN")]
+    column: Option<String>,
+    /// Field delimiter of --input: one character, or `tab` [default: .tsv a tab, .csv a
+    /// comma, else the training data's].
+    #[arg(long, requires = "input", value_parser = annotate::parse_delimiter)]
+    delimiter: Option<String>,
+    /// Quote processing of --input: rfc4180 or none [default: as the delimiter's
+    /// default, or the training data's data.quoting].
+    #[arg(long, requires = "input", value_parser = annotate::parse_quoting)]
+    quoting: Option<crate::spec::Quoting>,
+    /// Text encoding of --input when it has no byte-order mark (a WHATWG label such as
+    /// utf-8, utf-16, windows-1252) [default: the training data's data.encoding, else UTF-8].
+    /// The output is always UTF-8.
+    #[arg(long, requires = "input", value_name = "LABEL")]
+    encoding: Option<String>,
     /// Column of --input holding true labels: each must be a class the model was
     /// trained on; the accuracy is printed.
     #[arg(long, requires = "input", value_name = "COLUMN")]
     label_column: Option<String>,
-    /// Where to write --input with the prediction columns appended (stdout when omitted).
+    /// Where to write --input with the prediction columns appended (stdout when
+    /// omitted), in the input's format unless this file's extension names another.
     #[arg(
         short = 'o',
         long = "output",
@@ -93,14 +112,25 @@ pub fn execute(mut args: Args, db: &Path) -> Result<i32> {
         }
     };
 
-    match &args.input {
-        Some(input) => predict_csv(
-            &model,
-            input,
-            &args.column,
-            args.label_column.as_deref(),
-            args.output.as_deref(),
-        ),
+    match args.input.take() {
+        Some(input) => {
+            let request = Request {
+                column: args.column.take(),
+                label_column: args.label_column.take(),
+                dialect: Dialect {
+                    delimiter: args.delimiter.take(),
+                    quoting: args.quoting,
+                    encoding: args.encoding.take(),
+                },
+                column_hint: "--column".into(),
+            };
+            predict_file(
+                &model,
+                &Input::Path(input),
+                &request,
+                args.output.as_deref(),
+            )
+        }
         None => {
             let predictions = model.predict(&texts)?;
             print_predictions(&texts, &predictions, &model.classes, args.format)?;
@@ -154,33 +184,49 @@ fn shorten(text: &str, max: usize) -> String {
     }
 }
 
-/// Append `predicted_label` and one `p_<class>` column per class to every row.
-fn predict_csv(
+/// Append `predicted_label` and one `p_<class>` column (field) per class to every
+/// record, writing the input's format (or the output file's, by its extension).
+fn predict_file(
     model: &TrainedModel,
-    input: &Path,
-    column: &str,
-    label_column: Option<&str>,
+    input: &Input,
+    request: &Request,
     output: Option<&Path>,
 ) -> Result<i32> {
-    let file =
-        std::fs::File::open(input).with_context(|| format!("cannot open {}", input.display()))?;
-    let source = input.display().to_string();
-    let annotated = match output {
+    let mut note = None;
+    let mut layout = |detected: &_| {
+        let name = output.map(|p| p.to_string_lossy().into_owned());
+        let (layout, why) = output_layout(name.as_deref(), input, detected);
+        note = why;
+        layout
+    };
+    let (annotated, written) = match output {
         Some(path) => {
             // Labels are checked before the output file is created.
             let mut buffer = Vec::new();
-            let annotated = annotate_csv(model, file, &source, column, label_column, &mut buffer)?;
-            std::fs::write(path, buffer)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            tracing::info!(
-                "wrote {} predictions to {}",
-                annotated.predictions.len(),
-                path.display()
-            );
-            annotated
+            let annotated = annotate(model, input, request, &mut layout, &mut buffer)?;
+            let path = match &note {
+                // Not CSV under a .parquet name: the extension says what the file holds.
+                Some(_) => path.with_extension("csv"),
+                None => path.to_path_buf(),
+            };
+            write_output(&path, &buffer)?;
+            (annotated, Some(path))
         }
-        None => annotate_csv(model, file, &source, column, label_column, out::Stdout)?,
+        None => (
+            annotate(model, input, request, &mut layout, out::Stdout)?,
+            None,
+        ),
     };
+    for line in note.iter().chain(&annotated.notes) {
+        tracing::warn!("{line}");
+    }
+    if let Some(path) = written {
+        tracing::info!(
+            "wrote {} predictions to {}",
+            annotated.predictions.len(),
+            path.display()
+        );
+    }
     if let Some(correct) = annotated.correct {
         let total = annotated.predictions.len();
         tracing::info!(
@@ -189,6 +235,24 @@ fn predict_csv(
         );
     }
     Ok(super::exit::OK)
+}
+
+/// Write `bytes` to `path`, gzip-compressed when its name ends in `.gz`.
+fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
+    let gz = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    let compressed;
+    let bytes = if gz {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(bytes)?;
+        compressed = encoder.finish()?;
+        &compressed[..]
+    } else {
+        bytes
+    };
+    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]

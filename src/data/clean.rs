@@ -1,7 +1,9 @@
 //! Text cleaning and tokenisation.
 //!
 //! The steps run in a fixed order, each only when switched on:
-//! 1. `strip_html`: tags (`<br />`) become spaces, then entities (`&amp;`, `&#39;`) are decoded;
+//! 1. `strip_html`: markup (`<br />`, `</i>`, `<!-- -->`) becomes spaces, then entities
+//!    (`&amp;`, `&#39;`, `&#x27;`) are decoded; a `<` that starts no markup (`<3`,
+//!    `a < b`) is text (see [`strip_tags`]);
 //! 2. `remove_urls`: `http(s)://…` and `www.…` up to the next whitespace become spaces;
 //! 3. `lowercase`;
 //! 4. `remove_digits`: digits are deleted (`"1990s"` → `"s"`);
@@ -23,12 +25,6 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::path::Path;
 use std::sync::OnceLock;
-
-fn tag_regex() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    // A literal pattern: it always compiles.
-    RE.get_or_init(|| Regex::new(r"<[^<>]*>").unwrap())
-}
 
 fn url_regex() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
@@ -147,8 +143,8 @@ impl Preprocessor {
     pub fn each_raw_token(&self, text: &str, mut f: impl FnMut(&str) -> bool) {
         let mut text: Cow<str> = Cow::Borrowed(text);
         if self.strip_html {
-            if text.contains('<') {
-                text = Cow::Owned(tag_regex().replace_all(&text, " ").into_owned());
+            if let Cow::Owned(stripped) = strip_tags(&text) {
+                text = Cow::Owned(stripped);
             }
             if text.contains('&') {
                 text = Cow::Owned(html_escape::decode_html_entities(&text).into_owned());
@@ -286,6 +282,94 @@ fn kind(c: char) -> Kind {
     }
 }
 
+/// `text` with each piece of HTML markup replaced by a space; borrowed when it has none.
+///
+/// Markup is recognised by the HTML tokenizer's tag-open rule, so prose that merely
+/// uses `<` and `>` is left alone: a `<` starts markup only when followed by an ASCII
+/// letter (a start tag, `<br />`, `<p class=x>`), by `/` and a letter (an end tag,
+/// `</i>`) or by `!` (a comment `<!-- -->`, which runs to `-->`, or a declaration such
+/// as `<!DOCTYPE html>`). `<3`, `</3`, `a < b` and `< 5 stars ... > 3` are text. A tag
+/// ends at the first `>` outside a quoted attribute value; a candidate with no `>`
+/// before the next `<` (or the end) is text as well, which also keeps the scan linear.
+///
+/// A hand-written byte scan rather than an HTML tokenizer crate: cleaning runs on every
+/// row, the rule needs no more than this, and a full tokenizer (html5ever) would also
+/// decode entities and build tokens we throw away.
+pub fn strip_tags(text: &str) -> Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let mut out: Option<String> = None;
+    // Bytes of `text` before `copied` are already in `out` (or were markup).
+    let (mut copied, mut at) = (0, 0);
+    while let Some(k) = memchr::memchr(b'<', &bytes[at..]) {
+        let start = at + k;
+        match markup_end(bytes, start) {
+            Some(end) => {
+                let o = out.get_or_insert_with(|| String::with_capacity(text.len()));
+                o.push_str(&text[copied..start]);
+                o.push(' ');
+                (copied, at) = (end, end);
+            }
+            None => at = start + 1,
+        }
+    }
+    match out {
+        None => Cow::Borrowed(text),
+        Some(mut o) => {
+            o.push_str(&text[copied..]);
+            Cow::Owned(o)
+        }
+    }
+}
+
+/// Just past the end of the markup that the `<` at `start` opens, or `None` when that
+/// `<` is text. Every boundary is an ASCII byte, so slicing there keeps UTF-8 whole.
+fn markup_end(b: &[u8], start: usize) -> Option<usize> {
+    let rest = &b[start + 1..];
+    match *rest.first()? {
+        c if c.is_ascii_alphabetic() => tag_end(b, start + 2),
+        b'/' if rest.get(1).is_some_and(u8::is_ascii_alphabetic) => tag_end(b, start + 3),
+        b'!' if rest.starts_with(b"!--") => memchr::memmem::find(&rest[3..], b"-->")
+            .map(|k| start + 4 + k + 3)
+            .or_else(|| declaration_end(b, start + 2)),
+        b'!' => declaration_end(b, start + 2),
+        _ => None,
+    }
+}
+
+/// The end of a tag whose name starts before `from`: the first `>` outside a quoted
+/// attribute value (`<a title="x>y">`); `None` at a `<` or the end of the text.
+fn tag_end(b: &[u8], from: usize) -> Option<usize> {
+    let mut quote: Option<u8> = None;
+    let mut after_eq = false;
+    for (i, &c) in b.iter().enumerate().skip(from) {
+        if c == b'<' {
+            return None;
+        }
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => match c {
+                b'>' => return Some(i + 1),
+                b'"' | b'\'' if after_eq => quote = Some(c),
+                b'=' => {
+                    after_eq = true;
+                    continue;
+                }
+                _ if after_eq && c.is_ascii_whitespace() => continue,
+                _ => {}
+            },
+        }
+        after_eq = false;
+    }
+    None
+}
+
+/// The end of `<!...>`: the next `>`, or `None` when a `<` or the end comes first.
+fn declaration_end(b: &[u8], from: usize) -> Option<usize> {
+    let k = memchr::memchr2(b'<', b'>', b.get(from..)?)?;
+    (b[from + k] == b'>').then_some(from + k + 1)
+}
+
 /// One word per line; blank lines and `#` comments are ignored.
 fn read_word_list(path: &Path) -> anyhow::Result<Vec<String>> {
     let text = std::fs::read_to_string(path).with_context(|| {
@@ -310,6 +394,43 @@ mod tests {
         let mut cfg = PreprocessSection::default();
         f(&mut cfg);
         Preprocessor::new(&cfg, Path::new(".")).unwrap()
+    }
+
+    #[test]
+    fn markup_is_stripped_and_prose_angle_brackets_are_kept() {
+        let cases = [
+            ("a<br /><br />b", "a  b"),
+            ("<p class=x>hi</p>", " hi "),
+            ("x</i>y", "x y"),
+            ("a<!-- c > d -->b", "a b"),
+            ("<!DOCTYPE html>t", " t"),
+            ("<a title=\"x>y\">l</a>", " l "),
+            ("I <3 it", "I <3 it"),
+            ("I </3 it", "I </3 it"),
+            ("a < b and c > d", "a < b and c > d"),
+            ("< 5 stars ... > 3", "< 5 stars ... > 3"),
+            ("x <= 5 >= y", "x <= 5 >= y"),
+            ("unclosed <b tag", "unclosed <b tag"),
+            ("<b <i>x", "<b  x"),
+            ("<!-- never closed", "<!-- never closed"),
+            ("é<b>ü</b>ß", "é ü ß"),
+            ("<", "<"),
+            ("</", "</"),
+            ("<!", "<!"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(strip_tags(input), want, "{input:?}");
+        }
+        assert!(matches!(strip_tags("a < b"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn markup_and_entities_go_but_the_words_between_stay() {
+        let p = pre(|_| {});
+        assert_eq!(
+            p.tokens("I <3 the zephyr. Score: < 5 stars for the marmot, > 3.<br />Fine &amp; &#x27;ok&#39;"),
+            ["i", "3", "the", "zephyr", "score", "5", "stars", "for", "the", "marmot", "3", "fine", "ok"]
+        );
     }
 
     #[test]

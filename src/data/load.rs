@@ -66,7 +66,7 @@ pub struct Labels {
     /// Rows skipped (empty text, ...): the sum of `notes.skipped`.
     pub rows_skipped: usize,
     /// `kept[r]`: record `r` of the `rows_read` read is a kept row. Later passes
-    /// ([`texts`]) keep exactly these.
+    /// (`load::texts`) keep exactly these.
     pub kept: Vec<bool>,
     /// What reading noticed: skipped rows by reason, lossy fields, merges, dialect.
     pub notes: ReadNotes,

@@ -7,7 +7,9 @@
 mod batcher;
 mod page;
 
-use crate::inference::annotate::annotate_csv;
+use crate::data::read::Input;
+use crate::data::write::Kind;
+use crate::inference::annotate::{self, annotate, output_layout, Dialect};
 use crate::inference::export::ModelInfo;
 use crate::inference::{Prediction, TrainedModel};
 use axum::body::{Body, Bytes};
@@ -310,70 +312,160 @@ async fn predict(State(state): State<Shared>, request: Request) -> Result<Respon
     Ok(Json(json!({"predictions": items})).into_response())
 }
 
-#[derive(Deserialize)]
+/// `POST /v1/predict/csv`'s query parameters (multipart parts of the same names win).
+#[derive(Deserialize, Default)]
 struct CsvQuery {
+    /// The text column (default: the served trial's `data.text`).
     column: Option<String>,
+    /// One ASCII character or `tab` (default: the upload's kind, else the trial's).
+    delimiter: Option<String>,
+    /// `rfc4180` or `none`.
+    quoting: Option<String>,
+    /// A WHATWG encoding label for an upload without a byte-order mark.
+    encoding: Option<String>,
 }
 
-/// CSV in (a `text/csv` body, or multipart with a `file` part and an optional
-/// `column` part), the same CSV with prediction columns out.
+/// The name an upload is read under (its extension gives the format): the multipart
+/// file name, else one from the body's content type, else `upload` with the training
+/// file's extension (so the trial's own format and dialect apply).
+fn upload_name(content_type: Option<&str>, train_path: &std::path::Path) -> String {
+    let mime = content_type
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    let ext = match mime.as_deref() {
+        Some("text/csv") => Some("csv"),
+        Some("text/tab-separated-values") => Some("tsv"),
+        Some("application/x-ndjson" | "application/ndjson" | "application/jsonl") => Some("jsonl"),
+        Some("application/json") => Some("json"),
+        Some("application/vnd.apache.parquet" | "application/x-parquet") => Some("parquet"),
+        _ => Kind::of_name(&train_path.to_string_lossy()).map(Kind::extension),
+    };
+    match ext {
+        Some(ext) => format!("upload.{ext}"),
+        None => "upload".into(),
+    }
+}
+
+/// The upload's bytes and name, and the column and dialect parts of a multipart form.
+async fn multipart_upload(
+    parts: axum::http::request::Parts,
+    bytes: Bytes,
+    query: &mut CsvQuery,
+) -> Result<(Bytes, Option<String>, Option<String>), ApiError> {
+    let request = Request::from_parts(parts, Body::from(bytes));
+    let mut multipart = Multipart::from_request(request, &())
+        .await
+        .map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let mut file = None;
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::bad_request(e.body_text()))?
+    {
+        let name = field.name().unwrap_or("").to_string();
+        let file_name = field.file_name().map(str::to_string);
+        let part_type = field.content_type().map(str::to_string);
+        let data = field
+            .bytes()
+            .await
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let text = || Some(String::from_utf8_lossy(&data).trim().to_string());
+        match name.as_str() {
+            "file" => file = Some((data.clone(), file_name, part_type)),
+            _ if data.is_empty() => {}
+            "column" => query.column = text(),
+            "delimiter" => query.delimiter = text(),
+            "quoting" => query.quoting = text(),
+            "encoding" => query.encoding = text(),
+            _ => {}
+        }
+    }
+    file.ok_or_else(|| ApiError::bad_request("multipart body without a `file` part"))
+}
+
+/// A data file in (a raw body, or multipart with a `file` part and optional `column`,
+/// `delimiter`, `quoting`, `encoding` parts), the same records with prediction
+/// columns out, in the upload's format. Read as `lab predict --input` reads a file.
 async fn predict_csv(
     State(state): State<Shared>,
-    Query(query): Query<CsvQuery>,
+    Query(mut query): Query<CsvQuery>,
     request: Request,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let bytes = read_body(body, state.limits.max_body_bytes).await?;
-    let mut column = query.column.unwrap_or_else(|| "text".into());
-    let is_multipart = parts
+    let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("multipart/form-data"));
-    let csv = if is_multipart {
-        let request = Request::from_parts(parts, Body::from(bytes));
-        let mut multipart = Multipart::from_request(request, &())
-            .await
-            .map_err(|e| ApiError::bad_request(e.body_text()))?;
-        let mut file = None;
-        while let Some(field) = multipart
-            .next_field()
-            .await
-            .map_err(|e| ApiError::bad_request(e.body_text()))?
-        {
-            let name = field.name().unwrap_or("").to_string();
-            let data = field
-                .bytes()
-                .await
-                .map_err(|e| ApiError::bad_request(e.body_text()))?;
-            match name.as_str() {
-                "file" => file = Some(data),
-                "column" if !data.is_empty() => {
-                    column = String::from_utf8_lossy(&data).trim().to_string()
-                }
-                _ => {}
-            }
-        }
-        file.ok_or_else(|| ApiError::bad_request("multipart body without a `file` part"))?
+        .map(str::to_string);
+    let train_path = state.model.config.data.path.clone();
+    let (bytes, name) = if content_type
+        .as_deref()
+        .is_some_and(|v| v.starts_with("multipart/form-data"))
+    {
+        let (data, file_name, part_type) = multipart_upload(parts, bytes, &mut query).await?;
+        // Only the file name's last component: it names the upload in errors.
+        let base = file_name
+            .as_deref()
+            .and_then(|n| n.rsplit(['/', '\\']).next())
+            .filter(|n| !n.is_empty())
+            .map(str::to_string);
+        let name = base.unwrap_or_else(|| upload_name(part_type.as_deref(), &train_path));
+        (data, name)
     } else {
-        bytes
+        (bytes, upload_name(content_type.as_deref(), &train_path))
     };
-    let annotated = run_model(&state, move |m| {
+    let request = annotate::Request {
+        column: query.column,
+        label_column: None,
+        dialect: Dialect {
+            delimiter: query
+                .delimiter
+                .map(|d| annotate::parse_delimiter(&d))
+                .transpose()
+                .map_err(ApiError::bad_request)?,
+            quoting: query
+                .quoting
+                .map(|q| annotate::parse_quoting(&q))
+                .transpose()
+                .map_err(ApiError::bad_request)?,
+            encoding: query.encoding,
+        },
+        column_hint: "the `column` query parameter (or form part)".into(),
+    };
+    let input = Input::Bytes {
+        name,
+        bytes: bytes.to_vec().into(),
+    };
+    let (annotated, layout) = run_model(&state, move |m| {
         let mut out = Vec::new();
-        annotate_csv(m, &csv[..], "uploaded CSV", &column, None, &mut out).map(|_| out)
+        let mut chosen = None;
+        annotate(
+            m,
+            &input,
+            &request,
+            |detected| {
+                let (layout, _) = output_layout(None, &input, detected);
+                *chosen.insert(layout)
+            },
+            &mut out,
+        )?;
+        Ok((out, chosen))
     })
     .await
     .map_err(|e| {
-        // Bad CSV or a missing column is the client's mistake.
+        // Bad input or a missing column is the client's mistake.
         ApiError::bad_request(e.message)
     })?;
+    let layout = layout.unwrap_or(crate::data::write::Layout::JsonLines);
+    let disposition = format!(
+        "attachment; filename=\"predictions.{}\"",
+        layout.kind().extension()
+    );
     Ok((
         [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"predictions.csv\"",
-            ),
+            (header::CONTENT_TYPE, layout.content_type().to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
         ],
         annotated,
     )

@@ -98,29 +98,6 @@ fn data(t: &TrialConfig) -> Check {
     Ok(())
 }
 
-/// `data.sample`: a row count >= 1 or a fraction strictly between 0 and 1 (the
-/// label normalisation's names are checked by their type).
-fn sample_size(sample: Sample) -> Check {
-    let ok = match sample {
-        Sample::Rows(n) => n >= 1,
-        Sample::Fraction(f) => f > 0.0 && f < 1.0,
-    };
-    if ok {
-        return Ok(());
-    }
-    let found = match sample {
-        Sample::Rows(n) => n.to_string(),
-        Sample::Fraction(f) => f.to_string(),
-    };
-    fail(
-        "data.sample",
-        format!(
-            "expected a row count >= 1 (e.g. 5000) or a fraction in (0, 1) (e.g. 0.1), \
-             found {found}; leave it out to use every row"
-        ),
-    )
-}
-
 /// `data.delimiter` and `data.encoding`: what the delimited reader can use.
 fn dialect(d: &DataSection) -> Check {
     if let Some(delim) = &d.delimiter {
@@ -148,6 +125,29 @@ fn dialect(d: &DataSection) -> Check {
         }
     }
     Ok(())
+}
+
+/// `data.sample`: a row count >= 1 or a fraction strictly between 0 and 1 (the
+/// label normalisation's names are checked by their type).
+fn sample_size(sample: Sample) -> Check {
+    let ok = match sample {
+        Sample::Rows(n) => n >= 1,
+        Sample::Fraction(f) => f > 0.0 && f < 1.0,
+    };
+    if ok {
+        return Ok(());
+    }
+    let found = match sample {
+        Sample::Rows(n) => n.to_string(),
+        Sample::Fraction(f) => f.to_string(),
+    };
+    fail(
+        "data.sample",
+        format!(
+            "expected a row count >= 1 (e.g. 5000) or a fraction in (0, 1) (e.g. 0.1), \
+             found {found}; leave it out to use every row"
+        ),
+    )
 }
 
 fn preprocess(t: &TrialConfig, base_dir: &Path) -> Check {

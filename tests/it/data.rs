@@ -59,6 +59,43 @@ fn strip_html_removes_tags_and_decodes_entities() {
 }
 
 #[test]
+fn strip_html_keeps_prose_angle_brackets_and_removes_only_markup() {
+    let c = cfg(|c| {
+        c.strip_html = true;
+        c.remove_punctuation = true;
+    });
+    assert_eq!(
+        toks(
+            &c,
+            "I <3 it. Part two > part one</i><!-- x -->, a < b &#x27;ok&#x27;"
+        ),
+        ["I", "3", "it", "Part", "two", "part", "one", "a", "b", "ok"]
+    );
+    assert_eq!(
+        toks(&c, "<!DOCTYPE html><p class=x>Score: < 5 stars, > 3</p>"),
+        ["Score", "5", "stars", "3"]
+    );
+    // The markup case: every review keeps its words; no `br` is left.
+    let file =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/markup-lt-gt/reviews.csv");
+    let mut reader = csv::Reader::from_path(&file).unwrap();
+    let plain = cfg(|c| c.remove_punctuation = true);
+    let (mut zephyr, mut marmot) = (false, false);
+    for record in reader.records() {
+        let record = record.unwrap();
+        let text = &record[0];
+        let tokens = toks(&c, text);
+        assert!(!tokens.iter().any(|t| t == "br"), "{text:?} -> {tokens:?}");
+        // Words outside tags all survive: as many as with the tags removed by hand.
+        let by_hand = text.replace("<br />", " ");
+        assert_eq!(tokens, toks(&plain, &by_hand), "{text:?}");
+        zephyr |= tokens.iter().any(|t| t == "zephyr");
+        marmot |= tokens.iter().any(|t| t == "marmot");
+    }
+    assert!(zephyr && marmot);
+}
+
+#[test]
 fn remove_urls_drops_http_and_www_links() {
     let c = cfg(|c| {
         c.remove_urls = true;
@@ -725,6 +762,7 @@ fn reference(d: &DataSection, pre: &PreprocessSection, base: &Path) -> data::Dat
         test,
         rows_read: table.rows_read,
         rows_skipped: table.rows_skipped,
+        report: None,
     }
 }
 

@@ -161,7 +161,10 @@ fn rejects_malformed_requests_with_a_json_error() {
     };
     let err: Value = r.into_json().unwrap();
     assert!(
-        err["error"].as_str().unwrap().contains("no column `text`"),
+        err["error"]
+            .as_str()
+            .unwrap()
+            .contains("no column \"text\""),
         "{err}"
     );
 }
