@@ -382,15 +382,24 @@ fn malformed_rows_name_file_and_line() {
 }
 
 #[test]
-fn empty_text_skipped_and_empty_label_rejected() {
+fn empty_text_and_empty_label_rows_are_skipped_or_refused() {
     let dir = TempDir::new().unwrap();
     write(dir.path(), "e.csv", "text,label\na,x\n   ,y\n,x\nb,y\n");
     let t = data::load(&section("e.csv"), dir.path()).unwrap();
     assert_eq!(t.texts, ["a", "b"]);
     assert_eq!((t.rows_read, t.rows_skipped), (4, 2));
 
-    write(dir.path(), "el.csv", "text,label\na,x\nb, \n");
-    let e = err_text(data::load(&section("el.csv"), dir.path()).unwrap_err());
+    // An empty label is skipped and counted by default, like an empty text...
+    write(dir.path(), "el.csv", "text,label\na,x\nb, \nc,y\n");
+    let t = data::load(&section("el.csv"), dir.path()).unwrap();
+    assert_eq!(t.texts, ["a", "c"]);
+    assert_eq!((t.rows_read, t.rows_skipped), (3, 1));
+    // ...and refused, naming its line, with data.on_bad_row = "error".
+    let strict = DataSection {
+        on_bad_row: Some(lab::spec::OnBadRow::Error),
+        ..section("el.csv")
+    };
+    let e = err_text(data::load(&strict, dir.path()).unwrap_err());
     assert!(e.contains("el.csv") && e.contains("line 3"), "{e}");
 }
 
