@@ -32,7 +32,8 @@ const MAGIC: &[u8; 8] = b"LABDS002";
 /// Bumped whenever preprocessing or the format changes, so old entries are never reused.
 const KEY_VERSION: &str = "lab-data-cache-v3";
 
-/// The cache key: sha256 over the data file's bytes (streamed), the data section, the
+/// The cache key: sha256 over the data file's bytes (streamed; an `hf://` dataset's
+/// Parquet files in order), the data section, the
 /// preprocess section without `balance` (applied per trial), the stop-word file's bytes
 /// when there is one, and the lemma table when `stem = "lemma"`.
 pub(super) fn key(
@@ -60,19 +61,22 @@ pub(super) fn key(
     } else {
         b""
     });
-    let cannot = || format!("cannot read data file {}", data_file.display());
-    let mut file = File::open(data_file).with_context(cannot)?;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = file.read(&mut buf).with_context(cannot)?;
-        if n == 0 {
-            break;
+    // Each file's bytes then its length: one file (every path but hf://) hashes as before.
+    for path in super::read::source_files(data_file)? {
+        let cannot = || format!("cannot read data file {}", path.display());
+        let mut file = File::open(&path).with_context(cannot)?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut total = 0u64;
+        loop {
+            let n = file.read(&mut buf).with_context(cannot)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+            total += n as u64;
         }
-        h.update(&buf[..n]);
-        total += n as u64;
+        h.update(total.to_le_bytes());
     }
-    h.update(total.to_le_bytes());
     Ok(hex::encode(h.finalize()))
 }
 

@@ -1,11 +1,12 @@
 //! Reading a labelled data file (any format [`super::read`] knows) into texts and
-//! class ids: the label rules (mapping, empty labels, skipped rows) live here.
+//! class ids: the row rules (empty texts and labels, lossy fields, `limit`,
+//! `sample`) live here, the label rules in [`super::labels`].
 
 use super::notes::ReadNotes;
 use super::read::{self, Input, ReadOptions, Record};
+use super::{labels, sample};
 use crate::spec::{DataSection, OnBadRow, OnInvalidUtf8};
 use anyhow::bail;
-use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 /// The rows of a data file: raw texts with their class ids.
@@ -19,13 +20,13 @@ pub struct Table {
     pub classes: Vec<String>,
     /// Data rows read (after `limit`), skipped ones included.
     pub rows_read: usize,
-    /// Rows skipped because their text was empty or whitespace.
+    /// Rows skipped (empty text or label, not sampled): see `Labels::notes`.
     pub rows_skipped: usize,
 }
 
-/// `data.path`, resolved against `base_dir` when relative.
+/// `data.path`, resolved against `base_dir` when relative (an `hf://` path is kept).
 pub fn data_path(data: &DataSection, base_dir: &Path) -> PathBuf {
-    if data.path.is_absolute() {
+    if data.path.is_absolute() || read::hf::is_hf(&data.path) {
         data.path.clone()
     } else {
         base_dir.join(&data.path)
@@ -37,8 +38,8 @@ pub fn data_path(data: &DataSection, base_dir: &Path) -> PathBuf {
 pub fn load(data: &DataSection, base_dir: &Path) -> anyhow::Result<Table> {
     let input = Input::Path(data_path(data, base_dir));
     let mut texts = Vec::new();
-    let labels = scan(&input, data, |t| texts.push(t.to_string()))?;
-    Ok(labels.into_table(texts))
+    let (labels, sampled) = scan(&input, data, |t| texts.push(t.to_string()))?;
+    Ok(labels.into_table(texts, sampled))
 }
 
 /// Parse `bytes` (the content of a file named `path`, whose extension gives the
@@ -49,8 +50,8 @@ pub fn parse(bytes: &[u8], path: &Path, data: &DataSection) -> anyhow::Result<Ta
         bytes: bytes.into(),
     };
     let mut texts = Vec::new();
-    let labels = scan(&input, data, |t| texts.push(t.to_string()))?;
-    Ok(labels.into_table(texts))
+    let (labels, sampled) = scan(&input, data, |t| texts.push(t.to_string()))?;
+    Ok(labels.into_table(texts, sampled))
 }
 
 /// What a first pass over a data file finds: every kept row's class, the classes, counts.
@@ -69,10 +70,20 @@ pub struct Labels {
     pub kept: Vec<bool>,
     /// What reading noticed: skipped rows by reason, lossy fields, merges, dialect.
     pub notes: ReadNotes,
+    /// The file's column (field) names, in order.
+    pub columns: Vec<String>,
 }
 
 impl Labels {
-    fn into_table(self, texts: Vec<String>) -> Table {
+    /// The table of `texts` (one per row kept before sampling; `sampled` picks
+    /// those a sample kept).
+    fn into_table(self, mut texts: Vec<String>, sampled: Option<Vec<usize>>) -> Table {
+        if let Some(rows) = sampled {
+            texts = rows
+                .iter()
+                .map(|&i| std::mem::take(&mut texts[i]))
+                .collect();
+        }
         Table {
             texts,
             labels: self.labels,
@@ -86,7 +97,7 @@ impl Labels {
 /// Pass one of the pipeline: the labels of the file at `path`, streamed (texts are
 /// checked, not kept). Every input error is reported here, naming file and line.
 pub fn scan_file(path: &Path, data: &DataSection) -> anyhow::Result<Labels> {
-    scan(&Input::Path(path.to_path_buf()), data, |_| {})
+    Ok(scan(&Input::Path(path.to_path_buf()), data, |_| {})?.0)
 }
 
 /// The texts of the kept rows of the file, in order, streamed to `f` until it returns
@@ -118,110 +129,255 @@ pub fn texts(
     Ok(given)
 }
 
-/// Read every data row (up to `data.limit`), check it, map its label and pass each kept
-/// text to `keep`.
-fn scan(input: &Input, data: &DataSection, mut keep: impl FnMut(&str)) -> anyhow::Result<Labels> {
+/// How many first records' physical lines a scan keeps, to name the first rows a
+/// sample leaves out.
+const LINES_KEPT: usize = 4096;
+
+/// Read every data row (up to `data.limit`), check it, resolve its label to a class
+/// (see [`labels`]), take `data.sample`, and pass each text kept before sampling to
+/// `keep`. Also returns, when a sample was taken, which of those texts it kept.
+fn scan(
+    input: &Input,
+    data: &DataSection,
+    mut keep: impl FnMut(&str),
+) -> anyhow::Result<(Labels, Option<Vec<usize>>)> {
     let opts = ReadOptions {
         label: true,
         all_fields: false,
     };
     let mut records = read::open(input, data, opts)?;
     let file = input.name();
+    let columns = records.columns().to_vec();
     let mut notes = ReadNotes {
         detected: records.detected().clone(),
         ..Default::default()
     };
-    // Class ids in order of first appearance; renumbered in sorted order at the end.
-    let mut ids: HashMap<String, u32> = HashMap::new();
-    let mut names: Vec<String> = Vec::new();
-    let mut labels = Vec::new();
+    let mut interner = labels::Interner::default();
+    // Raw label ids while reading; class ids once resolved.
+    let mut ids = Vec::new();
     let mut kept = Vec::new();
+    let mut lines = Vec::new();
     let mut rec = Record::default();
     while data.limit.is_none_or(|n| kept.len() < n) {
         if !records.next_record(&mut rec)? {
             break;
         }
-        let line = rec.line;
-        for (lossy, key) in [(rec.text_lossy, &data.text), (rec.label_lossy, &data.label)] {
-            if lossy && data.on_invalid_utf8.unwrap_or_default() == OnInvalidUtf8::Error {
-                bail!(
-                    "{file}, line {line}: invalid UTF-8 in column {key:?} \
-                     (data.on_invalid_utf8 = \"error\"; \"lossy\" replaces bad bytes)"
-                );
-            }
+        if lines.len() < LINES_KEPT {
+            lines.push(rec.line);
         }
-        if rec.text_lossy || rec.label_lossy {
-            notes.lossy.add(line);
-        }
-        if rec.text.trim().is_empty() {
-            if data.on_bad_row.unwrap_or_default() == OnBadRow::Error {
-                bail!(
-                    "{file}, line {line}: empty text in column {:?} \
-                     (data.on_bad_row = \"error\"; \"skip\" skips and counts such rows)",
-                    data.text
-                );
-            }
-            notes
-                .skipped
-                .entry("empty text".into())
-                .or_default()
-                .add(line);
+        let Some(label) = row_label(&rec, data, &file, &mut notes)? else {
             kept.push(false);
             continue;
-        }
-        let raw = rec.label.trim();
-        if raw.is_empty() {
-            bail!(
-                "{file}, line {line}: empty label in column {:?}",
-                data.label
-            );
-        }
-        let name = data.label_map.get(raw).map_or(raw, String::as_str);
-        let id = match ids.get(name) {
-            Some(&id) => id,
-            None => {
-                let id = names.len() as u32;
-                ids.insert(name.to_string(), id);
-                names.push(name.to_string());
-                id
-            }
         };
-        labels.push(id);
+        ids.push(interner.id(label, rec.line));
         kept.push(true);
         keep(&rec.text);
     }
-    warn_notes(&file, &notes);
-    let classes = sorted_classes(names.iter().map(String::as_str).collect());
-    if classes.len() < 2 {
-        bail!(
-            "{file}: found {} class(es) ({}) in column {:?}, need at least 2 to classify",
-            classes.len(),
-            classes.join(", "),
-            data.label
-        );
+    let resolved = labels::resolve(interner, data, &file)?;
+    for id in ids.iter_mut() {
+        *id = resolved.class_of[*id as usize];
     }
-    let sorted: HashMap<&str, u32> = classes
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.as_str(), i as u32))
-        .collect();
-    let renumber: Vec<u32> = names.iter().map(|n| sorted[n.as_str()]).collect();
-    for l in labels.iter_mut() {
-        *l = renumber[*l as usize];
-    }
+    notes.merged = resolved.merged;
+    check_classes(&file, data, &resolved.classes, &notes, kept.len())?;
+    let sampled = match data.sample {
+        Some(s) => take_sample(
+            s,
+            data,
+            &resolved.classes,
+            &mut ids,
+            &mut kept,
+            &lines,
+            &mut notes,
+        ),
+        None => None,
+    };
+    warn_notes(&file, data, &notes);
     let rows_skipped = notes.skipped.values().map(|t| t.count).sum();
-    Ok(Labels {
-        labels,
-        classes,
+    let labels = Labels {
+        labels: ids,
+        classes: resolved.classes,
         rows_read: kept.len(),
         rows_skipped,
         kept,
         notes,
-    })
+        columns,
+    };
+    Ok((labels, sampled))
+}
+
+/// The trimmed label of a record that is kept; `None` for a row skipped (empty
+/// text or label, counted in `notes`).
+///
+/// # Errors
+/// A label with bytes invalid in the file's encoding (always: a class name never
+/// holds U+FFFD); a lossy text under `data.on_invalid_utf8 = "error"`; an empty
+/// text or label under `data.on_bad_row = "error"`. Each names file and line.
+fn row_label<'r>(
+    rec: &'r Record,
+    data: &DataSection,
+    file: &str,
+    notes: &mut ReadNotes,
+) -> anyhow::Result<Option<&'r str>> {
+    let line = rec.line;
+    if rec.label_lossy {
+        bail!(
+            "{file}, line {line}: the label in column {:?} (data.label) has bytes that are \
+             not valid {}; a class name is never stored with replaced characters: fix \
+             the file or set data.encoding to its encoding",
+            data.label,
+            notes.detected.encoding
+        );
+    }
+    if rec.text_lossy {
+        if data.on_invalid_utf8.unwrap_or_default() == OnInvalidUtf8::Error {
+            bail!(
+                "{file}, line {line}: invalid UTF-8 in column {:?} \
+                 (data.on_invalid_utf8 = \"error\"; \"lossy\" replaces bad bytes)",
+                data.text
+            );
+        }
+        notes.lossy.add(line);
+    }
+    let skip = data.on_bad_row.unwrap_or_default() == OnBadRow::Skip;
+    if rec.text.trim().is_empty() {
+        if !skip {
+            bail!(
+                "{file}, line {line}: empty text in column {:?} \
+                 (data.on_bad_row = \"error\"; \"skip\" skips and counts such rows)",
+                data.text
+            );
+        }
+        notes
+            .skipped
+            .entry(EMPTY_TEXT.into())
+            .or_default()
+            .add(line);
+        return Ok(None);
+    }
+    let label = rec.label.trim();
+    if labels::is_missing(label, data) {
+        if !skip {
+            let what = if label.is_empty() {
+                "empty label".to_string()
+            } else {
+                format!("label {label:?}, a missing value,")
+            };
+            bail!(
+                "{file}, line {line}: {what} in column {:?} (data.on_bad_row = \"error\"; \
+                 \"skip\" skips and counts such rows{})",
+                data.label,
+                map_hint(label)
+            );
+        }
+        notes
+            .skipped
+            .entry(EMPTY_LABEL.into())
+            .or_default()
+            .add(line);
+        return Ok(None);
+    }
+    Ok(Some(label))
+}
+
+/// Reasons rows are skipped, as counted in `ReadNotes::skipped`.
+const EMPTY_TEXT: &str = "empty text";
+const EMPTY_LABEL: &str = "empty label";
+const NOT_SAMPLED: &str = "not sampled";
+
+/// How to keep a missing-value spelling as a class.
+fn map_hint(label: &str) -> String {
+    if label.is_empty() {
+        String::new()
+    } else {
+        format!("; to keep {label:?} as a class, map it in data.label_map")
+    }
+}
+
+/// At least two classes; a `data.limit` that cut one class out of a sorted file
+/// is said so.
+fn check_classes(
+    file: &str,
+    data: &DataSection,
+    classes: &[String],
+    notes: &ReadNotes,
+    read: usize,
+) -> anyhow::Result<()> {
+    if classes.len() >= 2 {
+        return Ok(());
+    }
+    if let Some(limit) = data.limit.filter(|&n| n == read) {
+        bail!(
+            "{file}: the first {limit} row(s) (data.limit = {limit}) hold one class ({}) in \
+             column {:?}: the file looks sorted by label. Use data.sample = {limit} for a \
+             stratified random sample of that size instead",
+            classes.join(", "),
+            data.label
+        );
+    }
+    let skipped: Vec<String> = notes
+        .skipped
+        .iter()
+        .map(|(why, t)| format!("{} with {why} ({})", t.count, t.lines()))
+        .collect();
+    let skipped = if skipped.is_empty() {
+        String::new()
+    } else {
+        format!("; skipped rows: {}", skipped.join(", "))
+    };
+    bail!(
+        "{file}: found {} class(es) ({}) in column {:?}, need at least 2 to classify{skipped}",
+        classes.len(),
+        classes.join(", "),
+        data.label
+    )
+}
+
+/// `data.sample`: keep a stratified sample of the kept rows (`ids`, their classes),
+/// marking the others not kept (`kept`) and counting them under "not sampled".
+/// Returns the indices (among the rows kept before) of the rows it keeps; `None`
+/// when it keeps them all.
+fn take_sample(
+    sample: crate::spec::Sample,
+    data: &DataSection,
+    classes: &[String],
+    ids: &mut Vec<u32>,
+    kept: &mut [bool],
+    lines: &[u64],
+    notes: &mut ReadNotes,
+) -> Option<Vec<usize>> {
+    let target = sample::target(sample, ids.len());
+    let Some(rows) = sample::stratified(ids, classes.len(), target, data.split.seed) else {
+        let asked = match sample {
+            crate::spec::Sample::Rows(n) => n.to_string(),
+            crate::spec::Sample::Fraction(f) => f.to_string(),
+        };
+        tracing::warn!(
+            "data.sample = {asked} keeps all {} kept rows: no sample was taken",
+            ids.len()
+        );
+        return None;
+    };
+    let tally = notes.skipped.entry(NOT_SAMPLED.into()).or_default();
+    let (mut row, mut next) = (0usize, rows.iter().peekable());
+    for (r, k) in kept.iter_mut().enumerate().filter(|(_, k)| **k) {
+        if next.peek() == Some(&&row) {
+            next.next();
+        } else {
+            *k = false;
+            // Only lines with none missing before them: the first few, in order.
+            match lines.get(r) {
+                Some(&line) if tally.first_lines.len() == tally.count => tally.add(line),
+                _ => tally.count += 1,
+            }
+        }
+        row += 1;
+    }
+    *ids = rows.iter().map(|&i| ids[i]).collect();
+    Some(rows)
 }
 
 /// Say once what reading left out or changed.
-fn warn_notes(file: &str, notes: &ReadNotes) {
+fn warn_notes(file: &str, data: &DataSection, notes: &ReadNotes) {
     if notes.lossy.count > 0 {
         tracing::warn!(
             "{file}: {} row(s) with invalid UTF-8 (first at line {}) had bad bytes \
@@ -231,7 +387,7 @@ fn warn_notes(file: &str, notes: &ReadNotes) {
             notes.lossy.lines()
         );
     }
-    if let Some(t) = notes.skipped.get("empty text") {
+    if let Some(t) = notes.skipped.get(EMPTY_TEXT) {
         tracing::warn!(
             "{file}: skipped {} row(s) with empty text ({}; \
              data.on_bad_row = \"error\" to refuse them)",
@@ -239,21 +395,43 @@ fn warn_notes(file: &str, notes: &ReadNotes) {
             t.lines()
         );
     }
-}
-
-/// Numbers sort as numbers ("2" < "10") when every class name is one; otherwise by string.
-fn sorted_classes(names: BTreeSet<&str>) -> Vec<String> {
-    // A BTreeSet iterates in string order already.
-    let mut classes: Vec<String> = names.into_iter().map(str::to_string).collect();
-    let numbers: Option<Vec<f64>> = classes.iter().map(|c| c.parse::<f64>().ok()).collect();
-    if numbers.is_some() {
-        classes.sort_by(|a, b| {
-            let (x, y) = (
-                a.parse::<f64>().unwrap_or(0.0),
-                b.parse::<f64>().unwrap_or(0.0),
-            );
-            x.total_cmp(&y).then_with(|| a.cmp(b))
-        });
+    if let Some(t) = notes.skipped.get(EMPTY_LABEL) {
+        tracing::warn!(
+            "{file}: skipped {} row(s) with an empty or missing label in column {:?} ({}; \
+             read as missing: empty, {}; data.on_bad_row = \"error\" to refuse them)",
+            t.count,
+            data.label,
+            t.lines(),
+            labels::MISSING.join(", ")
+        );
     }
-    classes
+    if let Some(t) = notes.skipped.get(NOT_SAMPLED) {
+        tracing::info!(
+            "{file}: data.sample left out {} row(s) (a stratified sample, data.split.seed = {})",
+            t.count,
+            data.split.seed
+        );
+    }
+    for m in &notes.merged {
+        let variants: Vec<String> = m
+            .variants
+            .iter()
+            .map(|(v, n)| format!("{v:?} ({n})"))
+            .collect();
+        let line = format!(
+            "{file}: merged labels {} into class {:?} ({})",
+            variants.join(", "),
+            m.class,
+            if m.rule == "label_map" {
+                "data.label_map".to_string()
+            } else {
+                format!("data.label_normalize, {} variants", m.rule)
+            }
+        );
+        if m.rule == "label_map" {
+            tracing::info!("{line}");
+        } else {
+            tracing::warn!("{line}");
+        }
+    }
 }

@@ -209,12 +209,13 @@ struct Scanned {
     split_labels: [Vec<u32>; 3],
 }
 
-/// Pass 1: read every row's label (`load::scan_file`), then split. A class the
-/// test split never shows is an error.
+/// Pass 1: read every row's label (`load::scan_file`), then split. Splits that
+/// cannot be scored are refused here, before anything is recorded
+/// (`split::check_splits`).
 fn scan_and_split(path: &Path, data: &DataSection) -> anyhow::Result<Scanned> {
     let scan = load::scan_file(path, data)?;
     let [train, valid, test] = split_indices(&scan.labels, scan.classes.len(), &data.split)?;
-    check_test_classes(path, data, &scan, &test)?;
+    super::split::check_splits(path, data, &scan, [&train, &valid, &test])?;
     let mut member = vec![0u8; scan.labels.len()];
     for (s, rows) in [(1u8, &valid), (2u8, &test)] {
         for &i in rows {
@@ -228,39 +229,6 @@ fn scan_and_split(path: &Path, data: &DataSection) -> anyhow::Result<Scanned> {
         member,
         split_labels,
     })
-}
-
-/// A class the test split never shows cannot be scored: say so now, not as NaNs.
-fn check_test_classes(
-    path: &Path,
-    data: &DataSection,
-    scan: &load::Labels,
-    test: &[usize],
-) -> anyhow::Result<()> {
-    let mut in_test = vec![false; scan.classes.len()];
-    for &i in test {
-        in_test[scan.labels[i] as usize] = true;
-    }
-    if test.is_empty() {
-        return Ok(());
-    }
-    let Some(class_id) = in_test.iter().position(|&seen| !seen) else {
-        return Ok(());
-    };
-    let total = scan
-        .labels
-        .iter()
-        .filter(|&&l| l as usize == class_id)
-        .count();
-    bail!(
-        "{}: class {:?} (column {:?}) has no rows in the test split \
-         ({total} row(s) in all, data.split.test = {}); add rows of it, \
-         raise data.split.test or merge it with data.label_map",
-        path.display(),
-        scan.classes[class_id],
-        data.label,
-        data.split.test
-    )
 }
 
 /// Pass 2's result: raw-token counts of the training rows and each split's row ends.

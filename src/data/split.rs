@@ -1,10 +1,12 @@
 //! Train/valid/test split, fixed by `split.seed` (not the trial seed).
 
-use crate::spec::SplitSection;
+use super::load::Labels;
+use crate::spec::{DataSection, SplitSection};
 use anyhow::bail;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use std::path::Path;
 
 /// Row indices of the train, valid and test splits, each in file order.
 ///
@@ -75,9 +77,166 @@ fn cut_sizes(n: usize, fracs: [f64; 3]) -> [usize; 3] {
     sizes
 }
 
+/// Refuse splits that cannot be scored, with the numbers and what to change: a
+/// label column with a class for (nearly) every row, an empty valid or test split,
+/// a class the train split never shows (the model could never predict it) or the
+/// test split never shows (its scores would be undefined). `parts` are the row
+/// indices of train, valid and test.
+///
+/// # Errors
+/// Each of the above, naming the file and `data.label` / `data.split`.
+pub fn check_splits(
+    path: &Path,
+    data: &DataSection,
+    scan: &Labels,
+    parts: [&[usize]; 3],
+) -> anyhow::Result<()> {
+    let file = path.display();
+    let (rows, n_classes) = (scan.labels.len(), scan.classes.len());
+    let mut per_class = vec![0usize; n_classes];
+    for &l in &scan.labels {
+        per_class[l as usize] += 1;
+    }
+    let fewest = per_class.iter().min().copied().unwrap_or(0);
+    let summary = summary(scan, parts, &data.split);
+    if n_classes * 2 > rows {
+        bail!(
+            "{file}: {n_classes} classes in {rows} rows of column {:?} (data.label): more \
+             than half the rows have a class of their own, so the splits cannot each hold \
+             every class ({summary}). The label column looks like an id: set data.label to \
+             the column that holds the classes (the header has: {}), merge classes with \
+             data.label_map, or add rows (each class needs at least 3 to reach train, \
+             valid and test)",
+            data.label,
+            scan.columns.join(", ")
+        );
+    }
+    let empty: Vec<&str> = [("valid", parts[1]), ("test", parts[2])]
+        .into_iter()
+        .filter(|(_, part)| part.is_empty())
+        .map(|(name, _)| name)
+        .collect();
+    if !empty.is_empty() {
+        let (what, raise) = match empty[..] {
+            [one] => (format!("the {one} split is"), format!("data.split.{one}")),
+            _ => (
+                "the valid and test splits are".to_string(),
+                "data.split.valid and data.split.test".to_string(),
+            ),
+        };
+        bail!(
+            "{file}: {what} empty: {rows} rows in {n_classes} classes (the fewest rows in \
+             a class: {fewest}) give {summary}; nothing could be scored on it. Add rows \
+             (with data.split.stratify each class needs at least 3 to reach every split) \
+             or raise {raise}"
+        );
+    }
+    for (name, part) in [("train", parts[0]), ("test", parts[2])] {
+        let mut seen = vec![false; n_classes];
+        for &i in part {
+            seen[scan.labels[i] as usize] = true;
+        }
+        let Some(c) = seen.iter().position(|&s| !s) else {
+            continue;
+        };
+        let why = if name == "train" {
+            "the model could never predict it"
+        } else {
+            "its scores would be undefined"
+        };
+        bail!(
+            "{file}: class {:?} (column {:?}) has no rows in the {name} split, so {why} \
+             ({} row(s) of it in all; {summary}); add rows of it, raise data.split.{name}, \
+             keep data.split.stratify = true, or merge it with data.label_map",
+            scan.classes[c],
+            data.label,
+            per_class[c]
+        );
+    }
+    Ok(())
+}
+
+/// "train 160 rows (2 classes), valid 20 (2), test 20 (2) with data.split train =
+/// 0.8, valid = 0.1, test = 0.1".
+fn summary(scan: &Labels, parts: [&[usize]; 3], cfg: &SplitSection) -> String {
+    let counts: Vec<String> = ["train", "valid", "test"]
+        .iter()
+        .zip(parts)
+        .enumerate()
+        .map(|(k, (name, part))| {
+            let mut classes: Vec<u32> = part.iter().map(|&i| scan.labels[i]).collect();
+            classes.sort_unstable();
+            classes.dedup();
+            let rows = if k == 0 { " rows" } else { "" };
+            format!("{name} {}{rows} ({} classes)", part.len(), classes.len())
+        })
+        .collect();
+    format!(
+        "{} with data.split train = {}, valid = {}, test = {}",
+        counts.join(", "),
+        cfg.train,
+        cfg.valid,
+        cfg.test
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `labels` of classes "a", "b", ... as a scan would find them.
+    fn scan(labels: &[u32]) -> Labels {
+        let n = labels.iter().max().map_or(0, |&m| m as usize + 1);
+        Labels {
+            labels: labels.to_vec(),
+            classes: (0..n)
+                .map(|c| ((b'a' + c as u8) as char).to_string())
+                .collect(),
+            rows_read: labels.len(),
+            rows_skipped: 0,
+            kept: vec![true; labels.len()],
+            notes: Default::default(),
+            columns: vec!["text".into(), "label".into()],
+        }
+    }
+
+    fn check(labels: &[u32], parts: [&[usize]; 3]) -> String {
+        let data = DataSection::default();
+        match check_splits(Path::new("d.csv"), &data, &scan(labels), parts) {
+            Ok(()) => "ok".into(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn splits_that_cannot_be_scored_are_refused() {
+        let labels = [0, 1, 0, 1, 0, 1];
+        assert_eq!(check(&labels, [&[0, 1], &[2, 3], &[4, 5]]), "ok");
+        let e = check(&labels, [&[0, 1, 2, 3], &[], &[4, 5]]);
+        assert!(e.contains("the valid split is empty"), "{e}");
+        assert!(
+            e.contains("train 4 rows (2 classes), valid 0 (0 classes), test 2 (2 classes)"),
+            "{e}"
+        );
+        assert!(e.contains("raise data.split.valid"), "{e}");
+        let e = check(&labels, [&[0, 2, 4], &[1], &[3, 5]]);
+        assert!(
+            e.contains("class \"b\" (column \"label\") has no rows in the train split"),
+            "{e}"
+        );
+        assert!(e.contains("3 row(s) of it in all"), "{e}");
+        let e = check(&labels, [&[0, 1, 2], &[3], &[4]]);
+        assert!(
+            e.contains("class \"b\"") && e.contains("no rows in the test split"),
+            "{e}"
+        );
+        let e = check(&[0, 1, 2, 3], [&[0, 1], &[2], &[3]]);
+        assert!(
+            e.contains("4 classes in 4 rows") && e.contains("looks like an id"),
+            "{e}"
+        );
+        assert!(e.contains("the header has: text, label"), "{e}");
+    }
 
     #[test]
     fn three_rows_go_one_to_each_split() {

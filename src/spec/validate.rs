@@ -1,7 +1,9 @@
 //! Range checks: values of the right type that still make no sense.
 //! The first problem found is reported, with the key it belongs to.
 
-use super::config::{EmbeddingFormat, ExperimentSection, Mode, Optimizer, TrialConfig};
+use super::config::{
+    DataSection, EmbeddingFormat, ExperimentSection, Mode, Optimizer, Sample, TrialConfig,
+};
 use super::Problem;
 use std::path::Path;
 
@@ -56,25 +58,26 @@ fn data(t: &TrialConfig) -> Check {
             "must name the data file (CSV or TSV, relative to the spec file)",
         );
     }
+    if crate::data::read::hf::is_hf(&d.path) {
+        if let Err(e) = crate::data::read::hf::parse(&d.path.to_string_lossy()) {
+            return fail("data.path", e.to_string());
+        }
+    }
     if d.text.is_empty() {
         return fail("data.text", "must name the text column");
     }
     if d.label.is_empty() {
         return fail("data.label", "must name the label column");
     }
-    if let Some(delim) = &d.delimiter {
-        if delim.chars().count() != 1 {
-            return fail(
-                "data.delimiter",
-                format!("expected a single character, found {delim:?}"),
-            );
-        }
-    }
+    dialect(d)?;
     if d.limit == Some(0) {
         return fail(
             "data.limit",
             "must be at least 1 (leave it out to read every row)",
         );
+    }
+    if let Some(sample) = d.sample {
+        sample_size(sample)?;
     }
     let s = &d.split;
     for (name, v) in [("train", s.train), ("valid", s.valid), ("test", s.test)] {
@@ -93,6 +96,58 @@ fn data(t: &TrialConfig) -> Check {
         );
     }
     Ok(())
+}
+
+/// `data.delimiter` and `data.encoding`: what the delimited reader can use.
+fn dialect(d: &DataSection) -> Check {
+    if let Some(delim) = &d.delimiter {
+        let one_byte = delim.len() == 1 && !matches!(delim.as_str(), "\n" | "\r");
+        if !one_byte && !matches!(delim.as_str(), "tab" | "\\t") {
+            return fail(
+                "data.delimiter",
+                format!(
+                    "expected a single character, ASCII and not a line break \
+                     (e.g. \",\", \";\", \"|\" or \"\\t\"), found {delim:?}"
+                ),
+            );
+        }
+    }
+    if let Some(label) = &d.encoding {
+        if crate::data::read::encoding_for_label(label).is_none() {
+            return fail(
+                "data.encoding",
+                format!(
+                    "{label:?} is not an encoding label; expected a WHATWG label such as \
+                     \"utf-8\", \"utf-16le\", \"utf-16be\", \"windows-1252\", \"latin1\", \
+                     \"iso-8859-15\", \"shift_jis\" or \"gbk\""
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `data.sample`: a row count >= 1 or a fraction strictly between 0 and 1 (the
+/// label normalisation's names are checked by their type).
+fn sample_size(sample: Sample) -> Check {
+    let ok = match sample {
+        Sample::Rows(n) => n >= 1,
+        Sample::Fraction(f) => f > 0.0 && f < 1.0,
+    };
+    if ok {
+        return Ok(());
+    }
+    let found = match sample {
+        Sample::Rows(n) => n.to_string(),
+        Sample::Fraction(f) => f.to_string(),
+    };
+    fail(
+        "data.sample",
+        format!(
+            "expected a row count >= 1 (e.g. 5000) or a fraction in (0, 1) (e.g. 0.1), \
+             found {found}; leave it out to use every row"
+        ),
+    )
 }
 
 fn preprocess(t: &TrialConfig, base_dir: &Path) -> Check {

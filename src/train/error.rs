@@ -11,6 +11,16 @@ pub enum TrainError {
     /// The training split has no rows (after balancing).
     #[error("no training rows: the training split (after balancing) is empty")]
     EmptyTrainingSet,
+    /// A split to score has no rows: metrics over zero rows mean nothing, and are
+    /// never recorded as zeros.
+    #[error(
+        "no rows in the {split} split: metrics over zero rows would be meaningless \
+         (more rows or other data.split fractions give it some)"
+    )]
+    EmptySplit {
+        /// "valid", "test", or "scored" (a split given to `Fit::validate`).
+        split: &'static str,
+    },
     /// The training loss of a batch was NaN or infinite (epochs and batches from 1).
     #[error("loss became {value} at epoch {epoch}, batch {batch}")]
     NonFinite {

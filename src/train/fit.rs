@@ -46,8 +46,8 @@ pub struct FitContext<'a, M: Trainable + ?Sized> {
 /// the CPU gives the same numbers.
 ///
 /// # Errors
-/// `TrainError::EmptyTrainingSet`,
-/// `TrainError::NonFinite` (a NaN/infinite training loss), or a tensor error.
+/// `TrainError::EmptyTrainingSet`, `TrainError::EmptySplit` (no valid or test rows
+/// to score), `TrainError::NonFinite` (a NaN/infinite training loss), or a tensor error.
 pub fn train<M: Trainable + ?Sized>(
     ctx: &FitContext<'_, M>,
     progress: &mut dyn FnMut(Progress),
@@ -195,7 +195,8 @@ impl<'c, 'a, M: Trainable + ?Sized> Fit<'c, 'a, M> {
     /// while `next_epoch` is `Some`.
     ///
     /// # Errors
-    /// `TrainError::NonFinite` when a batch's loss is NaN or infinite; a tensor error.
+    /// `TrainError::NonFinite` when a batch's loss is NaN or infinite;
+    /// `TrainError::EmptySplit` when valid has no rows; a tensor error.
     pub fn run_epoch(
         &mut self,
         progress: &mut dyn FnMut(Progress),
@@ -241,7 +242,7 @@ impl<'c, 'a, M: Trainable + ?Sized> Fit<'c, 'a, M> {
             });
         }
         let samples_per_second = per_second(samples, start);
-        let (valid, valid_loss) = self.score(&ctx.dataset.valid)?;
+        let (valid, valid_loss) = self.score(&ctx.dataset.valid, "valid")?;
         let record = EpochRecord {
             epoch,
             train_loss: if samples == 0 {
@@ -271,13 +272,21 @@ impl<'c, 'a, M: Trainable + ?Sized> Fit<'c, 'a, M> {
     /// (`loss`), without dropout or autograd bookkeeping.
     ///
     /// # Errors
-    /// A tensor error.
+    /// `TrainError::EmptySplit` when `split` has no rows; a tensor error.
     pub fn validate(&self, split: &data::Split) -> Result<Evaluation, TrainError> {
-        Ok(self.score(split)?.0)
+        Ok(self.score(split, "scored")?.0)
     }
 
-    /// `validate`, and the mean loss apart.
-    fn score(&self, split: &data::Split) -> Result<(Evaluation, f64), TrainError> {
+    /// `validate`, and the mean loss apart; `name` names the split in the error.
+    fn score(
+        &self,
+        split: &data::Split,
+        name: &'static str,
+    ) -> Result<(Evaluation, f64), TrainError> {
+        // The guard where metrics are computed: never a 0.0 over zero rows.
+        if split.is_empty() {
+            return Err(TrainError::EmptySplit { split: name });
+        }
         let ctx = self.ctx;
         let (probs, loss) = infer(ctx.model, split, self.batch_size, ctx.device)?;
         let evaluation = metrics::evaluate(&split.labels, &probs, &ctx.dataset.classes, Some(loss));
@@ -304,7 +313,7 @@ impl<'c, 'a, M: Trainable + ?Sized> Fit<'c, 'a, M> {
     /// valid and test with the kept weights.
     ///
     /// # Errors
-    /// A tensor error.
+    /// `TrainError::EmptySplit` when valid or test has no rows; a tensor error.
     pub fn finish(self) -> Result<TrainOutcome, TrainError> {
         let last_epoch = self.records.last().map_or(0, |r| r.epoch);
         let best_monitored_epoch = self.policy.best_epoch().unwrap_or(last_epoch);
@@ -318,8 +327,8 @@ impl<'c, 'a, M: Trainable + ?Sized> Fit<'c, 'a, M> {
             _ => last_epoch,
         };
         Ok(TrainOutcome {
-            valid: self.validate(&self.ctx.dataset.valid)?,
-            test: self.validate(&self.ctx.dataset.test)?,
+            valid: self.score(&self.ctx.dataset.valid, "valid")?.0,
+            test: self.score(&self.ctx.dataset.test, "test")?.0,
             epochs: self.records,
             best_epoch,
             best_monitored_epoch,

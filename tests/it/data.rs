@@ -320,7 +320,10 @@ fn tsv_and_gzip_are_read() {
     let dir = TempDir::new().unwrap();
     let content = "text\tlabel\nhello, world\tpos\n\"quoted\ttab\"\tneg\n";
     write(dir.path(), "d.tsv", content);
-    let t = data::load(&section("d.tsv"), dir.path()).unwrap();
+    // A TSV is read without quote processing unless data.quoting asks for RFC 4180.
+    let mut d = section("d.tsv");
+    d.quoting = Some(lab::spec::Quoting::Rfc4180);
+    let t = data::load(&d, dir.path()).unwrap();
     assert_eq!(t.texts, ["hello, world", "quoted\ttab"]);
     assert_eq!(t.classes, ["neg", "pos"]);
 
@@ -328,7 +331,8 @@ fn tsv_and_gzip_are_read() {
     let mut gz = flate2::write::GzEncoder::new(f, flate2::Compression::default());
     gz.write_all(content.as_bytes()).unwrap();
     gz.finish().unwrap();
-    let tz = data::load(&section("d.tsv.gz"), dir.path()).unwrap();
+    d.path = "d.tsv.gz".into();
+    let tz = data::load(&d, dir.path()).unwrap();
     assert_eq!(tz, t);
 
     // An explicit delimiter wins over the extension.

@@ -1,88 +1,307 @@
-//! Delimited text (CSV, TSV, any one-byte delimiter) through the csv crate.
+//! Delimited text (CSV, TSV, any one-byte delimiter) through the csv crate, in any
+//! encoding (see [`super::decode`]), with or without quote processing, with an Excel
+//! `sep=X` first line honoured, and every line number physical (see [`super::lines`]).
 
+use super::lines::LineTracker;
+use super::source::Source;
 use super::{Detected, Input, ReadOptions, Record, Records};
-use crate::spec::DataSection;
-use anyhow::{bail, Context};
-use std::io::Read;
+use crate::spec::{DataSection, OnInvalidUtf8, Quoting};
+use anyhow::bail;
 
 /// A delimited file's records after its header, with the selected columns found.
 pub(super) struct Delimited {
-    reader: csv::Reader<QuoteTracker<Box<dyn Read + Send>>>,
+    reader: csv::Reader<Source>,
+    input: Input,
+    /// `data.encoding`, to open the input again.
+    encoding_label: Option<String>,
     file: String,
-    gz: bool,
     columns: Vec<String>,
     detected: Detected,
     text_col: usize,
     label_col: Option<usize>,
+    keys: [String; 2],
     all_fields: bool,
+    refuse_lossy: bool,
+    /// [`Delimited::warn_joined_rows`] has warned.
+    warned_joined: bool,
     record: csv::ByteRecord,
     done: bool,
 }
 
 impl Delimited {
+    /// Open `input` in the dialect and encoding `data` gives or the file shows, and
+    /// read its header.
+    /// # Errors
+    /// See [`super::open`]; each error names the file (and the line where there is one).
     pub(super) fn open(
         input: &Input,
         data: &DataSection,
         opts: ReadOptions,
     ) -> anyhow::Result<Self> {
         let file = input.name();
-        let delim = delimiter(data, input)?;
-        let gz = input.is_gz();
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(delim)
-            .has_headers(true)
-            .flexible(false)
-            .buffer_capacity(1 << 16)
-            .from_reader(QuoteTracker::new(input.open()?, delim));
-        let columns: Vec<String> = reader
-            .byte_headers()
-            .map_err(|e| row_error(&file, gz, e))?
-            .iter()
-            .map(|h| {
-                String::from_utf8_lossy(h)
-                    .trim_start_matches('\u{feff}')
-                    .trim()
-                    .to_string()
-            })
-            .collect();
-        if columns.iter().all(|h| h.is_empty()) {
-            bail!("{file}: empty file, expected a header row naming the columns");
-        }
-        let column = |name: &str, key: &str| {
-            columns.iter().position(|h| h == name).with_context(|| {
-                format!(
-                    "{file}: no column {name:?} ({key}); the header has columns: {}",
-                    columns.join(", ")
-                )
-            })
+        let source = Source::open(input, data.encoding.as_deref(), &file)?;
+        let delim = match (delimiter(data)?, source.sep) {
+            (Some(d), _) | (None, Some(d)) => d,
+            (None, None) if input.stem_lower().ends_with(".tsv") => b'\t',
+            (None, None) => b',',
         };
-        let text_col = column(&data.text, "data.text")?;
-        let label_col = if opts.label {
-            Some(column(&data.label, "data.label")?)
+        let quoting = data.quoting.unwrap_or(if delim == b'\t' {
+            Quoting::None
         } else {
-            None
-        };
+            Quoting::Rfc4180
+        });
         let detected = Detected {
             format: "csv".into(),
             delimiter: Some(delim as char),
-            quoting: Some("rfc4180".into()),
-            encoding: "UTF-8".into(),
-            bom: false,
-            sep_line: false,
-            gzip: gz,
+            quoting: Some(
+                if quoting == Quoting::None {
+                    "none"
+                } else {
+                    "rfc4180"
+                }
+                .into(),
+            ),
+            encoding: source.encoding.name().into(),
+            bom: source.bom,
+            sep_line: source.sep.is_some(),
+            gzip: input.is_gz(),
         };
-        Ok(Delimited {
+        let source = source.track(quoting, delim);
+        let reader = csv::ReaderBuilder::new()
+            .delimiter(delim)
+            .quoting(quoting == Quoting::Rfc4180)
+            .has_headers(true)
+            .flexible(false)
+            .buffer_capacity(1 << 16)
+            .from_reader(source);
+        let mut this = Delimited {
             reader,
+            input: input.clone(),
+            encoding_label: data.encoding.clone(),
             file,
-            gz,
-            columns,
+            columns: Vec::new(),
             detected,
-            text_col,
-            label_col,
+            text_col: 0,
+            label_col: None,
+            keys: [data.text.clone(), data.label.clone()],
             all_fields: opts.all_fields,
+            refuse_lossy: data.on_invalid_utf8.unwrap_or_default() == OnInvalidUtf8::Error,
+            warned_joined: false,
             record: csv::ByteRecord::new(),
             done: false,
-        })
+        };
+        this.read_header(data, opts, delim)?;
+        Ok(this)
+    }
+
+    /// Read and check the header; find the selected columns.
+    fn read_header(
+        &mut self,
+        data: &DataSection,
+        opts: ReadOptions,
+        delim: u8,
+    ) -> anyhow::Result<()> {
+        let headers = match self.reader.byte_headers() {
+            Ok(h) => h.clone(),
+            Err(e) => return Err(self.row_error(e)),
+        };
+        let line = self.reader.get_mut().lines.record_line(0);
+        let end = self.reader.position().byte();
+        let bad = self.reader.get_mut().malformed_before(0, end);
+        let file = &self.file;
+        let mut columns = Vec::with_capacity(headers.len());
+        for (i, cell) in headers.iter().enumerate() {
+            let name = String::from_utf8_lossy(cell);
+            if name.contains('\0') {
+                bail!(
+                    "{file}, line {line}: header cell {} ({name:?}) has NUL bytes: the file looks \
+                     UTF-16 read as {}; set data.encoding = \"utf-16le\" (or \"utf-16be\")",
+                    i + 1,
+                    self.detected.encoding
+                );
+            }
+            if name.contains('\u{FFFD}') {
+                bail!(
+                    "{file}, line {line}: header cell {} ({name:?}) is not valid {}{}: the file \
+                     is in another encoding; set data.encoding (e.g. \"windows-1252\", \"utf-16le\")",
+                    i + 1,
+                    self.detected.encoding,
+                    bad.map(|at| format!(" (byte offset {at})")).unwrap_or_default()
+                );
+            }
+            columns.push(name.trim_start_matches('\u{feff}').trim().to_string());
+        }
+        if columns.iter().all(|h| h.is_empty()) {
+            bail!("{file}: empty file, expected a header row naming the columns");
+        }
+        let column = |name: &str, key: &str| match columns.iter().position(|h| h == name) {
+            Some(i) => Ok(i),
+            None => Err(missing_column(file, line, &columns, delim, name, key)),
+        };
+        self.text_col = column(&data.text, "data.text")?;
+        if opts.label {
+            self.label_col = Some(column(&data.label, "data.label")?);
+        }
+        self.columns = columns;
+        Ok(())
+    }
+
+    /// The physical line of byte `offset` of the text stream, found by reading the
+    /// input again (for errors only).
+    fn line_of(&self, offset: u64) -> u64 {
+        let again = Source::open(&self.input, self.encoding_label.as_deref(), &self.file);
+        let Ok(mut source) = again else { return 0 };
+        let mut lines = LineTracker::new(source.first_line);
+        let (mut fed, mut buf) = (0u64, vec![0u8; 1 << 16]);
+        while fed < offset {
+            let Ok(n) = source.read_text(&mut buf) else {
+                break;
+            };
+            if n == 0 {
+                break;
+            }
+            let take = n.min((offset - fed) as usize);
+            lines.feed(&buf[..take]);
+            fed += take as u64;
+        }
+        lines.line()
+    }
+
+    fn row_error(&mut self, e: csv::Error) -> anyhow::Error {
+        let file = &self.file;
+        let gz = self.detected.gzip;
+        let at = match e.kind() {
+            csv::ErrorKind::Io(err) if gz => {
+                return anyhow::anyhow!("{file}: not a valid gzip file ({err})")
+            }
+            csv::ErrorKind::Io(err) => return anyhow::anyhow!("{file}: cannot read ({err})"),
+            _ => e.position().map(|p| p.byte()),
+        };
+        let Some(at) = at else {
+            return anyhow::anyhow!("{file}: {e}");
+        };
+        // A quote that swallowed lines leaves a record with too few fields: say so.
+        if let Err(quote) = self.check_quotes(self.reader.get_ref().eof) {
+            return quote;
+        }
+        let line = self.reader.get_mut().lines.record_line(at);
+        match e.kind() {
+            csv::ErrorKind::UnequalLengths { expected_len, len, .. } => anyhow::anyhow!(
+                "{file}, line {line}: expected {expected_len} fields like the header, found {len}{}",
+                self.hint_quoting()
+            ),
+            _ => anyhow::anyhow!("{file}, line {line}: {e}"),
+        }
+    }
+
+    /// For a ragged row: how the quoting setting may be the cause.
+    fn hint_quoting(&self) -> &'static str {
+        match self.detected.quoting.as_deref() {
+            Some("none") => {
+                " (quotes are read as text here, data.quoting = \"none\"; \
+                 if the file quotes fields that hold the delimiter, set data.quoting = \"rfc4180\")"
+            }
+            _ => "",
+        }
+    }
+
+    /// Warn (once a file) about a multi-line quoted field with lines that look like
+    /// rows of their own: as many delimiters as the header has. A stray quote that
+    /// closes right before a delimiter joins rows without breaking the field count.
+    fn warn_joined_rows(&mut self, record: &csv::ByteRecord, line: u64) {
+        let Some(delim) = self.detected.delimiter.filter(|_| !self.warned_joined) else {
+            return;
+        };
+        let seps = self.columns.len() - 1;
+        let rowlike = |field: &[u8]| {
+            let text = String::from_utf8_lossy(field).replace("\r\n", "\n");
+            let lines: Vec<&str> = text.split(['\n', '\r']).collect();
+            let n = lines.len() - 1; // the last piece is not a whole line
+            let k = lines[..n]
+                .iter()
+                .filter(|l| l.matches(delim).count() == seps)
+                .count();
+            (k, n)
+        };
+        if seps == 0 || self.reader.get_ref().quotes.is_none() {
+            return;
+        }
+        if let Some((k, n)) = record.iter().map(rowlike).find(|&(k, _)| k > 0) {
+            self.warned_joined = true;
+            tracing::warn!(
+                "{}, line {line}: a quoted field runs over {} lines, and {k} of them look like \
+                 rows of their own ({seps} {delim:?} each): a stray quote may have joined rows \
+                 (data.quoting = \"none\" reads quotes as text); only the first such record is named",
+                self.file,
+                n + 1
+            );
+        }
+    }
+
+    /// Refuse a quote that swallowed lines (RFC 4180 quoting only).
+    fn check_quotes(&self, at_end: bool) -> anyhow::Result<()> {
+        let Some(quotes) = &self.reader.get_ref().quotes else {
+            return Ok(());
+        };
+        let tail =
+            " (a text that starts with a quote? data.quoting = \"none\" reads quotes as text)";
+        if let Some(open) = quotes.stray() {
+            bail!(
+                "{}, line {}: a quoted field opens here, runs over line breaks and closes in \
+                 the middle of a field: a stray \" joined lines{tail}",
+                self.file,
+                self.line_of(open)
+            );
+        }
+        match quotes.open_quote() {
+            Some(open) if at_end => bail!(
+                "{}, line {}: unterminated quoted field (a \" opens here and is never closed){tail}",
+                self.file,
+                self.line_of(open)
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Decode `field` into `out`: true when it had bytes invalid in the encoding
+    /// (`bad`: the record had a malformed sequence, at this offset in the file).
+    fn field(
+        &self,
+        field: &[u8],
+        out: &mut String,
+        bad: Option<u64>,
+        col: usize,
+        line: u64,
+    ) -> anyhow::Result<bool> {
+        out.clear();
+        let (lossy, at) = match std::str::from_utf8(field) {
+            Ok(s) => {
+                out.push_str(s);
+                let lossy = bad.is_some() && s.contains('\u{FFFD}');
+                (lossy, bad.map(|at| format!("byte offset {at} in the file")))
+            }
+            Err(e) => {
+                out.push_str(&String::from_utf8_lossy(field));
+                (
+                    true,
+                    Some(format!("byte {} of the field", e.valid_up_to() + 1)),
+                )
+            }
+        };
+        if lossy && self.refuse_lossy {
+            let key = self
+                .keys
+                .get(usize::from(Some(col) == self.label_col))
+                .map_or("", String::as_str);
+            bail!(
+                "{}, line {line}: invalid {} in column {key:?}{} (data.on_invalid_utf8 = \"error\"; \
+                 \"lossy\" replaces bad bytes)",
+                self.file,
+                self.detected.encoding,
+                at.map(|at| format!(" at {at}")).unwrap_or_default()
+            );
+        }
+        Ok(lossy)
     }
 }
 
@@ -91,36 +310,29 @@ impl Records for Delimited {
         if self.done {
             return Ok(false);
         }
-        let line = self.record.position().map_or(0, |p| p.line());
-        let more = self
-            .reader
-            .read_byte_record(&mut self.record)
-            .map_err(|e| row_error(&self.file, self.gz, e))?;
+        let more = match self.reader.read_byte_record(&mut self.record) {
+            Ok(more) => more,
+            Err(e) => return Err(self.row_error(e)),
+        };
+        self.check_quotes(!more)?;
         if !more {
             self.done = true;
-            // The csv reader accepts a quote left open at the end of the file,
-            // swallowing the rest of it into one field: only the last record.
-            if self.reader.get_ref().ends_in_quotes() {
-                bail!(
-                    "{}, line {line}: unterminated quoted field (a \" is never closed)",
-                    self.file
-                );
-            }
             return Ok(false);
         }
-        rec.line = self.record.position().map_or(0, |p| p.line());
-        rec.text_lossy = decode_into(&self.record[self.text_col], &mut rec.text);
-        rec.label.clear();
-        rec.label_lossy = false;
-        if let Some(col) = self.label_col {
-            rec.label_lossy = decode_into(&self.record[col], &mut rec.label);
+        let start = self.record.position().map_or(0, |p| p.byte());
+        let end = self.reader.position().byte();
+        let source = self.reader.get_mut();
+        rec.line = source.lines.record_line(start);
+        let bad = source.malformed_before(start, end);
+        // Lines up to the next record's start; more than one: a field spans lines.
+        let spans = source.lines.record_line(end) > rec.line + 1;
+        let record = std::mem::take(&mut self.record);
+        let result = self.fill(&record, rec, bad);
+        if spans && result.is_ok() {
+            self.warn_joined_rows(&record, rec.line);
         }
-        rec.fields.clear();
-        if self.all_fields {
-            for field in self.record.iter() {
-                rec.fields.push(String::from_utf8_lossy(field).into_owned());
-            }
-        }
+        self.record = record;
+        result?;
         Ok(true)
     }
 
@@ -133,204 +345,79 @@ impl Records for Delimited {
     }
 }
 
-/// Decode UTF-8 `bytes` into `out` (reused), replacing bad bytes; true when some were.
-fn decode_into(bytes: &[u8], out: &mut String) -> bool {
-    out.clear();
-    match std::str::from_utf8(bytes) {
-        Ok(s) => {
-            out.push_str(s);
-            false
+impl Delimited {
+    fn fill(
+        &self,
+        record: &csv::ByteRecord,
+        rec: &mut Record,
+        bad: Option<u64>,
+    ) -> anyhow::Result<()> {
+        rec.text_lossy = self.field(
+            &record[self.text_col],
+            &mut rec.text,
+            bad,
+            self.text_col,
+            rec.line,
+        )?;
+        rec.label.clear();
+        rec.label_lossy = false;
+        if let Some(col) = self.label_col {
+            rec.label_lossy = self.field(&record[col], &mut rec.label, bad, col, rec.line)?;
         }
-        Err(_) => {
-            out.push_str(&String::from_utf8_lossy(bytes));
-            true
+        rec.fields.clear();
+        if self.all_fields {
+            for field in record.iter() {
+                rec.fields.push(String::from_utf8_lossy(field).into_owned());
+            }
         }
+        Ok(())
     }
 }
 
-fn delimiter(data: &DataSection, input: &Input) -> anyhow::Result<u8> {
+/// `data.delimiter` as a byte (validated at spec load; checked again for other callers).
+fn delimiter(data: &DataSection) -> anyhow::Result<Option<u8>> {
     match data.delimiter.as_deref() {
-        Some("\\t") | Some("tab") => Ok(b'\t'),
-        Some(d) if d.len() == 1 => Ok(d.as_bytes()[0]),
+        None => Ok(None),
+        Some("\\t") | Some("tab") => Ok(Some(b'\t')),
+        Some(d) if d.len() == 1 && !matches!(d, "\n" | "\r") => Ok(Some(d.as_bytes()[0])),
         Some(d) => bail!(
             "data.delimiter = {d:?} is not a single ASCII character (use e.g. \",\", \";\" or \"\\t\")"
         ),
-        None => Ok(if input.stem_lower().ends_with(".tsv") {
-            b'\t'
-        } else {
-            b','
-        }),
     }
 }
 
-/// Follows the quoting of every byte read through it, by the csv crate's rules (a quote
-/// opens a quoted field only at the start of a field, and `""` inside one is an
-/// escaped quote), so the end of the file can be checked for a quote never closed.
-struct QuoteTracker<R> {
-    inner: R,
+/// The error for a selected column the header lacks; a one-column header that
+/// contains a likely delimiter says which delimiter to set.
+fn missing_column(
+    file: &str,
+    line: u64,
+    columns: &[String],
     delim: u8,
-    in_quotes: bool,
-    /// Inside quotes, the last byte seen was a quote: it closes the field unless the
-    /// next byte is another quote.
-    pending_quote: bool,
-    /// The byte before the next one (a newline at the start: a field starts there).
-    prev: u8,
-}
-
-impl<R> QuoteTracker<R> {
-    fn new(inner: R, delim: u8) -> Self {
-        QuoteTracker {
-            inner,
-            delim,
-            in_quotes: false,
-            pending_quote: false,
-            prev: b'\n',
-        }
-    }
-
-    fn ends_in_quotes(&self) -> bool {
-        self.in_quotes && !self.pending_quote
-    }
-
-    fn feed(&mut self, bytes: &[u8]) {
-        let mut i = 0;
-        while i < bytes.len() {
-            if self.in_quotes {
-                if self.pending_quote {
-                    self.pending_quote = false;
-                    if bytes[i] == b'"' {
-                        i += 1; // an escaped quote
-                    } else {
-                        self.in_quotes = false;
-                        self.prev = b'"';
-                    }
-                    continue;
-                }
-                match memchr::memchr(b'"', &bytes[i..]) {
-                    None => i = bytes.len(),
-                    Some(k) => {
-                        let q = i + k;
-                        match bytes.get(q + 1) {
-                            None => {
-                                self.pending_quote = true;
-                                i = bytes.len();
-                            }
-                            Some(b'"') => i = q + 2, // an escaped quote
-                            Some(_) => {
-                                self.in_quotes = false;
-                                self.prev = b'"';
-                                i = q + 1;
-                            }
-                        }
-                    }
-                }
+    name: &str,
+    key: &str,
+) -> anyhow::Error {
+    if let [only] = columns {
+        let count = |c: char| only.matches(c).count();
+        let best = [';', '\t', '|', ',']
+            .into_iter()
+            .filter(|&c| c != delim as char)
+            .max_by_key(|&c| count(c));
+        if let Some(c) = best.filter(|&c| count(c) > 0) {
+            let shown = if c == '\t' {
+                "\\t".to_string()
             } else {
-                match memchr::memchr(b'"', &bytes[i..]) {
-                    None => {
-                        self.prev = bytes[bytes.len() - 1];
-                        i = bytes.len();
-                    }
-                    Some(k) => {
-                        let q = i + k;
-                        let before = if q > 0 { bytes[q - 1] } else { self.prev };
-                        if before == self.delim || before == b'\n' || before == b'\r' {
-                            self.in_quotes = true;
-                        }
-                        self.prev = b'"';
-                        i = q + 1;
-                    }
-                }
-            }
-        }
-    }
-}
-
-impl<R: Read> Read for QuoteTracker<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.feed(&buf[..n]);
-        Ok(n)
-    }
-}
-
-fn row_error(file: &impl std::fmt::Display, gz: bool, e: csv::Error) -> anyhow::Error {
-    let line = match e.kind() {
-        csv::ErrorKind::Io(err) if gz => {
-            return anyhow::anyhow!("{file}: not a valid gzip file ({err})")
-        }
-        csv::ErrorKind::Io(err) => return anyhow::anyhow!("{file}: cannot read ({err})"),
-        csv::ErrorKind::UnequalLengths {
-            pos: Some(pos),
-            expected_len,
-            len,
-        } => {
+                c.to_string()
+            };
             return anyhow::anyhow!(
-                "{file}, line {}: expected {expected_len} fields like the header, found {len}",
-                pos.line()
-            )
-        }
-        _ => e.position().map(|p| p.line()),
-    };
-    match line {
-        Some(line) => anyhow::anyhow!("{file}, line {line}: {e}"),
-        None => anyhow::anyhow!("{file}: {e}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The whole-buffer rule the tracker streams: does `bytes` end inside quotes?
-    fn reference(bytes: &[u8], delim: u8) -> bool {
-        let (mut in_quotes, mut field_start, mut i) = (false, true, 0);
-        while i < bytes.len() {
-            let b = bytes[i];
-            if in_quotes {
-                if b == b'"' {
-                    if bytes.get(i + 1) == Some(&b'"') {
-                        i += 1;
-                    } else {
-                        in_quotes = false;
-                    }
-                }
-            } else if b == b'"' && field_start {
-                in_quotes = true;
-            }
-            field_start = !in_quotes && (b == delim || b == b'\n' || b == b'\r');
-            i += 1;
-        }
-        in_quotes
-    }
-
-    #[test]
-    fn quote_tracking_does_not_depend_on_read_sizes() {
-        let cases: [&[u8]; 9] = [
-            b"text,label\n\"a\",x\n",
-            b"text,label\n\"open,x\n",
-            b"text,label\n\"a \"\"quoted\"\" word\",x\n",
-            b"text,label\n\"a \"\"",
-            b"text,label\n\"a \"\"\"",
-            b"text,label\na\"b,x\n\"c",
-            b"text,label\n\"ab\"c,\"d\"\r\n\"",
-            b"\"",
-            b"text\tlabel\n\"x\ty\"\t\"z",
-        ];
-        for case in cases {
-            let delim = if case.contains(&b'\t') { b'\t' } else { b',' };
-            let want = reference(case, delim);
-            for size in [1, 2, 3, 5, case.len()] {
-                let mut t = QuoteTracker::new(&b""[..], delim);
-                for chunk in case.chunks(size) {
-                    t.feed(chunk);
-                }
-                assert_eq!(
-                    t.ends_in_quotes(),
-                    want,
-                    "{:?} in reads of {size}",
-                    String::from_utf8_lossy(case)
-                );
-            }
+                "{file}, line {line}: no column {name:?} ({key}): the header is one column, \
+                 {only:?}, which looks {shown:?}-separated; set data.delimiter = \"{shown}\" \
+                 (the delimiter read was {:?})",
+                delim as char
+            );
         }
     }
+    anyhow::anyhow!(
+        "{file}, line {line}: no column {name:?} ({key}); the header has columns: {}",
+        columns.join(", ")
+    )
 }

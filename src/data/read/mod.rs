@@ -6,7 +6,15 @@
 //! A reader reports what it detected (format, delimiter, quoting, encoding) in
 //! [`Detected`]; every error it returns names the file and the physical line.
 
+mod decode;
 mod delimited;
+pub mod hf;
+mod json;
+mod lines;
+mod parquet;
+mod source;
+
+pub use decode::encoding_for_label;
 
 use crate::spec::DataSection;
 use serde::Serialize;
@@ -136,27 +144,98 @@ pub trait Records: Send {
 pub enum Format {
     /// Delimited text: CSV, TSV and the like.
     Delimited,
+    /// JSON Lines (`.jsonl`, `.ndjson`): one object a line.
+    Jsonl,
+    /// A JSON array of objects (`.json`); one starting with `{` is read as JSON Lines.
+    Json,
+    /// Apache Parquet (`.parquet`), and `hf://` datasets (Parquet files).
+    Parquet,
 }
 
 impl Format {
     /// The format of `input`, by its name's extension; anything unknown is delimited.
     pub fn of(input: &Input) -> Format {
-        let _ = input.stem_lower();
-        Format::Delimited
+        let stem = input.stem_lower();
+        let ext = |e: &str| stem.ends_with(e);
+        if hf::is_hf(Path::new(&input.name())) || ext(".parquet") || ext(".pq") {
+            Format::Parquet
+        } else if ext(".jsonl") || ext(".ndjson") {
+            Format::Jsonl
+        } else if ext(".json") {
+            Format::Json
+        } else {
+            Format::Delimited
+        }
+    }
+}
+
+/// The files whose bytes are the data of `path`: the file itself, or for an `hf://`
+/// path the dataset's Parquet files in the local Hugging Face cache, in reading order.
+/// Errors: an `hf://` path that is malformed or not in the cache.
+pub fn source_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if hf::is_hf(path) {
+        hf::resolve(path)
+    } else {
+        Ok(vec![path.to_path_buf()])
     }
 }
 
 /// Open `input` for reading the `data.text` field (and `data.label` when
 /// `opts.label`), in the dialect, encoding and format `data` and the name give.
-/// Errors: the file cannot be read, its header lacks a selected column, or the
-/// settings do not fit the file; each names the file.
+///
+/// # Errors
+/// The file cannot be read, its header lacks a selected column or names it twice,
+/// or the settings do not fit the file; each names the file.
 pub fn open(
+    input: &Input,
+    data: &DataSection,
+    opts: ReadOptions,
+) -> anyhow::Result<Box<dyn Records>> {
+    let records = open_format(input, data, opts)?;
+    selected_once(&input.name(), records.columns(), data, opts)?;
+    Ok(records)
+}
+
+/// A column the spec selects (`data.text`, and `data.label` when read) must be named
+/// once in the header: which of two columns of one name is meant cannot be guessed.
+fn selected_once(
+    file: &str,
+    columns: &[String],
+    data: &DataSection,
+    opts: ReadOptions,
+) -> anyhow::Result<()> {
+    let mut selected = vec![("data.text", &data.text)];
+    if opts.label {
+        selected.push(("data.label", &data.label));
+    }
+    for (key, name) in selected {
+        let at: Vec<String> = (1..=columns.len())
+            .filter(|&i| columns[i - 1] == *name)
+            .map(|i| i.to_string())
+            .collect();
+        if at.len() > 1 {
+            anyhow::bail!(
+                "{file}: the header names column {name:?} ({key}) {} times, as columns {} \
+                 (counting from 1); rename all but one so {key} selects one column",
+                at.len(),
+                at.join(" and ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// [`open`] without the header check: the reader of `input`'s format.
+fn open_format(
     input: &Input,
     data: &DataSection,
     opts: ReadOptions,
 ) -> anyhow::Result<Box<dyn Records>> {
     match Format::of(input) {
         Format::Delimited => Ok(Box::new(delimited::Delimited::open(input, data, opts)?)),
+        Format::Jsonl => Ok(Box::new(json::Json::open_lines(input, data, opts)?)),
+        Format::Json => Ok(Box::new(json::Json::open_array(input, data, opts)?)),
+        Format::Parquet => Ok(Box::new(parquet::Parquet::open(input, data, opts)?)),
     }
 }
 
