@@ -5,6 +5,7 @@
 mod args;
 mod compare;
 mod completions;
+mod data;
 mod export;
 mod jobs;
 mod log;
@@ -125,6 +126,12 @@ enum Command {
     #[command(after_help = "Examples:\n  lab prepare experiments/quick.toml\n  \
         lab prepare experiments/quick.toml --rebuild --format json")]
     Prepare(prepare::Args),
+    /// What lab reads from a spec's data: rows kept and skipped, classes per split,
+    /// dialect, token lengths, vocabulary coverage, example rows.
+    #[command(after_help = "Examples:\n  lab data experiments/quick.toml\n  \
+        lab data experiments/quick.toml --show 10\n  \
+        lab data experiments/quick.toml --format json")]
+    Data(data::Args),
     /// Trial counts by status, and running trials whose worker is gone.
     #[command(
         after_help = "Examples:\n  lab status\n  lab status quick --format json\n  \
@@ -194,6 +201,7 @@ pub fn main() -> i32 {
         Command::Show(args) => show::execute(args, db),
         Command::Predict(args) => predict::execute(args, db),
         Command::Prepare(args) => prepare::execute(args, db),
+        Command::Data(args) => data::execute(args, db),
         Command::Status(args) => status::execute(args, db),
         Command::Serve(args) => serve::execute(args, db),
         Command::Export(args) => export::execute(args, db),
@@ -281,6 +289,10 @@ mod tests {
             &["merge", "shards", "-o", "a.db"],
             &["prepare", "spec.toml", "--json"],
             &["prepare", "spec.toml", "--format", "json"],
+            &["prepare", "spec.toml", "--show", "3"],
+            &["data", "spec.toml"],
+            &["data", "spec.toml", "--show", "0", "--json"],
+            &["data", "spec.toml", "--format", "json"],
             &["run", "spec.toml", "-j", "2", "--device", "cuda:1"],
             &["worker", "--jobs", "2", "--device", "auto"],
             &["-q", "status"],
@@ -316,6 +328,8 @@ mod tests {
             &["serve", "3", "-e", "quick"],
             &["compare", "quick", "-e", "other"],
             &["prepare", "spec.toml", "--json", "--format", "text"],
+            &["data", "spec.toml", "--json", "--format", "table"],
+            &["data", "spec.toml", "--show", "-1"],
             &["plot", "3", "-o", "a.svg", "--chart", "pie"],
             &["status", "--format", "yaml"],
             &["status", "-q", "-v"],

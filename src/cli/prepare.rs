@@ -1,11 +1,10 @@
-//! `lab prepare SPEC`: build the cache of a spec's datasets, with timings.
+//! `lab prepare SPEC`: build the cache of a spec's datasets, with timings; with
+//! `--show N`, also what was read (`lab data`'s view).
 
 use super::out;
 use super::spec_args::SpecArgs;
 use crate::data::{self, Warmed};
 use crate::runner::RunOptions;
-use crate::spec;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -22,6 +21,9 @@ pub struct Args {
     /// The same as --format json (kept for scripts written before --format).
     #[arg(long, conflicts_with = "format")]
     json: bool,
+    /// Also print what was read, as `lab data` does, with N example rows.
+    #[arg(long, value_name = "N")]
+    show: Option<usize>,
 }
 
 /// `lab prepare`'s report: lines of text, or one JSON object per dataset.
@@ -39,12 +41,7 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
     let loaded = args.spec.load()?;
     let cache = RunOptions::new(db.to_path_buf()).root().join("cache");
     // Trials differing only in model/train settings (or balance) share a dataset.
-    let mut distinct = BTreeMap::new();
-    for trial in spec::expand(&loaded)? {
-        let id = data::settings_id(&trial.data, &trial.preprocess, &loaded.base_dir)?;
-        distinct.entry(id).or_insert(trial);
-    }
-    for trial in distinct.values() {
+    for (sweep, trial) in super::data::distinct(&loaded)? {
         let start = Instant::now();
         let warmed = data::warm_cache(
             &trial.data,
@@ -55,10 +52,23 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
         )?;
         let seconds = start.elapsed().as_secs_f64();
         let path = data::data_path(&trial.data, &loaded.base_dir);
+        let examples = match args.show {
+            Some(n) => Some(super::data::example_rows(&loaded, &trial, &cache, n)?),
+            None => None,
+        };
         if args.json || args.format == PrepareFormat::Json {
-            out::line(json(&path, &warmed, seconds))?;
+            let mut v = json(&path, &warmed, seconds);
+            if let (Some(examples), Some(obj)) = (&examples, v.as_object_mut()) {
+                let view = super::data::view_json(&sweep, &warmed.report, examples);
+                obj.insert("data_report".into(), view["report"].clone());
+                obj.insert("examples".into(), view["examples"].clone());
+            }
+            out::line(v)?;
         } else {
             out::text(text(&path, &warmed, seconds))?;
+            if let Some(examples) = &examples {
+                out::text(super::data::view_text(&sweep, &warmed.report, examples))?;
+            }
         }
     }
     Ok(super::exit::OK)

@@ -1,4 +1,5 @@
-//! `lab show TRIAL`: one trial, or its most-attended words.
+//! `lab show TRIAL`: one trial (with what it was trained on: its data report), or
+//! its most-attended words.
 
 use super::out;
 use crate::inference::attention::{most_attended, AttendedReview};
@@ -30,9 +31,51 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
             let reviews = most_attended(&store, db, args.trial, n, args.words)?;
             out::line(render_attention(&reviews, args.format)?)?;
         }
-        None => out::line(report::render_trial(&store, args.trial, args.format)?)?,
+        None => {
+            let trial = report::render_trial(&store, args.trial, args.format)?;
+            let data = store.data_report(args.trial)?;
+            out::line(with_data(trial, data.as_deref(), args.format)?)?;
+        }
     }
     Ok(super::exit::OK)
+}
+
+/// The trial's view and its data report: a `data_report` key in JSON (null when
+/// none was recorded), a short "data" block otherwise.
+fn with_data(trial: String, data: Option<&str>, format: Format) -> anyhow::Result<String> {
+    let report: Option<serde_json::Value> =
+        data.map(|text| serde_json::from_str(text).unwrap_or(serde_json::Value::Null));
+    if format == Format::Json {
+        let mut view: serde_json::Value = serde_json::from_str(&trial)?;
+        if let Some(obj) = view.as_object_mut() {
+            obj.insert("data_report".into(), report.unwrap_or_default());
+        }
+        return Ok(serde_json::to_string_pretty(&view)?);
+    }
+    let block = match &report {
+        Some(r) => super::data::summary(r),
+        None => "  not recorded (a trial that never started, or one run by an older lab)\n".into(),
+    };
+    let block = block.trim_end();
+    Ok(match format {
+        Format::Markdown => format!("{trial}\n\n## data\n\n```text\n{block}\n```"),
+        Format::Csv => format!("{trial}\n\n# data\n{}", csv_block(block)),
+        _ => format!("{trial}\n\ndata\n{block}"),
+    })
+}
+
+/// The data block as `key,value` CSV rows.
+fn csv_block(block: &str) -> String {
+    let header = ["key".to_string(), "value".to_string()];
+    let rows: Vec<Vec<String>> = block
+        .lines()
+        .map(|l| {
+            let l = l.trim_start();
+            let (k, v) = l.split_once(' ').unwrap_or((l, ""));
+            vec![k.to_string(), v.trim().to_string()]
+        })
+        .collect();
+    report::render_rows(&header, &rows, Format::Csv)
 }
 
 fn render_attention(reviews: &[AttendedReview], format: Format) -> anyhow::Result<String> {

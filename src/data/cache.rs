@@ -4,18 +4,22 @@
 //! Format (little endian, every array starting at a multiple of 8 bytes):
 //!
 //! ```text
-//! magic "LABDS002" | u64 header length | JSON header (classes, vocabulary, row counts,
+//! magic "LABDS003" | u64 header length | JSON header (classes, vocabulary, row counts,
 //! id width, rows and ids per split) | labels of train, valid, test (u32 each) |
 //! offsets of train, valid, test (u64, rows + 1 each) | ids of train, valid, test (u16
-//! when the vocabulary has at most 65,536 entries, else u32) | sha256 checksum
+//! when the vocabulary has at most 65,536 entries, else u32) | JSON data report |
+//! u64 report length | sha256 checksum
 //! ```
 //!
-//! The checksum is the sha256 of four sha256s: of everything before the ids, and of
-//! each split's ids (with their padding); the writer hashes the ids as it streams them
-//! and the reader checks the four parts in parallel. Files are written to a temporary
+//! The checksum is the sha256 of five sha256s: of everything before the ids, of each
+//! split's ids (with their padding) and of the report with its length; the writer
+//! hashes the ids as it streams them and the reader checks the parts in parallel. The
+//! report goes last because it is only known once the ids are written (its vocabulary
+//! coverage counts them); an entry whose report does not parse reads as one without,
+//! which `prepare` rebuilds. Files are written to a temporary
 //! name and renamed into place, never changed in place, so a mapped file stays valid.
 
-use super::{encoded::Ids, Column, Dataset, Scalar, Split, Vocab};
+use super::{encoded::Ids, report::DataReport, Column, Dataset, Scalar, Split, Vocab};
 use crate::files::{parent_dir, PendingFile};
 use crate::spec::{DataSection, PreprocessSection, Stem};
 use anyhow::{ensure, Context};
@@ -28,7 +32,7 @@ use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-const MAGIC: &[u8; 8] = b"LABDS002";
+const MAGIC: &[u8; 8] = b"LABDS003";
 /// Bumped whenever preprocessing or the format changes, so old entries are never reused.
 const KEY_VERSION: &str = "lab-data-cache-v3";
 
@@ -251,8 +255,9 @@ impl Writer {
         Ok(())
     }
 
-    /// Pad, write the checksum and move the file into place (synced to disk first).
-    pub(super) fn finish(mut self) -> anyhow::Result<()> {
+    /// Pad, write the report and the checksum and move the file into place (synced
+    /// to disk first).
+    pub(super) fn finish(mut self, report: Option<&DataReport>) -> anyhow::Result<()> {
         let tmp = self.file.path().to_path_buf();
         let cannot = || format!("cannot write cache file {}", tmp.display());
         let mut sum = Sha256::new();
@@ -270,7 +275,11 @@ impl Writer {
             out.flush().with_context(cannot)?;
             sum.update(hash.clone().finalize());
         }
+        let mut footer = serde_json::to_vec(&report)?;
+        footer.extend_from_slice(&(footer.len() as u64).to_le_bytes());
+        sum.update(Sha256::digest(&footer));
         let (mut last, _, _) = self.splits.pop().context("no splits")?;
+        last.write_all(&footer).with_context(cannot)?;
         last.write_all(&sum.finalize()).with_context(cannot)?;
         last.flush().with_context(cannot)?;
         drop(last);
@@ -325,7 +334,7 @@ pub fn write(path: &Path, ds: &Dataset) -> anyhow::Result<()> {
             w.push(k, &row)?;
         }
     }
-    w.finish()
+    w.finish(ds.report.as_deref())
 }
 
 /// Map a cache entry; any damage (truncation, bad checksum, ids or labels out of
@@ -343,7 +352,7 @@ pub fn read(path: &Path) -> anyhow::Result<Dataset> {
 
 fn decode(map: Arc<Mmap>) -> anyhow::Result<Dataset> {
     let bytes: &[u8] = &map;
-    ensure!(bytes.len() >= 16 + 32, "too short");
+    ensure!(bytes.len() >= 16 + 8 + 32, "too short");
     ensure!(bytes.starts_with(MAGIC), "not a lab dataset cache file");
     let header_len = u64::from_le_bytes(bytes[8..16].try_into()?) as usize;
     ensure!(header_len <= bytes.len() - 16, "truncated header");
@@ -354,18 +363,24 @@ fn decode(map: Arc<Mmap>) -> anyhow::Result<Dataset> {
         header.id_width
     );
     let layout = Layout::new(header_len, &header)?;
+    let sum_at = bytes.len() - 32;
+    let footer_len = u64::from_le_bytes(bytes[sum_at - 8..sum_at].try_into()?);
+    let footer_end = usize::try_from(footer_len)
+        .ok()
+        .and_then(|n| layout.ids[3].checked_add(n));
     ensure!(
-        layout.ids[3].checked_add(32) == Some(bytes.len()),
-        "{} bytes, the header describes {}",
+        footer_end.and_then(|n| n.checked_add(8 + 32)) == Some(bytes.len()),
+        "{} bytes, the header describes {} and a report of {footer_len}",
         bytes.len(),
-        layout.ids[3].saturating_add(32)
+        layout.ids[3].saturating_add(8 + 32)
     );
-    // The checksum, its four parts hashed in parallel.
+    // The checksum, its five parts hashed in parallel.
     let regions = [
         0..layout.ids[0],
         layout.ids[0]..layout.ids[1],
         layout.ids[1]..layout.ids[2],
         layout.ids[2]..layout.ids[3],
+        layout.ids[3]..sum_at,
     ];
     let parts: Vec<[u8; 32]> = regions
         .par_iter()
@@ -376,9 +391,12 @@ fn decode(map: Arc<Mmap>) -> anyhow::Result<Dataset> {
         sum.update(p);
     }
     ensure!(
-        sum.finalize().as_slice() == &bytes[layout.ids[3]..],
+        sum.finalize().as_slice() == &bytes[sum_at..],
         "checksum mismatch"
     );
+    // A report this build cannot parse (an older layout) reads as none.
+    let report: Option<DataReport> =
+        serde_json::from_slice(&bytes[layout.ids[3]..sum_at - 8]).unwrap_or(None);
 
     let n_classes = header.classes.len() as u32;
     let vocab_len = header.vocab.len() as u64;
@@ -429,6 +447,7 @@ fn decode(map: Arc<Mmap>) -> anyhow::Result<Dataset> {
         test: next(),
         rows_read: header.rows_read,
         rows_skipped: header.rows_skipped,
+        report: report.map(Arc::new),
     })
 }
 
@@ -448,6 +467,10 @@ mod tests {
             test: Split::default(),
             rows_read: 5,
             rows_skipped: 1,
+            report: Some(Arc::new(DataReport {
+                file: "tiny.csv".into(),
+                ..Default::default()
+            })),
         }
     }
 
@@ -460,6 +483,7 @@ mod tests {
             write(&file, &ds).unwrap();
             let back = read(&file).unwrap();
             assert_eq!(back, ds);
+            assert_eq!(back.report, ds.report);
             assert_eq!(back.train.id_width(), id_width(n));
             assert!(back.train.is_mapped());
             assert_eq!(back.train.row(1).as_ref(), [n as u32 - 1]);

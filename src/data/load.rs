@@ -66,7 +66,7 @@ pub struct Labels {
     /// Rows skipped (empty text, ...): the sum of `notes.skipped`.
     pub rows_skipped: usize,
     /// `kept[r]`: record `r` of the `rows_read` read is a kept row. Later passes
-    /// ([`texts`]) keep exactly these.
+    /// (`load::texts`) keep exactly these.
     pub kept: Vec<bool>,
     /// What reading noticed: skipped rows by reason, lossy fields, merges, dialect.
     pub notes: ReadNotes,
@@ -379,9 +379,17 @@ fn take_sample(
 /// Say once what reading left out or changed.
 fn warn_notes(file: &str, data: &DataSection, notes: &ReadNotes) {
     if notes.lossy.count > 0 {
+        // Bytes invalid in UTF-8 often mean the file is in another encoding.
+        let encoding = &notes.detected.encoding;
+        let what = if encoding.eq_ignore_ascii_case("utf-8") {
+            "invalid UTF-8".to_string()
+        } else {
+            format!("bytes invalid in {encoding}")
+        };
         tracing::warn!(
-            "{file}: {} row(s) with invalid UTF-8 (first at line {}) had bad bytes \
-             replaced ({}); set data.on_invalid_utf8 = \"error\" to refuse them",
+            "{file}: {} row(s) with {what} (first at line {}) had bad bytes \
+             replaced ({}); set data.encoding to the file's encoding, or \
+             data.on_invalid_utf8 = \"error\" to refuse them",
             notes.lossy.count,
             notes.lossy.first_lines[0],
             notes.lossy.lines()

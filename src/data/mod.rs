@@ -18,6 +18,7 @@ mod load;
 pub mod notes;
 mod pipeline;
 pub mod read;
+pub mod report;
 mod sample;
 mod split;
 pub mod stopwords;
@@ -30,12 +31,14 @@ pub use clean::Preprocessor;
 pub use encoded::{Column, Scalar, Split};
 pub use load::{data_path, load, parse, scan_file, Labels, Table};
 pub use pipeline::BuildStats;
+pub use report::DataReport;
 pub use split::split_indices;
 pub use vocab::{Encoder, Vocab, PAD_ID, UNK_ID};
 
 use crate::spec::{DataSection, PreprocessSection};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Hash maps and sets on the per-token paths: foldhash is several times faster than
@@ -43,8 +46,9 @@ use std::time::{Duration, Instant};
 pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 pub(crate) type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
-/// A prepared dataset: classes, vocabulary and the three encoded splits.
-#[derive(Debug, Clone, PartialEq)]
+/// A prepared dataset: classes, vocabulary and the three encoded splits, and the
+/// report of how it was read.
+#[derive(Debug, Clone)]
 pub struct Dataset {
     /// Class names; label `k` in a split means `classes[k]`.
     pub classes: Vec<String>,
@@ -60,6 +64,23 @@ pub struct Dataset {
     pub rows_read: usize,
     /// Rows skipped because their text was empty.
     pub rows_skipped: usize,
+    /// What lab read and made of the file (`None` for a dataset made otherwise).
+    pub report: Option<Arc<DataReport>>,
+}
+
+/// Datasets are equal when their classes, vocabulary, rows and counts are: the
+/// report describes how the rows were read, it is not part of them (a dataset
+/// built in memory by other means has none).
+impl PartialEq for Dataset {
+    fn eq(&self, other: &Self) -> bool {
+        self.classes == other.classes
+            && self.vocab == other.vocab
+            && self.train == other.train
+            && self.valid == other.valid
+            && self.test == other.test
+            && self.rows_read == other.rows_read
+            && self.rows_skipped == other.rows_skipped
+    }
 }
 
 /// Load, clean, split and encode; with `cache_dir`, through the cache (keyed by the
@@ -94,7 +115,9 @@ pub fn prepare_cached(
     let file = cache::cache_path(cache_dir, key);
     if file.exists() {
         if let Ok(ds) = cache::read(&file) {
-            return Ok(ds);
+            if ds.report.is_some() {
+                return Ok(ds);
+            }
         }
     }
     let path = data_path(data, base_dir);
@@ -115,6 +138,8 @@ pub struct Warmed {
     pub hashing: Duration,
     /// `None` when a valid entry was already there.
     pub built: Option<BuildStats>,
+    /// What lab read and made of the file.
+    pub report: Arc<DataReport>,
 }
 
 /// Make sure the cache holds the dataset (building it when missing, damaged or when
@@ -130,14 +155,18 @@ pub fn warm_cache(
     let key = cache_key(data, preprocess, base_dir)?;
     let hashing = start.elapsed();
     let file = cache::cache_path(cache_dir, &key);
-    let valid = !rebuild && file.exists() && cache::read(&file).is_ok();
-    let built = if valid {
-        None
-    } else {
-        let path = data_path(data, base_dir);
-        Some(pipeline::build_to_file(
-            &path, data, preprocess, base_dir, &file,
-        )?)
+    let cached = match rebuild || !file.exists() {
+        true => None,
+        false => cache::read(&file).ok().and_then(|ds| ds.report),
+    };
+    let (built, report) = match cached {
+        Some(report) => (None, report),
+        None => {
+            let path = data_path(data, base_dir);
+            let (stats, report) =
+                pipeline::build_to_file(&path, data, preprocess, base_dir, &file)?;
+            (Some(stats), Arc::new(report))
+        }
     };
     let bytes = std::fs::metadata(&file)
         .with_context(|| format!("cannot read {}", file.display()))?
@@ -148,6 +177,7 @@ pub fn warm_cache(
         bytes,
         hashing,
         built,
+        report,
     })
 }
 

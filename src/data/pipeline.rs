@@ -5,11 +5,13 @@
 //!    then the stratified split (which needs every label) decides each row's split;
 //! 2. **count**: clean and tokenise in parallel (rayon over chunks of rows read by a
 //!    separate thread), counting the raw tokens of training rows (per-thread counts,
-//!    merged at the end) and noting each row's encoded length; then **build the
-//!    vocabulary**, each distinct raw token stop-word-filtered and stemmed once;
+//!    merged at the end) and noting each row's length (before the cut at `max_len`,
+//!    for the data report, and as encoded); then **build the vocabulary**, each
+//!    distinct raw token stop-word-filtered and stemmed once;
 //! 3. **encode**: tokenise again (stopping at `max_len` tokens; each thread remembers
 //!    the id of every raw token it met) and stream the ids of each split into a sink:
-//!    memory, or a cache file written at its final place.
+//!    memory, or a cache file written at its final place (counting the unknown ids
+//!    for the report's vocabulary coverage).
 //!
 //! Texts are never all in memory: a chunk is read while the previous one is tokenised.
 //! The result equals tokenising every text with `Preprocessor::tokens`, building the
@@ -18,8 +20,10 @@
 
 use super::cache::{self, Header};
 use super::encoded::{Ids, Split};
+use super::notes::ReadNotes;
+use super::report::{self, DataReport, LengthCounts};
 use super::FastMap;
-use super::{load, split_indices, Dataset, Encoder, Preprocessor, Vocab};
+use super::{load, split_indices, Dataset, Encoder, Preprocessor, Vocab, UNK_ID};
 use crate::spec::{DataSection, PreprocessSection};
 use anyhow::{bail, Context};
 use rayon::prelude::*;
@@ -88,6 +92,12 @@ struct Plan {
     labels: [Vec<u32>; 3],
     offsets: [Vec<u64>; 3],
     stats: BuildStats,
+    /// What reading noticed (pass 1), for the report.
+    notes: ReadNotes,
+    /// Token counts per row before `max_len` (pass 2), for the report.
+    lengths: LengthCounts,
+    /// `<unk>` ids written per split (pass 3), for the report.
+    unknown: [usize; 3],
 }
 
 impl Plan {
@@ -102,6 +112,23 @@ impl Plan {
             tokens: [0, 1, 2].map(|s| self.offsets[s].last().copied().unwrap_or(0) as usize),
         }
     }
+
+    /// The data report, once pass 3 has run.
+    fn report(&self, path: &Path, max_len: usize) -> DataReport {
+        DataReport::new(&report::Parts {
+            file: path,
+            notes: &self.notes,
+            rows_read: self.rows_read,
+            rows_skipped: self.rows_skipped,
+            classes: &self.classes,
+            labels: [0, 1, 2].map(|s| &self.labels[s][..]),
+            lengths: &self.lengths,
+            max_len,
+            vocab_size: self.vocab.len(),
+            ids: [0, 1, 2].map(|s| self.offsets[s].last().copied().unwrap_or(0) as usize),
+            unknown: self.unknown,
+        })
+    }
 }
 
 /// Build the dataset in memory.
@@ -115,6 +142,7 @@ pub(super) fn build_in_memory(
     let mut plan = plan(path, data, cfg, &pre)?;
     let mut ids: [Vec<u32>; 3] = Default::default();
     encode(path, data, cfg, &pre, &mut plan, &mut ids)?;
+    let report = plan.report(path, cfg.max_len.max(1));
     let narrow = cache::id_width(plan.vocab.len()) == 2;
     let [train, valid, test] = [0, 1, 2].map(|s| {
         let ids = std::mem::take(&mut ids[s]);
@@ -136,19 +164,20 @@ pub(super) fn build_in_memory(
         test,
         rows_read: plan.rows_read,
         rows_skipped: plan.rows_skipped,
+        report: Some(std::sync::Arc::new(report)),
     };
     Ok((ds, plan.stats))
 }
 
 /// Build the dataset straight into the cache file `file` (never holding its ids in
-/// memory).
+/// memory), with its data report.
 pub(super) fn build_to_file(
     path: &Path,
     data: &DataSection,
     cfg: &PreprocessSection,
     base_dir: &Path,
     file: &Path,
-) -> anyhow::Result<BuildStats> {
+) -> anyhow::Result<(BuildStats, DataReport)> {
     let pre = Preprocessor::new(cfg, base_dir)?;
     let mut plan = plan(path, data, cfg, &pre)?;
     let mut writer = cache::Writer::create(
@@ -158,8 +187,9 @@ pub(super) fn build_to_file(
         [0, 1, 2].map(|s| &plan.offsets[s][..]),
     )?;
     encode(path, data, cfg, &pre, &mut plan, &mut writer)?;
-    writer.finish()?;
-    Ok(plan.stats)
+    let report = plan.report(path, cfg.max_len.max(1));
+    writer.finish(Some(&report))?;
+    Ok((plan.stats, report))
 }
 
 /// Passes 1 and 2: labels, split, token counts, lengths, vocabulary.
@@ -176,6 +206,7 @@ fn plan(
     let counted = count_tokens(path, data, cfg, pre, &scan)?;
     let vocab = build_vocab(counted.raw, pre, cfg);
     let offsets = counted.offsets;
+    let lengths = counted.lengths;
     let stats = BuildStats {
         rows: scan.member.len(),
         rows_read: scan.labels.rows_read,
@@ -197,6 +228,9 @@ fn plan(
         labels: scan.split_labels,
         offsets,
         stats,
+        notes: scan.labels.notes,
+        lengths,
+        unknown: [0; 3],
     })
 }
 
@@ -231,10 +265,12 @@ fn scan_and_split(path: &Path, data: &DataSection) -> anyhow::Result<Scanned> {
     })
 }
 
-/// Pass 2's result: raw-token counts of the training rows and each split's row ends.
+/// Pass 2's result: raw-token counts of the training rows, each split's row ends and
+/// the rows' lengths before the cut at `max_len`.
 struct Counted {
     raw: FastMap<String, RawCount>,
     offsets: [Vec<u64>; 3],
+    lengths: LengthCounts,
 }
 
 /// Pass 2: each row's encoded length (its split's offsets) and the counts of the
@@ -256,6 +292,7 @@ fn count_tokens(
         v.push(0);
         v
     });
+    let mut lengths = LengthCounts::default();
     let kept = chunks(path, data, &scan.labels.kept, |first, texts| {
         let lens: Vec<u32> = texts
             .par_chunks(TASK_ROWS)
@@ -269,7 +306,7 @@ fn count_tokens(
                     .map(|(j, text)| {
                         let training = member.get(first + j) == Some(&0);
                         let counts = training.then_some(&mut *counts);
-                        row_length(pre, text, counts, max_len)
+                        row_length(pre, text, counts)
                     })
                     .collect();
                 lens
@@ -277,6 +314,8 @@ fn count_tokens(
             .collect();
         for (j, len) in lens.into_iter().enumerate() {
             let s = split_of(member, first + j)?;
+            lengths.add(s, len as usize, max_len);
+            let len = (len as usize).clamp(1, max_len);
             let end = offsets[s].last().copied().unwrap_or(0) + len as u64;
             offsets[s].push(end);
         }
@@ -294,16 +333,20 @@ fn count_tokens(
             raw.entry(t).or_insert(RawCount { count: 0, ..c }).count += c.count;
         }
     }
-    Ok(Counted { raw, offsets })
+    Ok(Counted {
+        raw,
+        offsets,
+        lengths,
+    })
 }
 
-/// The encoded length of one row (1..=`max_len`); a training row (`counts` given)
-/// has all its raw tokens counted, the others stop at `max_len`.
+/// The tokens of one row after stop words, before the cut at `max_len` (the encoded
+/// length is this clamped to 1..=`max_len`); a training row (`counts` given) has its
+/// raw tokens counted.
 fn row_length(
     pre: &Preprocessor,
     text: &str,
     counts: Option<&mut FastMap<String, RawCount>>,
-    max_len: usize,
 ) -> u32 {
     let mut n = 0usize;
     match counts {
@@ -324,10 +367,10 @@ fn row_length(
         }),
         None => pre.each_raw_token(text, |raw| {
             n += usize::from(!pre.is_stopword(raw));
-            n < max_len
+            true
         }),
     }
-    n.clamp(1, max_len) as u32
+    n.min(u32::MAX as usize) as u32
 }
 
 /// The vocabulary from the raw-token counts: each distinct raw token that is not a
@@ -365,6 +408,7 @@ fn encode(
     let max_len = cfg.max_len.max(1);
     let memos: ThreadLocal<RefCell<FastMap<String, u32>>> = ThreadLocal::new();
     let mut next = [0usize; 3];
+    let mut unknown = [0usize; 3];
     let (member, offsets) = (&plan.member, &plan.offsets);
     let kept = chunks(path, data, &plan.kept, |first, texts| {
         let encoded: Vec<Vec<u32>> = texts
@@ -390,11 +434,13 @@ fn encode(
                 );
             }
             sink.push(s, ids)?;
+            unknown[s] += ids.iter().filter(|&&id| id == UNK_ID).count();
             next[s] += 1;
         }
         Ok(())
     })?;
     check_rows(path, kept, member.len())?;
+    plan.unknown = unknown;
     plan.stats.encode = start.elapsed();
     Ok(())
 }

@@ -94,6 +94,9 @@ fn run_trial(
     let (trial_id, config) = (job.trial_id, job.config);
     let device = device::select(job.device)?;
     let dataset = datasets.get(config, job.base_dir, Some(&root.join("cache")))?;
+    if let Some(report) = &dataset.report {
+        store.record_data_report(trial_id, &serde_json::to_string(report.as_ref())?)?;
+    }
     let balanced = data::balance(
         &dataset.train,
         dataset.classes.len(),

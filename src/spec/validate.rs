@@ -112,6 +112,14 @@ fn dialect(d: &DataSection) -> Check {
             );
         }
     }
+    let quoting = d.quoting.unwrap_or(super::config::Quoting::Rfc4180);
+    if d.delimiter.as_deref() == Some("\"") && quoting == super::config::Quoting::Rfc4180 {
+        return fail(
+            "data.delimiter",
+            "a quote cannot separate fields that RFC 4180 quotes; set data.quoting = \"none\" \
+             or another delimiter",
+        );
+    }
     if let Some(label) = &d.encoding {
         if crate::data::read::encoding_for_label(label).is_none() {
             return fail(

@@ -181,6 +181,10 @@ impl Store {
             }
         };
         copy_results(&tx, shard, trial.id, target_id)?;
+        tx.execute(
+            "UPDATE trials SET data_report = ?2 WHERE id = ?1",
+            params![target_id, shard.data_report(trial.id)?],
+        )?;
         let dir = parent_dir(&self.path)
             .join(experiment)
             .join(target_id.to_string());

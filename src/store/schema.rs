@@ -84,6 +84,10 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX queue_order ON queue(priority DESC, batch, trial_id);
     ",
+    // 4: what the trial was trained on: the data report (JSON, as `lab data --format
+    // json` prints it) of its dataset, recorded when the trial starts; NULL for
+    // trials recorded before
+    "ALTER TABLE trials ADD COLUMN data_report TEXT;",
 ];
 
 /// The schema version this build writes.

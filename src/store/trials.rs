@@ -156,6 +156,53 @@ impl Store {
         Ok(())
     }
 
+    /// Record the data report (JSON) of the dataset a trial trains on, replacing
+    /// an earlier one.
+    ///
+    /// # Errors
+    /// No such trial, or the database cannot be written.
+    pub fn record_data_report(&self, trial_id: i64, report_json: &str) -> Result<()> {
+        let tx = self.write()?;
+        let changed = tx.execute(
+            "UPDATE trials SET data_report = ?2 WHERE id = ?1",
+            params![trial_id, report_json],
+        )?;
+        if changed == 0 {
+            bail!(
+                "{}: no trial {trial_id} to record a data report for",
+                self.path.display()
+            );
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The data report (JSON) recorded with a trial; `None` when none was (a trial
+    /// that never started, one recorded by an older lab, or a database older than
+    /// the column).
+    ///
+    /// # Errors
+    /// The database cannot be read.
+    pub fn data_report(&self, trial_id: i64) -> Result<Option<String>> {
+        // A shard opened read-only may predate the column (schema version 4).
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version < 4 {
+            return Ok(None);
+        }
+        let report: Option<Option<String>> = self
+            .conn
+            .query_row(
+                "SELECT data_report FROM trials WHERE id = ?1",
+                [trial_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .with_context(|| format!("cannot read the data report of trial {trial_id}"))?;
+        Ok(report.flatten())
+    }
+
     /// Refresh the lease of a running trial held by `worker`; false when the trial
     /// is no longer running under that worker (it was reclaimed).
     ///
@@ -269,7 +316,8 @@ fn reset(tx: &Transaction, ids: &[i64], how: Reset) -> Result<()> {
                 }
                 tx.execute(
                     "UPDATE trials SET status = 'pending', worker = NULL, device = NULL,
-                         started_at = NULL, finished_at = NULL, error = NULL, heartbeat_at = NULL
+                         started_at = NULL, finished_at = NULL, error = NULL, heartbeat_at = NULL,
+                         data_report = NULL
                      WHERE id = ?1",
                     [id],
                 )?;

@@ -42,6 +42,7 @@ fn synthetic() -> Dataset {
         test,
         rows_read: 112,
         rows_skipped: 0,
+        report: None,
     }
 }
 

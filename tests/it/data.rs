@@ -762,6 +762,7 @@ fn reference(d: &DataSection, pre: &PreprocessSection, base: &Path) -> data::Dat
         test,
         rows_read: table.rows_read,
         rows_skipped: table.rows_skipped,
+        report: None,
     }
 }
 

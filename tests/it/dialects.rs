@@ -249,6 +249,17 @@ fn quotes_that_never_close_or_swallow_lines_name_the_line_they_open_on() {
         "{msg}"
     );
     assert!(msg.contains("data.quoting = \"none\""), "{msg}");
+    // A quote that would swallow the rest of a big file is stopped after 10,000 lines.
+    let mut runaway = String::from("text,label\na,pos\n\"opens,neg\n");
+    runaway += &"b,pos\n".repeat(10_050);
+    let err = parse("d.csv", runaway.as_bytes(), &section(|_| {})).unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains(
+            "d.csv, line 3: a quoted field opens here and runs over more than 10000 lines"
+        ),
+        "{msg}"
+    );
     let swallow = "text,label\n\"opens,pos\nb,neg\nthe 5\" screen,pos\nd,neg\n";
     let err = parse("d.csv", swallow.as_bytes(), &section(|_| {})).unwrap_err();
     assert!(
@@ -430,6 +441,11 @@ fn spec_refuses_unknown_encodings_and_bad_delimiters_with_file_line_and_key() {
             "delimiter = \";;\"",
             "data.delimiter",
             ["\";;\"", "single character"],
+        ),
+        (
+            "delimiter = '\"'",
+            "data.delimiter",
+            ["a quote cannot separate", "data.quoting"],
         ),
     ] {
         let text = spec.replace(

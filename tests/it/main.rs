@@ -11,6 +11,7 @@ mod cluster;
 mod common;
 mod crash;
 mod data;
+mod data_report;
 mod dialects;
 mod docs;
 mod e2e;

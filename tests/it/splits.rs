@@ -102,6 +102,7 @@ fn metrics_over_zero_rows_are_an_error_not_zeros() {
         test: Split::default(),
         rows_read: 16,
         rows_skipped: 0,
+        report: None,
     };
     let model_cfg = lab::spec::ModelSection {
         embedding_dim: 4,

@@ -515,6 +515,7 @@ fn synthetic(seed: u64) -> Dataset {
         test,
         rows_read: 100,
         rows_skipped: 0,
+        report: None,
     }
 }
 

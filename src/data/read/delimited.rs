@@ -170,6 +170,20 @@ impl Delimited {
     fn row_error(&mut self, e: csv::Error) -> anyhow::Error {
         let file = &self.file;
         let gz = self.detected.gzip;
+        if let Some(open) = self
+            .reader
+            .get_ref()
+            .quotes
+            .as_ref()
+            .and_then(|q| q.runaway())
+        {
+            return anyhow::anyhow!(
+                "{file}, line {}: a quoted field opens here and runs over more than {} lines \
+                 (a \" never closed? data.quoting = \"none\" reads quotes as text)",
+                self.line_of(open),
+                super::lines::MAX_FIELD_LINES
+            );
+        }
         let at = match e.kind() {
             csv::ErrorKind::Io(err) if gz => {
                 return anyhow::anyhow!("{file}: not a valid gzip file ({err})")

@@ -103,7 +103,15 @@ pub(super) struct QuoteTracker {
     /// The first quoted field that held a line break and closed before something
     /// other than a delimiter or a line end: the offset of its opening quote.
     stray: Option<u64>,
+    /// Line breaks in the current quoted field.
+    field_lines: u64,
+    /// The opening quote of a field that ran over [`MAX_FIELD_LINES`] lines.
+    runaway: Option<u64>,
 }
+
+/// More line breaks than this in one quoted field: a quote never closed, stopped before
+/// the csv reader buffers the rest of a big file into one field.
+pub(super) const MAX_FIELD_LINES: u64 = 10_000;
 
 impl QuoteTracker {
     /// A tracker for fields separated by `delim`.
@@ -117,6 +125,8 @@ impl QuoteTracker {
             open_at: 0,
             spanned: false,
             stray: None,
+            field_lines: 0,
+            runaway: None,
         }
     }
 
@@ -141,10 +151,20 @@ impl QuoteTracker {
         }
     }
 
-    /// Note a line break in quoted bytes.
+    /// The opening quote of a quoted field that ran over [`MAX_FIELD_LINES`] lines.
+    pub(super) fn runaway(&self) -> Option<u64> {
+        self.runaway
+    }
+
+    /// Count the line breaks in quoted bytes (a `\r\n` split between reads counts twice:
+    /// the limit is not that exact).
     fn scan_quoted(&mut self, quoted: &[u8]) {
-        if !self.spanned && memchr::memchr2(b'\n', b'\r', quoted).is_some() {
+        for i in memchr::memchr2_iter(b'\n', b'\r', quoted) {
             self.spanned = true;
+            self.field_lines += u64::from(quoted[i] == b'\n' || quoted.get(i + 1) != Some(&b'\n'));
+        }
+        if self.field_lines > MAX_FIELD_LINES && self.runaway.is_none() {
+            self.runaway = Some(self.open_at);
         }
     }
 
@@ -195,6 +215,7 @@ impl QuoteTracker {
                         if before == self.delim || before == b'\n' || before == b'\r' {
                             self.in_quotes = true;
                             self.spanned = false;
+                            self.field_lines = 0;
                             self.open_at = self.offset + q as u64;
                         }
                         self.prev = b'"';

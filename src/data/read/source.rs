@@ -123,6 +123,10 @@ impl Read for Source {
         self.lines.feed(&buf[..n]);
         if let Some(q) = &mut self.quotes {
             q.feed(&buf[..n]);
+            // Stop the csv reader from buffering the rest of the file into one field.
+            if q.runaway().is_some() {
+                return Err(std::io::Error::other("a quoted field runs on"));
+            }
         }
         Ok(n)
     }
