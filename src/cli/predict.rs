@@ -192,32 +192,19 @@ fn predict_file(
     request: &Request,
     output: Option<&Path>,
 ) -> Result<i32> {
-    let mut note = None;
-    let mut layout = |detected: &_| {
-        let name = output.map(|p| p.to_string_lossy().into_owned());
-        let (layout, why) = output_layout(name.as_deref(), input, detected);
-        note = why;
-        layout
-    };
+    let name = output.map(|p| p.to_string_lossy().into_owned());
+    let layout = |detected: &_| output_layout(name.as_deref(), input, detected);
     let (annotated, written) = match output {
         Some(path) => {
             // Labels are checked before the output file is created.
             let mut buffer = Vec::new();
-            let annotated = annotate(model, input, request, &mut layout, &mut buffer)?;
-            let path = match &note {
-                // Not CSV under a .parquet name: the extension says what the file holds.
-                Some(_) => path.with_extension("csv"),
-                None => path.to_path_buf(),
-            };
-            write_output(&path, &buffer)?;
+            let annotated = annotate(model, input, request, layout, &mut buffer)?;
+            write_output(path, &buffer)?;
             (annotated, Some(path))
         }
-        None => (
-            annotate(model, input, request, &mut layout, out::Stdout)?,
-            None,
-        ),
+        None => (annotate(model, input, request, layout, out::Stdout)?, None),
     };
-    for line in note.iter().chain(&annotated.notes) {
+    for line in &annotated.notes {
         tracing::warn!("{line}");
     }
     if let Some(path) = written {

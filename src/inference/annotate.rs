@@ -119,12 +119,12 @@ pub fn reading_section(train: &DataSection, input: &Input, request: &Request) ->
 }
 
 /// The layout to write: `output_name`'s kind when its extension names one, else the
-/// input's format and dialect. The string, when there is one, is for the user.
+/// input's format and dialect.
 pub fn output_layout(
     output_name: Option<&str>,
     input: &Input,
     detected: &read::Detected,
-) -> (Layout, Option<String>) {
+) -> Layout {
     let read_kind = Kind::of_detected(detected);
     let kind = output_name
         .and_then(Kind::of_name)
@@ -148,7 +148,7 @@ struct Row {
 /// # Errors
 /// The input cannot be read (named with its physical line), lacks a column, holds an
 /// unknown label; the model or the writing fails.
-pub fn annotate<W: Write>(
+pub fn annotate<W: Write + Send>(
     model: &TrainedModel,
     input: &Input,
     request: &Request,

@@ -444,10 +444,7 @@ async fn predict_csv(
             m,
             &input,
             &request,
-            |detected| {
-                let (layout, _) = output_layout(None, &input, detected);
-                *chosen.insert(layout)
-            },
+            |detected| *chosen.insert(output_layout(None, &input, detected)),
             &mut out,
         )?;
         Ok((out, chosen))

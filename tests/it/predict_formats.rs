@@ -223,6 +223,100 @@ fn the_output_file_extension_can_ask_for_json_lines_or_json() {
     assert_eq!(json.as_array().unwrap(), &objects);
 }
 
+/// new.tsv's (text, label) rows.
+fn new_rows() -> Vec<(String, String)> {
+    let input = std::fs::read_to_string(trained().join("new.tsv")).unwrap();
+    rows(&input, b'\t', false)[1..]
+        .iter()
+        .map(|r| (r[0].clone(), r[1].clone()))
+        .collect()
+}
+
+#[test]
+fn json_lines_and_json_inputs_come_back_in_their_format() {
+    let tsv = rows(&stdout_of(&predict(&["--input", "new.tsv"])), b'\t', false);
+    // Numbers stay numbers: an `id` field beside the text and label.
+    let mut jsonl = String::new();
+    for (i, (text, label)) in new_rows().iter().enumerate() {
+        let object = serde_json::json!({"id": i + 1, "text": text, "label": label});
+        jsonl.push_str(&format!("{object}\n"));
+    }
+    std::fs::write(trained().join("new.jsonl"), &jsonl).unwrap();
+    let out = stdout_of(&predict(&["--input", "new.jsonl"]));
+    let objects: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(objects.len(), 12);
+    for (i, (object, row)) in objects.iter().zip(&tsv[1..]).enumerate() {
+        assert_eq!(object["id"], serde_json::json!(i + 1));
+        assert_eq!(object["text"], row[0].as_str());
+        assert_eq!(object["predicted_label"], row[2].as_str());
+        assert!(object["p_negative"].is_number());
+    }
+    let array: Vec<Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    std::fs::write(
+        trained().join("new.json"),
+        serde_json::to_string_pretty(&array).unwrap(),
+    )
+    .unwrap();
+    let out: Value = serde_json::from_str(&stdout_of(&predict(&["--input", "new.json"]))).unwrap();
+    assert_eq!(out.as_array().unwrap(), &objects);
+}
+
+#[test]
+fn a_parquet_input_is_written_back_as_parquet() {
+    use arrow_array::{cast::AsArray, types::Float32Type, ArrayRef, RecordBatch, StringArray};
+    let tsv = rows(&stdout_of(&predict(&["--input", "new.tsv"])), b'\t', false);
+    let (texts, labels): (Vec<String>, Vec<String>) = new_rows().into_iter().unzip();
+    let batch = RecordBatch::try_from_iter([
+        (
+            "text",
+            std::sync::Arc::new(StringArray::from(texts)) as ArrayRef,
+        ),
+        (
+            "label",
+            std::sync::Arc::new(StringArray::from(labels)) as ArrayRef,
+        ),
+    ])
+    .unwrap();
+    let file = std::fs::File::create(trained().join("new.parquet")).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    stdout_of(&predict(&[
+        "--input",
+        "new.parquet",
+        "--output",
+        "o.parquet",
+    ]));
+    let file = std::fs::File::open(trained().join("o.parquet")).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
+    let batch = arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap();
+    let names: Vec<String> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(names, HEADER);
+    assert_eq!(batch.num_rows(), 12);
+    let predicted = batch.column(2).as_string::<i32>();
+    let p_positive = batch.column(4).as_primitive::<Float32Type>();
+    for (i, row) in tsv[1..].iter().enumerate() {
+        assert_eq!(batch.column(0).as_string::<i32>().value(i), row[0]);
+        assert_eq!(predicted.value(i), row[2]);
+        assert!((f64::from(p_positive.value(i)) - row[4].parse::<f64>().unwrap()).abs() < 1e-6);
+    }
+}
+
 #[test]
 fn training_on_a_semicolon_csv_makes_semicolon_the_default() {
     let dir = copy_case("predict-formats");

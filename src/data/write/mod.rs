@@ -1,8 +1,9 @@
 //! Writing records back in the format they were read in (`lab predict --input`,
 //! `POST /v1/predict/csv`): delimited text with the input's delimiter and quoting,
-//! JSON Lines, or a JSON array of objects. Text always goes out as UTF-8, whatever
-//! the input's encoding. Parquet output is not built in (the `parquet` crate is not a
-//! dependency yet): [`Layout::for_kind`] falls back to CSV and says so.
+//! JSON Lines, a JSON array of objects, or Parquet (`parquet.rs`). Text always goes
+//! out as UTF-8, whatever the input's encoding.
+
+mod parquet;
 
 use super::read::Detected;
 use anyhow::{bail, Result};
@@ -78,14 +79,15 @@ pub enum Layout {
     JsonLines,
     /// One JSON array of objects.
     Json,
+    /// A Parquet file (snappy): text fields as strings, probabilities as floats.
+    Parquet,
 }
 
 impl Layout {
     /// The layout for `kind`: the input's own delimiter and quoting (`detected`) when
     /// the input was read as delimited text of that kind, else the kind's defaults
-    /// (CSV: comma, quoted; TSV: tab, unquoted). Parquet falls back to CSV; the second
-    /// value then says so, for the user.
-    pub fn for_kind(kind: Kind, detected: &Detected) -> (Layout, Option<String>) {
+    /// (CSV: comma, quoted; TSV: tab, unquoted).
+    pub fn for_kind(kind: Kind, detected: &Detected) -> Layout {
         let same = detected.format == "csv" && Kind::of_detected(detected) == kind;
         let delimited = |delimiter: char, quote: bool| Layout::Delimited {
             delimiter: delimiter as u8,
@@ -95,19 +97,13 @@ impl Layout {
             Kind::Csv | Kind::Tsv if same => {
                 let delimiter = detected.delimiter.filter(char::is_ascii).unwrap_or(',');
                 let quote = detected.quoting.as_deref() != Some("none");
-                (delimited(delimiter, quote), None)
+                delimited(delimiter, quote)
             }
-            Kind::Csv => (delimited(',', true), None),
-            Kind::Tsv => (delimited('\t', false), None),
-            Kind::JsonLines => (Layout::JsonLines, None),
-            Kind::Json => (Layout::Json, None),
-            Kind::Parquet => (
-                delimited(',', true),
-                Some(
-                    "Parquet output is not supported yet: the predictions are written as CSV"
-                        .into(),
-                ),
-            ),
+            Kind::Csv => delimited(',', true),
+            Kind::Tsv => delimited('\t', false),
+            Kind::JsonLines => Layout::JsonLines,
+            Kind::Json => Layout::Json,
+            Kind::Parquet => Layout::Parquet,
         }
     }
 
@@ -120,6 +116,7 @@ impl Layout {
             Layout::Delimited { .. } => Kind::Csv,
             Layout::JsonLines => Kind::JsonLines,
             Layout::Json => Kind::Json,
+            Layout::Parquet => Kind::Parquet,
         }
     }
 
@@ -129,7 +126,8 @@ impl Layout {
             Kind::Tsv => "text/tab-separated-values; charset=utf-8",
             Kind::JsonLines => "application/x-ndjson",
             Kind::Json => "application/json",
-            Kind::Csv | Kind::Parquet => "text/csv; charset=utf-8",
+            Kind::Parquet => "application/vnd.apache.parquet",
+            Kind::Csv => "text/csv; charset=utf-8",
         }
     }
 }
@@ -144,15 +142,16 @@ pub enum Cell<'a> {
 }
 
 /// Writes rows under fixed column names in one [`Layout`].
-pub struct TableWriter<W: Write> {
+pub struct TableWriter<W: Write + Send> {
     layout: Layout,
     columns: Vec<String>,
     csv: Option<csv::Writer<W>>,
     json: Option<W>,
+    parquet: Option<(W, parquet::Columns)>,
     rows: usize,
 }
 
-impl<W: Write> TableWriter<W> {
+impl<W: Write + Send> TableWriter<W> {
     /// Start writing (a delimited file's header goes out now).
     ///
     /// # Errors
@@ -163,6 +162,7 @@ impl<W: Write> TableWriter<W> {
             columns,
             csv: None,
             json: None,
+            parquet: None,
             rows: 0,
         };
         match layout {
@@ -184,6 +184,7 @@ impl<W: Write> TableWriter<W> {
                 writer.csv = Some(csv);
             }
             Layout::JsonLines => writer.json = Some(out),
+            Layout::Parquet => writer.parquet = Some((out, parquet::Columns::default())),
             Layout::Json => {
                 let mut out = out;
                 out.write_all(b"[")?;
@@ -217,6 +218,10 @@ impl<W: Write> TableWriter<W> {
                 texts.push(text);
             }
             csv.write_record(&texts)?;
+            return Ok(());
+        }
+        if let Some((_, columns)) = &mut self.parquet {
+            columns.push(cells);
             return Ok(());
         }
         let out = self.json.as_mut().expect("a JSON layout has its writer");
@@ -258,6 +263,9 @@ impl<W: Write> TableWriter<W> {
     pub fn finish(mut self) -> Result<()> {
         if let Some(mut csv) = self.csv.take() {
             csv.flush()?;
+        }
+        if let Some((out, columns)) = self.parquet.take() {
+            columns.write(&self.columns, out)?;
         }
         if let Some(mut out) = self.json.take() {
             if self.layout == Layout::Json {
@@ -366,24 +374,20 @@ mod tests {
             quoting: Some("rfc4180".into()),
             ..Detected::default()
         };
-        let (layout, note) = Layout::for_kind(Kind::Csv, &semicolon);
         assert_eq!(
-            (layout, note),
-            (
-                Layout::Delimited {
-                    delimiter: b';',
-                    quote: true
-                },
-                None
-            )
+            Layout::for_kind(Kind::Csv, &semicolon),
+            Layout::Delimited {
+                delimiter: b';',
+                quote: true
+            }
         );
         assert_eq!(
-            Layout::for_kind(Kind::Tsv, &semicolon).0,
+            Layout::for_kind(Kind::Tsv, &semicolon),
             Layout::Delimited {
                 delimiter: b'\t',
                 quote: false
             }
         );
-        assert!(Layout::for_kind(Kind::Parquet, &semicolon).1.is_some());
+        assert_eq!(Layout::for_kind(Kind::Parquet, &semicolon), Layout::Parquet);
     }
 }
