@@ -219,11 +219,15 @@ fn row_label<'r>(
     notes: &mut ReadNotes,
 ) -> anyhow::Result<Option<&'r str>> {
     let line = rec.line;
-    if rec.label_lossy {
+    if rec.joined {
+        notes.joined.add(line);
+    }
+    if rec.label_lossy || rec.label.contains('\u{FFFD}') {
         bail!(
             "{file}, line {line}: the label in column {:?} (data.label) has bytes that are \
-             not valid {}; a class name is never stored with replaced characters: fix \
-             the file or set data.encoding to its encoding",
+             not valid {} (or a U+FFFD replacement character); a class name is never \
+             stored with replaced characters: fix the file or set data.encoding to its \
+             encoding",
             data.label,
             notes.detected.encoding
         );
@@ -377,7 +381,7 @@ fn take_sample(
 }
 
 /// Say once what reading left out or changed.
-fn warn_notes(file: &str, data: &DataSection, notes: &ReadNotes) {
+pub(super) fn warn_notes(file: &str, data: &DataSection, notes: &ReadNotes) {
     if notes.lossy.count > 0 {
         // Bytes invalid in UTF-8 often mean the file is in another encoding.
         let encoding = &notes.detected.encoding;
@@ -393,6 +397,15 @@ fn warn_notes(file: &str, data: &DataSection, notes: &ReadNotes) {
             notes.lossy.count,
             notes.lossy.first_lines[0],
             notes.lossy.lines()
+        );
+    }
+    if notes.joined.count > 0 {
+        tracing::warn!(
+            "{file}: {} record(s) with a quoted field that runs over lines looking like rows \
+             of their own ({}): a stray quote may have joined rows; each was read as one \
+             row (data.quoting = \"none\" reads quotes as text)",
+            notes.joined.count,
+            notes.joined.lines()
         );
     }
     if let Some(t) = notes.skipped.get(EMPTY_TEXT) {

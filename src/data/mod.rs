@@ -115,7 +115,11 @@ pub fn prepare_cached(
     let file = cache::cache_path(cache_dir, key);
     if file.exists() {
         if let Ok(ds) = cache::read(&file) {
-            if ds.report.is_some() {
+            if let Some(report) = &ds.report {
+                // Said on every run, not only the one that read the file.
+                if let Ok(notes) = serde_json::from_value(report.notes.clone()) {
+                    load::warn_notes(&report.file, data, &notes);
+                }
                 return Ok(ds);
             }
         }

@@ -3,14 +3,14 @@
 //! output) and kept with the trial (its data report).
 
 use super::read::Detected;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// How many first line numbers a [`Tally`] keeps.
 const FIRST_LINES: usize = 5;
 
 /// Rows counted under one reason, with the physical lines of the first few.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Tally {
     /// How many rows.
     pub count: usize,
@@ -41,7 +41,7 @@ impl Tally {
 }
 
 /// Raw labels merged into one class, and by what rule.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LabelMerge {
     /// The class they became.
     pub class: String,
@@ -52,7 +52,8 @@ pub struct LabelMerge {
 }
 
 /// Everything reading a data file noticed.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ReadNotes {
     /// How the file was read (format, delimiter, quoting, encoding).
     pub detected: Detected,
@@ -62,4 +63,7 @@ pub struct ReadNotes {
     pub lossy: Tally,
     /// Labels merged into one class.
     pub merged: Vec<LabelMerge>,
+    /// Records with a multi-line quoted field whose lines look like rows of their own
+    /// (a stray quote may have joined rows): read as one row each, counted and said.
+    pub joined: Tally,
 }

@@ -172,7 +172,7 @@ pub fn annotate<W: Write + Send>(
             e
         }
     })?;
-    let (rows, correct) = read_rows(model, records.as_mut(), &input.name(), &data, opts)?;
+    let (rows, correct, lossy) = read_rows(model, records.as_mut(), &input.name(), &data, opts)?;
     // After the rows: a JSON reader may learn columns as it goes.
     let columns = records.columns().to_vec();
     let detected = records.detected().clone();
@@ -204,6 +204,17 @@ pub fn annotate<W: Write + Send>(
     }
     writer.finish()?;
     let mut notes = Vec::new();
+    if lossy.count > 0 {
+        // Training warns about the same bytes; a prediction must not garble them quietly.
+        notes.push(format!(
+            "{}: {} row(s) had bytes invalid in {} replaced by U+FFFD ({}); give the \
+             file's encoding with --encoding (serve: ?encoding=)",
+            input.name(),
+            lossy.count,
+            detected.encoding,
+            lossy.lines()
+        ));
+    }
     if !detected.encoding.eq_ignore_ascii_case("utf-8") && !detected.encoding.is_empty() {
         notes.push(format!(
             "{} was read as {}; the predictions are written as UTF-8",
@@ -226,25 +237,39 @@ pub fn annotate<W: Write + Send>(
     })
 }
 
-/// Every record, and the true labels when a label column was given (each one a class
-/// the model knows, else an error naming the physical line).
+/// The records read: their rows, the true labels when a label column was given
+/// (each one a class the model knows, else an error naming the physical line), and
+/// the rows with bytes invalid in the encoding.
+type Read = (Vec<Row>, Option<Vec<String>>, crate::data::notes::Tally);
+
+/// Every record, the true labels and the lossy rows (see [`Read`]).
 fn read_rows(
     model: &TrainedModel,
     records: &mut dyn read::Records,
     source: &str,
     data: &DataSection,
     opts: ReadOptions,
-) -> Result<(Vec<Row>, Option<Vec<String>>)> {
+) -> Result<Read> {
     let mut rows = Vec::new();
     let mut truth = opts.label.then(Vec::new);
+    let mut lossy = crate::data::notes::Tally::default();
     let mut rec = Record::default();
     while records.next_record(&mut rec)? {
+        if rec.text_lossy || rec.label_lossy {
+            lossy.add(rec.line);
+        }
         if let Some(truth) = &mut truth {
             let label = rec.label.trim();
             if !model.classes.iter().any(|c| c == label) {
+                let hint = if rec.label_lossy {
+                    " (its bytes are not valid in the encoding it was read in: give the \
+                     file's encoding with --encoding)"
+                } else {
+                    ""
+                };
                 bail!(
                     "{source}, line {}: label {label:?} in column `{}` was not seen at \
-                     training time; the model knows: {}",
+                     training time{hint}; the model knows: {}",
                     rec.line,
                     data.label,
                     model.classes.join(", ")
@@ -258,5 +283,5 @@ fn read_rows(
             text: std::mem::take(&mut rec.text),
         });
     }
-    Ok((rows, truth))
+    Ok((rows, truth, lossy))
 }

@@ -437,17 +437,17 @@ async fn predict_csv(
         name,
         bytes: bytes.to_vec().into(),
     };
-    let (annotated, layout) = run_model(&state, move |m| {
+    let (annotated, layout, notes) = run_model(&state, move |m| {
         let mut out = Vec::new();
         let mut chosen = None;
-        annotate(
+        let annotated = annotate(
             m,
             &input,
             &request,
             |detected| *chosen.insert(output_layout(None, &input, detected)),
             &mut out,
         )?;
-        Ok((out, chosen))
+        Ok((out, chosen, annotated.notes))
     })
     .await
     .map_err(|e| {
@@ -459,14 +459,22 @@ async fn predict_csv(
         "attachment; filename=\"predictions.{}\"",
         layout.kind().extension()
     );
-    Ok((
+    let mut response = (
         [
             (header::CONTENT_TYPE, layout.content_type().to_string()),
             (header::CONTENT_DISPOSITION, disposition),
         ],
         annotated,
     )
-        .into_response())
+        .into_response();
+    // What reading changed (bytes replaced, an encoding read): logged and told to the client.
+    for note in &notes {
+        tracing::warn!("{note}");
+        if let Ok(value) = header::HeaderValue::from_str(note) {
+            response.headers_mut().append("x-lab-warning", value);
+        }
+    }
+    Ok(response)
 }
 
 async fn model_info(State(state): State<Shared>) -> Json<ModelInfo> {

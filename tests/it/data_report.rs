@@ -340,3 +340,31 @@ fn migration_4_adds_the_column_and_older_trials_say_not_recorded() {
         serde_json::from_str(&ok(&lab(dir.path(), &["show", "1", "--format", "json"]))).unwrap();
     assert!(json["data_report"].is_null(), "{json}");
 }
+
+#[test]
+fn a_run_on_a_cached_dataset_still_says_what_reading_skipped() {
+    let dir = setup();
+    // `lab data` reads the file and fills the cache; the run then reads the cache only.
+    let first = lab(dir.path(), &["data", "spec.toml"]);
+    assert!(first.status.success());
+    let said = "skipped 2 row(s) with empty text (lines 5, 13";
+    assert!(String::from_utf8_lossy(&first.stderr).contains(said));
+    let run = lab(dir.path(), &["prepare", "spec.toml", "--format", "json"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(String::from_utf8_lossy(&run.stdout).contains("\"cached\":true"));
+    let run = lab(
+        dir.path(),
+        &[
+            "run",
+            "spec.toml",
+            "--set",
+            "train.epochs=1",
+            "--set",
+            "experiment.seeds=[1]",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert_eq!(stderr.matches(said).count(), 1, "{stderr}");
+}

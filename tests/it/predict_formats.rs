@@ -441,3 +441,33 @@ fn find(dir: &Path, name: &str) -> Option<PathBuf> {
     }
     None
 }
+
+#[test]
+fn a_file_in_another_encoding_is_never_garbled_quietly() {
+    // windows-1252 bytes: "caf\xe9" is not UTF-8.
+    let mut bytes = b"text\tlabel\n".to_vec();
+    for i in 0..4 {
+        bytes.extend_from_slice(format!("a caf\u{e9} review {i}\tpositive\n").as_bytes());
+    }
+    let latin: Vec<u8> = String::from_utf8(bytes.clone())
+        .unwrap()
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)).unwrap())
+        .collect();
+    std::fs::write(trained().join("latin.tsv"), &latin).unwrap();
+    let out = predict(&["--input", "latin.tsv"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr
+            .contains("4 row(s) had bytes invalid in UTF-8 replaced by U+FFFD (lines 2, 3, 4, 5)")
+            && stderr.contains("--encoding"),
+        "{stderr}"
+    );
+    // With the encoding given, the text is read right and nothing is said.
+    let out = predict(&["--input", "latin.tsv", "--encoding", "windows-1252"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("U+FFFD"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("a café review 0\tpositive"));
+}

@@ -22,8 +22,6 @@ pub(super) struct Delimited {
     keys: [String; 2],
     all_fields: bool,
     refuse_lossy: bool,
-    /// [`Delimited::warn_joined_rows`] has warned.
-    warned_joined: bool,
     record: csv::ByteRecord,
     done: bool,
 }
@@ -86,7 +84,6 @@ impl Delimited {
             keys: [data.text.clone(), data.label.clone()],
             all_fields: opts.all_fields,
             refuse_lossy: data.on_invalid_utf8.unwrap_or_default() == OnInvalidUtf8::Error,
-            warned_joined: false,
             record: csv::ByteRecord::new(),
             done: false,
         };
@@ -219,37 +216,23 @@ impl Delimited {
         }
     }
 
-    /// Warn (once a file) about a multi-line quoted field with lines that look like
-    /// rows of their own: as many delimiters as the header has. A stray quote that
-    /// closes right before a delimiter joins rows without breaking the field count.
-    fn warn_joined_rows(&mut self, record: &csv::ByteRecord, line: u64) {
-        let Some(delim) = self.detected.delimiter.filter(|_| !self.warned_joined) else {
-            return;
+    /// Whether a record whose fields span lines holds lines that look like rows of
+    /// their own (as many delimiters as the header): the mark of a stray quote that
+    /// closed cleanly and joined rows. Counted by the label scan, said once.
+    fn looks_joined(&self, record: &csv::ByteRecord) -> bool {
+        let Some(delim) = self.detected.delimiter else {
+            return false;
         };
-        let seps = self.columns.len() - 1;
-        let rowlike = |field: &[u8]| {
+        let seps = self.columns.len().saturating_sub(1);
+        if seps == 0 || self.reader.get_ref().quotes.is_none() {
+            return false;
+        }
+        record.iter().any(|field| {
             let text = String::from_utf8_lossy(field).replace("\r\n", "\n");
             let lines: Vec<&str> = text.split(['\n', '\r']).collect();
             let n = lines.len() - 1; // the last piece is not a whole line
-            let k = lines[..n]
-                .iter()
-                .filter(|l| l.matches(delim).count() == seps)
-                .count();
-            (k, n)
-        };
-        if seps == 0 || self.reader.get_ref().quotes.is_none() {
-            return;
-        }
-        if let Some((k, n)) = record.iter().map(rowlike).find(|&(k, _)| k > 0) {
-            self.warned_joined = true;
-            tracing::warn!(
-                "{}, line {line}: a quoted field runs over {} lines, and {k} of them look like \
-                 rows of their own ({seps} {delim:?} each): a stray quote may have joined rows \
-                 (data.quoting = \"none\" reads quotes as text); only the first such record is named",
-                self.file,
-                n + 1
-            );
-        }
+            lines[..n].iter().any(|l| l.matches(delim).count() == seps)
+        })
     }
 
     /// Refuse a quote that swallowed lines (RFC 4180 quoting only).
@@ -342,9 +325,7 @@ impl Records for Delimited {
         let spans = source.lines.record_line(end) > rec.line + 1;
         let record = std::mem::take(&mut self.record);
         let result = self.fill(&record, rec, bad);
-        if spans && result.is_ok() {
-            self.warn_joined_rows(&record, rec.line);
-        }
+        rec.joined = spans && result.is_ok() && self.looks_joined(&record);
         self.record = record;
         result?;
         Ok(true)

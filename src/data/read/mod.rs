@@ -17,7 +17,7 @@ mod source;
 pub use decode::encoding_for_label;
 
 use crate::spec::DataSection;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// One record of a data file.
@@ -34,6 +34,9 @@ pub struct Record {
     pub text_lossy: bool,
     /// The label field had bytes that are not valid in the file's encoding.
     pub label_lossy: bool,
+    /// A quoted field of this record spans lines that look like rows of their own (a
+    /// stray quote may have joined rows); set by the delimited reader.
+    pub joined: bool,
     /// Every field of the record in column order (see [`Records::columns`]), decoded;
     /// filled only when the reader was opened with [`ReadOptions::all_fields`].
     pub fields: Vec<String>,
@@ -49,7 +52,7 @@ pub struct ReadOptions {
 }
 
 /// How a file was read, as detected or configured.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Detected {
     /// "csv" (any delimiter), "jsonl", "json" or "parquet".
     pub format: String,
