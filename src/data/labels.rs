@@ -87,6 +87,7 @@ struct Name {
 /// prints the `[data.label_map]` that merges them.
 pub fn resolve(interner: Interner, data: &DataSection, file: &str) -> anyhow::Result<Resolved> {
     let seen = interner.seen;
+    warn_unused_label_map(&seen, data, file);
     let (names, mut merged) = apply_label_map(&seen, data);
     // Group the names by variant key, in order of first appearance.
     let mut groups: Vec<Vec<usize>> = Vec::new();
@@ -146,6 +147,31 @@ pub fn resolve(interner: Interner, data: &DataSection, file: &str) -> anyhow::Re
         class_of,
         merged,
     })
+}
+
+/// A `data.label_map` key that no label spells is most likely a typo: say so, with
+/// the labels there are.
+fn warn_unused_label_map(seen: &[Seen], data: &DataSection, file: &str) {
+    let raw: BTreeSet<&str> = seen.iter().map(|s| s.raw.as_str()).collect();
+    let unused: Vec<String> = data
+        .label_map
+        .keys()
+        .filter(|k| !raw.contains(k.as_str()))
+        .map(|k| format!("{k:?}"))
+        .collect();
+    if unused.is_empty() {
+        return;
+    }
+    let mut labels: Vec<String> = raw.iter().take(20).map(|r| format!("{r:?}")).collect();
+    if raw.len() > 20 {
+        labels.push("...".into());
+    }
+    tracing::warn!(
+        "{file}: data.label_map key(s) {} match no label in column {:?} (the rows read have: {})",
+        unused.join(", "),
+        data.label,
+        labels.join(", ")
+    );
 }
 
 /// The names the raw labels take under `data.label_map` (in order of first

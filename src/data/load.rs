@@ -309,6 +309,11 @@ fn check_classes(
     if classes.len() >= 2 {
         return Ok(());
     }
+    if read == 0 {
+        bail!(
+            "{file}: no data rows after the header; a data file needs rows of at least 2 classes"
+        );
+    }
     if let Some(limit) = data.limit.filter(|&n| n == read) {
         bail!(
             "{file}: the first {limit} row(s) (data.limit = {limit}) hold one class ({}) in \

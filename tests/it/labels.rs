@@ -327,6 +327,28 @@ fn label_map_applies_first_and_its_merges_are_recorded() {
     );
 }
 
+#[test]
+fn a_label_map_key_no_label_spells_is_warned_about() {
+    let dir = Dir::new();
+    dir.write("d.csv", two_classes(40));
+    dir.spec("d.csv", "label_map = { \"Postive\" = \"pos\" }");
+    let out = dir.lab(&["data", "spec.toml"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("data.label_map key(s) \"Postive\" match no label in column \"label\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_file_with_only_a_header_says_it_has_no_rows() {
+    let dir = Dir::new();
+    dir.write("d.csv", "text,label\n");
+    let e = err_text(data::scan_file(&dir.path().join("d.csv"), &section("d.csv")).unwrap_err());
+    assert!(e.contains("d.csv: no data rows after the header"), "{e}");
+}
+
 // ---------- empty, missing and lossy labels ----------
 
 #[test]
