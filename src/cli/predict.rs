@@ -215,7 +215,7 @@ fn predict_file(
         );
     }
     if let Some(correct) = annotated.correct {
-        let total = annotated.predictions.len();
+        let total = annotated.scored;
         tracing::info!(
             "accuracy {:.4} ({correct} of {total} rows)",
             correct as f64 / total.max(1) as f64

@@ -25,6 +25,27 @@ pub fn is_missing(label: &str, data: &DataSection) -> bool {
         && !data.label_map.contains_key(label)
 }
 
+/// The class a label found in a new file stands for, by the rules training applied:
+/// trimmed, `data.label_map`, then the variants `data.label_normalize` merges (by
+/// case, by numeric form). `None` when it is no class of `classes`.
+pub fn class_of<'c>(label: &str, classes: &'c [String], data: &DataSection) -> Option<&'c str> {
+    let label = label.trim();
+    let label = data.label_map.get(label).map_or(label, String::as_str);
+    if let Some(c) = classes.iter().find(|c| *c == label) {
+        return Some(c);
+    }
+    let (case, numeric) = match data.label_normalize? {
+        LabelNormalize::Case => (true, false),
+        LabelNormalize::Numeric => (false, true),
+        LabelNormalize::Both => (true, true),
+    };
+    let n = number(label);
+    classes.iter().map(String::as_str).find(|c| {
+        (numeric && n.is_some() && number(c) == n)
+            || (case && n.is_none() && c.to_lowercase() == label.to_lowercase())
+    })
+}
+
 /// One distinct raw label (trimmed) as read, with its rows.
 #[derive(Debug, Clone)]
 struct Seen {

@@ -29,6 +29,7 @@ pub use balance::{balance, Balanced};
 pub use batch::{batches, Batch, Batches};
 pub use clean::Preprocessor;
 pub use encoded::{Column, Scalar, Split};
+pub use labels::{class_of, is_missing as is_missing_label};
 pub use load::{data_path, load, parse, scan_file, Labels, Table};
 pub use pipeline::BuildStats;
 pub use report::DataReport;

@@ -81,6 +81,9 @@ pub struct Annotated {
     pub predictions: Vec<Prediction>,
     /// Predictions equal to the label column's value (with a label column).
     pub correct: Option<usize>,
+    /// Rows scored against the label column: those with a text and a label (training
+    /// skips the others, so they are not counted either).
+    pub scored: usize,
     /// How the input was read.
     pub detected: read::Detected,
     /// The input was not UTF-8 (the output is): a line for the user.
@@ -222,16 +225,28 @@ pub fn annotate<W: Write + Send>(
             detected.encoding
         ));
     }
+    let scored = correct.as_ref().map_or(0, |t| t.iter().flatten().count());
+    if let Some(truth) = &correct {
+        let unscored = truth.len() - scored;
+        if unscored > 0 {
+            notes.push(format!(
+                "{}: {unscored} row(s) with an empty text or an empty/missing label were \
+                 predicted but not scored (training skips such rows)",
+                input.name()
+            ));
+        }
+    }
     let correct = correct.map(|truth| {
         truth
             .iter()
             .zip(&predictions)
-            .filter(|(t, p)| **t == p.label)
+            .filter(|(t, p)| t.as_deref() == Some(p.label.as_str()))
             .count()
     });
     Ok(Annotated {
         predictions,
         correct,
+        scored,
         detected,
         notes,
     })
@@ -240,7 +255,11 @@ pub fn annotate<W: Write + Send>(
 /// The records read: their rows, the true labels when a label column was given
 /// (each one a class the model knows, else an error naming the physical line), and
 /// the rows with bytes invalid in the encoding.
-type Read = (Vec<Row>, Option<Vec<String>>, crate::data::notes::Tally);
+type Read = (
+    Vec<Row>,
+    Option<Vec<Option<String>>>,
+    crate::data::notes::Tally,
+);
 
 /// Every record, the true labels and the lossy rows (see [`Read`]).
 fn read_rows(
@@ -259,8 +278,20 @@ fn read_rows(
             lossy.add(rec.line);
         }
         if let Some(truth) = &mut truth {
+            // Training's label rules: a missing label or an empty text is not scored;
+            // label_map and label_normalize name the class.
+            let rules = &model.config.data;
             let label = rec.label.trim();
-            if !model.classes.iter().any(|c| c == label) {
+            if crate::data::is_missing_label(label, rules) || rec.text.trim().is_empty() {
+                truth.push(None);
+                rows.push(Row {
+                    line: rec.line,
+                    fields: std::mem::take(&mut rec.fields),
+                    text: std::mem::take(&mut rec.text),
+                });
+                continue;
+            }
+            let Some(class) = crate::data::class_of(label, &model.classes, rules) else {
                 let hint = if rec.label_lossy {
                     " (its bytes are not valid in the encoding it was read in: give the \
                      file's encoding with --encoding)"
@@ -274,8 +305,8 @@ fn read_rows(
                     data.label,
                     model.classes.join(", ")
                 );
-            }
-            truth.push(label.to_string());
+            };
+            truth.push(Some(class.to_string()));
         }
         rows.push(Row {
             line: rec.line,

@@ -471,3 +471,45 @@ fn a_file_in_another_encoding_is_never_garbled_quietly() {
     assert!(!stderr.contains("U+FFFD"), "{stderr}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("a café review 0\tpositive"));
 }
+
+#[test]
+fn label_column_follows_the_label_rules_training_used() {
+    let dir = copy_case("predict-formats");
+    let run = lab_in(
+        dir.path(),
+        &["run", "spec.toml", "--set", "data.label_normalize=case"],
+    );
+    stdout_of(&run);
+    let input = "text\tlabel\n\
+                 a gorgeous clever film\tPOSITIVE\n\
+                 dull flat forgettable\tNegative\n\
+                 no label here\tnan\n\
+                 \tpositive\n";
+    std::fs::write(dir.path().join("truth.tsv"), input).unwrap();
+    let out = lab_in(
+        dir.path(),
+        &[
+            "predict",
+            "1",
+            "--input",
+            "truth.tsv",
+            "--label-column",
+            "label",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // Case variants are the trained classes; the missing label and the empty text
+    // are predicted but not scored, as training skips them.
+    assert!(stderr.contains("of 2 rows)"), "{stderr}");
+    assert!(
+        stderr.contains("2 row(s) with an empty text or an empty/missing label"),
+        "{stderr}"
+    );
+    assert_eq!(rows(&stdout_of(&out), b'\t', false).len(), 5);
+    // Without label_normalize in the trial, a case variant is refused, naming its line.
+    std::fs::write(trained().join("truth.tsv"), input).unwrap();
+    let out = predict(&["--input", "truth.tsv", "--label-column", "label"]);
+    let stderr = stderr_of_failure(&out);
+    assert!(stderr.contains("line 2: label \"POSITIVE\""), "{stderr}");
+}
