@@ -123,6 +123,7 @@ pub fn execute(mut args: Args, db: &Path) -> Result<i32> {
                     encoding: args.encoding.take(),
                 },
                 column_hint: "--column".into(),
+                setting_hint: "--{}",
             };
             predict_file(
                 &model,

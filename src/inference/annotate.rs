@@ -72,6 +72,20 @@ pub struct Request {
     pub dialect: Dialect,
     /// How the user names the text column here (`--column`), for errors.
     pub column_hint: String,
+    /// How the user gives a dialect setting here: `"--{}"` for the command line,
+    /// `"?{}="` over HTTP; errors name the fix this way instead of a `data.*` key.
+    pub setting_hint: &'static str,
+}
+
+/// `e` with the `data.*` dialect keys the shared reader names replaced by what the
+/// user of `request` types (a flag or a query parameter).
+fn in_request_terms(e: anyhow::Error, request: &Request) -> anyhow::Error {
+    let mut text = format!("{e:#}");
+    for key in ["encoding", "delimiter", "quoting"] {
+        let ours = request.setting_hint.replace("{}", key);
+        text = text.replace(&format!("data.{key}"), &ours);
+    }
+    anyhow::anyhow!(text)
 }
 
 /// What [`annotate`] found: the predictions in row order and, when a label column
@@ -163,7 +177,8 @@ pub fn annotate<W: Write + Send>(
         label: request.label_column.is_some(),
         all_fields: true,
     };
-    let mut records = read::open(input, &data, opts).map_err(|e| {
+    let opened = read::open(input, &data, opts).map_err(|e| in_request_terms(e, request));
+    let mut records = opened.map_err(|e| {
         if format!("{e:#}").contains("no column") {
             anyhow::anyhow!(
                 "{e:#}; the text column is chosen with {} (the model was trained on column \
@@ -175,7 +190,8 @@ pub fn annotate<W: Write + Send>(
             e
         }
     })?;
-    let (rows, correct, lossy) = read_rows(model, records.as_mut(), &input.name(), &data, opts)?;
+    let (rows, correct, lossy) = read_rows(model, records.as_mut(), &input.name(), &data, opts)
+        .map_err(|e| in_request_terms(e, request))?;
     // After the rows: a JSON reader may learn columns as it goes.
     let columns = records.columns().to_vec();
     let detected = records.detected().clone();

@@ -432,6 +432,7 @@ async fn predict_csv(
             encoding: query.encoding,
         },
         column_hint: "the `column` query parameter (or form part)".into(),
+        setting_hint: "?{}=",
     };
     let input = Input::Bytes {
         name,

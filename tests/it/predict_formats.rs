@@ -513,3 +513,16 @@ fn label_column_follows_the_label_rules_training_used() {
     let stderr = stderr_of_failure(&out);
     assert!(stderr.contains("line 2: label \"POSITIVE\""), "{stderr}");
 }
+
+#[test]
+fn reading_errors_name_the_flag_or_query_parameter_not_the_spec_key() {
+    // UTF-16LE without a byte-order mark: the reader asks for the encoding to be given.
+    let text = "text\tlabel\na fine film\tpositive\n";
+    let bytes: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    std::fs::write(trained().join("u16.tsv"), &bytes).unwrap();
+    let stderr = stderr_of_failure(&predict(&["--input", "u16.tsv"]));
+    assert!(stderr.contains("--encoding"), "{stderr}");
+    assert!(!stderr.contains("data.encoding"), "{stderr}");
+    let out = predict(&["--input", "u16.tsv", "--encoding", "utf-16le"]);
+    assert!(stdout_of(&out).contains("a fine film\tpositive\t"));
+}
