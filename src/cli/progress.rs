@@ -97,6 +97,15 @@ impl Progress {
                 }
                 tracing::info!("{line}");
             }
+            RunEvent::TrialInterrupted { .. } => {
+                if let Some(b) = &self.bars {
+                    b.epoch.finish_and_clear();
+                }
+                tracing::warn!(
+                    "{} interrupted: back to pending with its finished epochs and checkpoint",
+                    self.trial
+                );
+            }
             RunEvent::TrialFailed { error, .. } => {
                 let line = format!("{} FAILED: {error}", self.trial);
                 if let Some(b) = &self.bars {

@@ -28,6 +28,7 @@ mod predict_formats;
 mod prepare;
 mod report;
 mod serve;
+mod signals;
 mod slurm;
 mod sparse_embedding;
 mod spec;
