@@ -118,7 +118,7 @@ pub fn work(
                     "the trial's config in the store is not one this lab can run \
                      (recorded by another version?): {err}"
                 );
-                store.fail_trial(trial.id, &message)?;
+                store.while_owning(trial.id, &run.worker, |o| o.fail(&message))?;
                 on_event(RunEvent::TrialFailed {
                     trial_id: trial.id,
                     label: &queued.label,

@@ -34,3 +34,4 @@ mod spec;
 mod splits;
 mod store;
 mod train;
+mod trial_state;
