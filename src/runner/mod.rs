@@ -50,7 +50,7 @@ pub struct RunOptions {
 /// Default `RunOptions::lease`.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(120);
 /// Default `RunOptions::max_trials`.
-pub const DEFAULT_MAX_TRIALS: usize = 1000;
+pub const DEFAULT_MAX_TRIALS: usize = spec::DEFAULT_MAX_TRIALS;
 
 impl RunOptions {
     /// The defaults for the store `db`: this process as the worker, each trial's
