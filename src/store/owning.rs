@@ -215,7 +215,7 @@ mod tests {
         let numbers: Vec<usize> = store.epochs(id).unwrap().iter().map(|e| e.epoch).collect();
         assert_eq!(numbers, [1, 2]);
         // An error inside rolls everything back.
-        let _ = store.while_owning(id, "a:1", |o| {
+        let _ = store.while_owning::<()>(id, "a:1", |o| {
             o.set_epochs(&[])?;
             anyhow::bail!("no")
         });
