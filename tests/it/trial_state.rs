@@ -48,6 +48,7 @@ fn checkpoint_of(db: &Path) -> PathBuf {
 
 /// Run and kill -9 once trial 1 has checkpointed at least `epochs` epochs.
 fn run_and_kill(db: &Path, sets: &[&str], epochs: usize) {
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
     let log = db.with_extension("log");
     let mut child = run_cmd(db, sets)
         .stdout(Stdio::null())
