@@ -30,6 +30,7 @@ mod prepare;
 mod report;
 mod serve;
 mod slurm;
+mod soak;
 mod sparse_embedding;
 mod spec;
 mod splits;
