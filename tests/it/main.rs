@@ -31,6 +31,7 @@ mod predict_formats;
 mod prepare;
 mod report;
 mod serve;
+mod signals;
 mod slurm;
 mod soak;
 mod sparse_embedding;
