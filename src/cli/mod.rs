@@ -197,6 +197,11 @@ pub fn main() -> i32 {
         env!("CARGO_PKG_VERSION"),
         db.display()
     );
+    // Checked up front: a typo in LAB_KERNEL must not silently pick other layers.
+    if let Err(err) = crate::model::Kernel::from_env() {
+        let _ = writeln!(std::io::stderr(), "error: {err:#}");
+        return exit::BAD_INPUT;
+    }
     let result = match cli.command {
         Command::Run(args) => run::execute(args, db),
         Command::Compare(args) => compare::execute(args, db),

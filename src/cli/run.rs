@@ -45,7 +45,7 @@ pub struct Args {
 }
 
 pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
-    let loaded = args.spec.load()?;
+    let loaded = args.spec.load_limited(args.max_trials)?;
     if let Some(device) = &args.device {
         runner::device::select(device)?;
     }
