@@ -36,10 +36,21 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// (`perf record` on `bench_step lstm`). Peak memory is unchanged. Call once at
 /// start-up; `MIMALLOC_PURGE_DELAY` in the environment still wins.
 pub fn keep_freed_memory() {
+    set_purge_delay(-1);
+}
+
+/// Undoes [`keep_freed_memory`] for a long-running server (`lab serve`): freed
+/// memory goes back to the OS after mimalloc's default delay (10 ms), so a burst of
+/// large requests does not stay resident. `MIMALLOC_PURGE_DELAY` still wins.
+pub fn return_freed_memory() {
+    set_purge_delay(10);
+}
+
+fn set_purge_delay(ms: std::os::raw::c_long) {
     // `mi_option_purge_delay` in mimalloc.h (v3): not exported by libmimalloc-sys.
     const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: sets an integer option; mimalloc reads it at each purge.
-        unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, -1) };
+        unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, ms) };
     }
 }

@@ -5,12 +5,13 @@
 use super::args::{DeviceParser, UsageError};
 use super::out;
 use crate::data::read::Input;
-use crate::inference::annotate::{self, annotate, output_layout, Dialect, Request};
+use crate::inference::annotate::{self, annotate, output_layout, Dialect, Request, Scanned};
 use crate::inference::{export, Prediction, TrainedModel};
 use crate::report::Format;
 use crate::runner::device;
 use crate::store::Store;
 use anyhow::{Context, Result};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
@@ -105,7 +106,7 @@ pub fn execute(mut args: Args, db: &Path) -> Result<i32> {
         (None, Some(trial)) => {
             super::require_db(db)?;
             let store = Store::open(db)?;
-            TrainedModel::load(&export::trial_dir(&store, db, trial)?, &device)?
+            TrainedModel::load(&export::verified_trial_dir(&store, db, trial)?, &device)?
         }
         (None, None) => {
             return Err(UsageError("say which model: TRIAL or --model DIR".into()).into())
@@ -124,6 +125,7 @@ pub fn execute(mut args: Args, db: &Path) -> Result<i32> {
                 },
                 column_hint: "--column".into(),
                 setting_hint: "--{}",
+                limits: annotate::Limits::default(),
             };
             predict_file(
                 &model,
@@ -187,6 +189,8 @@ fn shorten(text: &str, max: usize) -> String {
 
 /// Append `predicted_label` and one `p_<class>` column (field) per class to every
 /// record, writing the input's format (or the output file's, by its extension).
+/// Rows are written as they are predicted; the output file is created only once the
+/// input has been checked, and removed again if the annotation fails.
 fn predict_file(
     model: &TrainedModel,
     input: &Input,
@@ -194,26 +198,24 @@ fn predict_file(
     output: Option<&Path>,
 ) -> Result<i32> {
     let name = output.map(|p| p.to_string_lossy().into_owned());
-    let layout = |detected: &_| output_layout(name.as_deref(), input, detected);
-    let (annotated, written) = match output {
+    let layout = |scanned: &Scanned| output_layout(name.as_deref(), input, &scanned.detected);
+    let annotated = match output {
         Some(path) => {
-            // Labels are checked before the output file is created.
-            let mut buffer = Vec::new();
-            let annotated = annotate(model, input, request, layout, &mut buffer)?;
-            write_output(path, &buffer)?;
-            (annotated, Some(path))
+            let mut file = LazyFile::new(path);
+            let annotated = annotate(model, input, request, layout, &mut file)
+                .and_then(|a| file.finish().map(|()| a));
+            if annotated.is_err() && file.created {
+                let _ = std::fs::remove_file(path);
+            }
+            annotated?
         }
-        None => (annotate(model, input, request, layout, out::Stdout)?, None),
+        None => annotate(model, input, request, layout, out::Stdout)?,
     };
     for line in &annotated.notes {
         tracing::warn!("{line}");
     }
-    if let Some(path) = written {
-        tracing::info!(
-            "wrote {} predictions to {}",
-            annotated.predictions.len(),
-            path.display()
-        );
+    if let Some(path) = output {
+        tracing::info!("wrote {} predictions to {}", annotated.rows, path.display());
     }
     if let Some(correct) = annotated.correct {
         let total = annotated.scored;
@@ -225,22 +227,79 @@ fn predict_file(
     Ok(super::exit::OK)
 }
 
-/// Write `bytes` to `path`, gzip-compressed when its name ends in `.gz`.
-fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
-    let gz = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
-    let compressed;
-    let bytes = if gz {
-        use std::io::Write;
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        encoder.write_all(bytes)?;
-        compressed = encoder.finish()?;
-        &compressed[..]
-    } else {
-        bytes
-    };
-    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+/// The output file, created at the first write (after the input was checked),
+/// gzip-compressed when its name ends in `.gz`.
+struct LazyFile<'a> {
+    path: &'a Path,
+    sink: Option<Box<dyn Write + Send>>,
+    gz: Option<flate2::write::GzEncoder<std::io::BufWriter<std::fs::File>>>,
+    created: bool,
+}
+
+impl<'a> LazyFile<'a> {
+    fn new(path: &'a Path) -> Self {
+        Self {
+            path,
+            sink: None,
+            gz: None,
+            created: false,
+        }
+    }
+
+    /// The open file, created on first use.
+    fn file(&mut self) -> std::io::Result<&mut dyn Write> {
+        if self.sink.is_none() && self.gz.is_none() {
+            let file = std::fs::File::create(self.path).map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("cannot write {}: {e}", self.path.display()),
+                )
+            })?;
+            self.created = true;
+            let file = std::io::BufWriter::new(file);
+            let gz = self
+                .path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+            if gz {
+                self.gz = Some(flate2::write::GzEncoder::new(
+                    file,
+                    flate2::Compression::default(),
+                ));
+            } else {
+                self.sink = Some(Box::new(file));
+            }
+        }
+        Ok(match (&mut self.gz, &mut self.sink) {
+            (Some(gz), _) => gz as &mut dyn Write,
+            (None, Some(sink)) => sink.as_mut() as &mut dyn Write,
+            (None, None) => unreachable!("created above"),
+        })
+    }
+
+    /// Flush and close (the gzip trailer); an input of no output still makes a file.
+    fn finish(&mut self) -> Result<()> {
+        let path = self.path.display();
+        self.file()
+            .with_context(|| format!("cannot write {path}"))?
+            .flush()
+            .with_context(|| format!("cannot write {path}"))?;
+        if let Some(gz) = self.gz.take() {
+            gz.finish()
+                .and_then(|mut f| f.flush())
+                .with_context(|| format!("cannot write {path}"))?;
+        }
+        Ok(())
+    }
+}
+
+impl Write for LazyFile<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file()?.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file()?.flush()
+    }
 }
 
 #[cfg(test)]

@@ -5,9 +5,10 @@ use crate::inference::export;
 use crate::runner::device;
 use crate::serve::{Limits, Served};
 use crate::store::Store;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -42,12 +43,31 @@ pub struct Args {
     /// Require `Authorization: Bearer TOKEN` on /v1/*.
     #[arg(long)]
     token: Option<String>,
-    /// Largest request body in bytes.
+    /// Largest request body in bytes (and a `.gz` upload once decompressed); 413 above.
     #[arg(long, default_value_t = Limits::default().max_body_bytes)]
     max_body_bytes: usize,
-    /// Most texts in one /v1/predict request.
+    /// Most texts in one /v1/predict request; 413 above.
     #[arg(long, default_value_t = Limits::default().max_batch)]
     max_batch: usize,
+    /// Most data rows in one /v1/predict/csv upload; 413 above.
+    #[arg(long, default_value_t = Limits::default().max_rows)]
+    max_rows: usize,
+    /// Longest text in bytes (a /v1/predict text, an upload's text field); 413 above.
+    #[arg(long, default_value_t = Limits::default().max_text_bytes)]
+    max_text_bytes: usize,
+    /// Seconds a request may take, upload and answer included; 503 past it.
+    #[arg(long, default_value_t = Limits::default().request_timeout.as_secs())]
+    request_timeout_secs: u64,
+    /// Most /v1/* requests answered at once; 503 above.
+    #[arg(long, default_value_t = Limits::default().max_in_flight)]
+    max_in_flight: usize,
+    /// Most open connections; one more is answered 503 and closed.
+    #[arg(long, default_value_t = Limits::default().max_connections)]
+    max_connections: usize,
+    /// Seconds a connection may take to send a request's headers, sit idle between
+    /// requests or leave an answer unread before it is closed.
+    #[arg(long, default_value_t = Limits::default().idle_timeout.as_secs())]
+    idle_timeout_secs: u64,
     /// Threads answering requests, and threads running the model (default: one
     /// per CPU core each).
     #[arg(long)]
@@ -58,6 +78,8 @@ pub struct Args {
 }
 
 pub fn execute(args: Args, db: &Path) -> Result<i32> {
+    // A server runs for days: memory a burst of requests freed goes back to the OS.
+    crate::return_freed_memory();
     let device = device::select(&args.device)?;
     let trial = args.trial.or(args.trial_flag);
     let (model, info) = match (&args.model, trial, &args.experiment) {
@@ -78,17 +100,22 @@ pub fn execute(args: Args, db: &Path) -> Result<i32> {
             )
         }
     };
-    if args.max_batch == 0 || args.max_body_bytes == 0 {
-        bail!("--max-batch and --max-body-bytes must be at least 1");
-    }
+    let limits = Limits {
+        max_body_bytes: args.max_body_bytes,
+        max_batch: args.max_batch,
+        max_rows: args.max_rows,
+        max_text_bytes: args.max_text_bytes,
+        request_timeout: Duration::from_secs(args.request_timeout_secs),
+        max_in_flight: args.max_in_flight,
+        max_connections: args.max_connections,
+        idle_timeout: Duration::from_secs(args.idle_timeout_secs),
+    };
+    limits.check().map_err(UsageError)?;
     let served = Served {
         model,
         info,
         token: args.token.filter(|t| !t.is_empty()),
-        limits: Limits {
-            max_body_bytes: args.max_body_bytes,
-            max_batch: args.max_batch,
-        },
+        limits,
         threads: args.workers.unwrap_or(0),
     };
     let mut runtime = tokio::runtime::Builder::new_multi_thread();

@@ -59,7 +59,7 @@ pub fn most_attended(
     reviews: usize,
     words: usize,
 ) -> Result<Vec<AttendedReview>> {
-    let dir = export::trial_dir(store, db, trial_id)?;
+    let dir = export::verified_trial_dir(store, db, trial_id)?;
     let device = Device::Cpu;
     let trained = TrainedModel::load(&dir, &device)?;
     let config = &trained.config;

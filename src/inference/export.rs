@@ -2,6 +2,7 @@
 //! it to a directory that needs neither the database nor the spec's files.
 
 use super::artifacts;
+use super::verify;
 use super::TrainedModel;
 use crate::files::parent_dir;
 use crate::report::{leaderboard, LeaderboardOptions};
@@ -18,6 +19,13 @@ use std::path::{Path, PathBuf};
 pub const INFO: &str = "model.json";
 /// A word-list stopword file, copied into the export.
 const STOPWORDS: &str = "stopwords.txt";
+/// The files every export holds, each listed in its `manifest.json`.
+const EXPORTED: [&str; 4] = [
+    artifacts::WEIGHTS,
+    artifacts::VOCAB,
+    artifacts::CONFIG,
+    INFO,
+];
 
 /// A served or exported model's description.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,6 +65,20 @@ pub fn trial_dir(store: &Store, db: &Path, trial_id: i64) -> Result<PathBuf> {
     // Checked: a store from elsewhere may name any path.
     let path = store.artifact_file(trial_id, &weights)?;
     Ok(path.parent().map(Path::to_path_buf).unwrap_or(root))
+}
+
+/// The directory holding a done trial's model files, once its weights, vocabulary
+/// and config have been checked against the sha256 the store recorded: what
+/// `predict`, `serve`, `export` and `show` load from.
+///
+/// # Errors
+/// As [`trial_dir`]; a file that changed since it was recorded (named with the hash
+/// expected and found).
+pub fn verified_trial_dir(store: &Store, db: &Path, trial_id: i64) -> Result<PathBuf> {
+    let dir = trial_dir(store, db, trial_id)?;
+    let whose = format!("the store {} for trial {trial_id}", db.display());
+    verify::check_trial(&dir, &store.artifacts(trial_id)?, &whose)?;
+    Ok(dir)
 }
 
 /// The best trial of an experiment by `metric` (the leaderboard's best
@@ -113,16 +135,18 @@ pub fn load_trial(
     trial_id: i64,
     device: &Device,
 ) -> Result<(TrainedModel, ModelInfo)> {
-    let dir = trial_dir(store, db, trial_id)?;
+    let dir = verified_trial_dir(store, db, trial_id)?;
     let model = TrainedModel::load(&dir, device)?;
     let info = model_info(store, trial_id, &model.classes)?;
     Ok((model, info))
 }
 
-/// An exported directory's model and description (no database needed).
+/// An exported directory's model and description (no database needed), its files
+/// checked against its `manifest.json` first.
 ///
 /// # Errors
-/// A missing or malformed `model.json`, or as [`TrainedModel::load`].
+/// A missing or malformed `model.json`, a file that does not match the manifest,
+/// or as [`TrainedModel::load`].
 pub fn load_exported(dir: &Path, device: &Device) -> Result<(TrainedModel, ModelInfo)> {
     let info_path = dir.join(INFO);
     let text = std::fs::read_to_string(&info_path).with_context(|| {
@@ -134,18 +158,20 @@ pub fn load_exported(dir: &Path, device: &Device) -> Result<(TrainedModel, Model
     })?;
     let info: ModelInfo = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a valid model description", info_path.display()))?;
+    verify::check_export(dir, &EXPORTED, &[STOPWORDS])?;
     let model = TrainedModel::load(dir, device)?;
     Ok((model, info))
 }
 
 /// Write weights, vocabulary, config (with relative paths resolved into the
-/// directory itself) and `model.json` into `out`.
+/// directory itself), `model.json` and `manifest.json` (every file's sha256) into
+/// `out`, from a trial whose files match the store's record.
 ///
 /// # Errors
 /// As [`trial_dir`]; a file that cannot be copied or written; an export that
 /// does not load back.
 pub fn export(store: &Store, db: &Path, trial_id: i64, out: &Path) -> Result<ModelInfo> {
-    let src = trial_dir(store, db, trial_id)?;
+    let src = verified_trial_dir(store, db, trial_id)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     for name in [artifacts::WEIGHTS, artifacts::VOCAB] {
         std::fs::copy(src.join(name), out.join(name)).with_context(|| {
@@ -183,6 +209,14 @@ pub fn export(store: &Store, db: &Path, trial_id: i64, out: &Path) -> Result<Mod
         .with_context(|| format!("the export in {} does not load back", out.display()))?;
     let info = model_info(store, trial_id, &model.classes)?;
     std::fs::write(out.join(INFO), serde_json::to_string_pretty(&info)?)?;
+    // The copies must still be what the store recorded; then the manifest vouches
+    // for every file of the export.
+    verify::check_trial(&src, &store.artifacts(trial_id)?, "the store")?;
+    let mut names = EXPORTED.to_vec();
+    if out.join(STOPWORDS).exists() {
+        names.push(STOPWORDS);
+    }
+    verify::write_manifest(out, &names)?;
     Ok(info)
 }
 

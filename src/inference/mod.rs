@@ -9,5 +9,7 @@ pub mod artifacts;
 pub mod attention;
 pub mod export;
 mod model;
+pub mod shapes;
+pub mod verify;
 
 pub use model::{Prediction, TrainedModel};

@@ -2,9 +2,10 @@
 //! raw text exactly as it was cleaned and encoded in training.
 
 use super::artifacts::{read_json, ConfigFile, VocabFile, CONFIG, VOCAB, WEIGHTS};
+use super::shapes;
 use crate::data::{Encoder, Preprocessor, Vocab};
 use crate::model::Classifier;
-use crate::spec::TrialConfig;
+use crate::spec::{PreprocessSection, TrialConfig};
 use anyhow::{Context, Result};
 use candle_core::Device;
 use serde::Serialize;
@@ -58,8 +59,18 @@ impl TrainedModel {
         } else {
             dir.join(raw)
         };
+        check_stopword_list(&config.preprocess, &base_dir, &dir.join(CONFIG))?;
         let preprocessor = Preprocessor::new(&config.preprocess, &base_dir)?;
         let weights = dir.join(WEIGHTS);
+        // Before anything is allocated for the model: the config must fit the weights.
+        let sizes = shapes::Sizes {
+            vocab: vocab.len(),
+            classes: vocab_file.classes.len(),
+            config: &dir.join(CONFIG),
+            vocab_file: &dir.join(VOCAB),
+            weights: &weights,
+        };
+        shapes::check(&config.model, &sizes, &shapes::tensor_shapes(&weights)?)?;
         let model = Classifier::load(
             &config.model,
             vocab.len(),
@@ -113,4 +124,33 @@ impl TrainedModel {
             })
             .collect())
     }
+}
+
+/// A stopword list larger than this is refused (English's is 1 KB).
+const MAX_STOPWORDS_BYTES: u64 = 64 << 20;
+
+/// The config's stopword word-list, if it names one, is a regular file of bounded
+/// size: a tampered config naming `/dev/zero` or a FIFO must not hang or exhaust
+/// memory on load.
+fn check_stopword_list(pre: &PreprocessSection, base_dir: &Path, config: &Path) -> Result<()> {
+    let Some(list) = pre.stopwords.file() else {
+        return Ok(());
+    };
+    let path = base_dir.join(list);
+    let meta = std::fs::metadata(&path).with_context(|| {
+        format!(
+            "{}: preprocess.stopwords names {}, which cannot be read",
+            config.display(),
+            path.display()
+        )
+    })?;
+    if !meta.is_file() || meta.len() > MAX_STOPWORDS_BYTES {
+        anyhow::bail!(
+            "{}: preprocess.stopwords names {}, which is not a regular file of at most \
+             {MAX_STOPWORDS_BYTES} bytes",
+            config.display(),
+            path.display()
+        );
+    }
+    Ok(())
 }

@@ -5,45 +5,31 @@
 //! `tracing`; SIGTERM or Ctrl-C stops the server once requests in flight finish.
 
 mod batcher;
+mod limits;
+mod listen;
 mod page;
+mod stream;
+mod texts;
+mod upload;
 
-use crate::data::read::Input;
-use crate::data::write::Kind;
-use crate::inference::annotate::{self, annotate, output_layout, Dialect};
+pub use limits::Limits;
+
 use crate::inference::export::ModelInfo;
 use crate::inference::{Prediction, TrainedModel};
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, Multipart, Query, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use http_body_util::BodyExt;
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Semaphore;
 use tower_http::trace::TraceLayer;
-
-/// Request limits.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Largest request body in bytes (413 above).
-    pub max_body_bytes: usize,
-    /// Most texts in one `POST /v1/predict` (413 above).
-    pub max_batch: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_body_bytes: 4 << 20,
-            max_batch: 256,
-        }
-    }
-}
 
 /// What the server holds: the model, its description, the optional bearer token.
 pub struct Served {
@@ -68,6 +54,8 @@ struct AppState {
     info: ModelInfo,
     token: Option<String>,
     limits: Limits,
+    /// One permit per compute thread: annotations running at once.
+    annotators: Arc<Semaphore>,
 }
 
 type Shared = Arc<AppState>;
@@ -85,11 +73,20 @@ pub fn router(served: Served) -> Router {
         info: served.info,
         token: served.token,
         limits: served.limits,
+        annotators: Arc::new(Semaphore::new(threads)),
     });
+    let limits = served.limits;
+    let gate = Arc::new((Semaphore::new(limits.max_in_flight), limits.max_in_flight));
+    // Layers run outside in: the token first, then the in-flight gate, then the clock.
     let api = Router::new()
         .route("/v1/predict", post(predict))
-        .route("/v1/predict/csv", post(predict_csv))
+        .route("/v1/predict/csv", post(upload::predict_csv))
         .route("/v1/model", get(model_info))
+        .route_layer(middleware::from_fn_with_state(
+            limits.request_timeout,
+            limits::deadline,
+        ))
+        .route_layer(middleware::from_fn_with_state(gate, limits::in_flight))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
     let router = Router::new()
         .route("/", get(|| async { Html(page::PAGE) }))
@@ -97,6 +94,11 @@ pub fn router(served: Served) -> Router {
         .merge(api)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .with_state(state);
+    // Around the whole router, not each route: axum adds a 405's `Allow` header
+    // outside route layers, and the JSON message names the allowed methods.
+    let router = Router::new()
+        .fallback_service(router)
+        .layer(middleware::from_fn(limits::json_errors));
     with_access_log(router)
 }
 
@@ -146,7 +148,8 @@ fn with_access_log(router: Router) -> Router {
 }
 
 /// Serve until `shutdown` completes, then stop accepting connections and return
-/// once the requests in flight have been answered.
+/// once the requests in flight have been answered. Connections are bounded and
+/// time out as [`Limits`] says.
 ///
 /// # Errors
 /// The listener's I/O errors.
@@ -155,9 +158,8 @@ pub async fn serve(
     served: Served,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(served))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = served.limits;
+    listen::run(listener, router(served), limits, shutdown).await
 }
 
 /// Completes at the first SIGTERM or Ctrl-C (SIGINT), after logging which;
@@ -225,7 +227,7 @@ async fn authorize(
         let given = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+            .and_then(bearer_token);
         // Constant time, so response timing does not reveal how much of a guess matched.
         let matches = given
             .is_some_and(|g| constant_time_eq::constant_time_eq(g.as_bytes(), token.as_bytes()));
@@ -244,6 +246,15 @@ async fn authorize(
     next.run(request).await
 }
 
+/// The token of an `Authorization: Bearer TOKEN` value: the scheme in any case
+/// (RFC 7235), one or more spaces, then the token.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_matches(' '))
+}
+
 /// The whole body, or 413 when it is larger than the limit.
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     match http_body_util::Limited::new(body, limit).collect().await {
@@ -258,23 +269,6 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     }
 }
 
-/// Run the model off the async threads.
-async fn run_model<T: Send + 'static>(
-    state: &Shared,
-    job: impl FnOnce(&TrainedModel) -> anyhow::Result<T> + Send + 'static,
-) -> Result<T, ApiError> {
-    let state = state.clone();
-    tokio::task::spawn_blocking(move || job(&state.model))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)
-}
-
-#[derive(Deserialize)]
-struct PredictRequest {
-    texts: Vec<String>,
-}
-
 fn prediction_json(p: &Prediction) -> Value {
     let probabilities: Map<String, Value> = p
         .probabilities
@@ -286,19 +280,7 @@ fn prediction_json(p: &Prediction) -> Value {
 
 async fn predict(State(state): State<Shared>, request: Request) -> Result<Response, ApiError> {
     let bytes = read_body(request.into_body(), state.limits.max_body_bytes).await?;
-    let body: PredictRequest = serde_json::from_slice(&bytes).map_err(|err| {
-        ApiError::bad_request(format!(
-            "expected a JSON object {{\"texts\": [\"...\", ...]}}: {err}"
-        ))
-    })?;
-    let max = state.limits.max_batch;
-    if body.texts.len() > max {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("{} texts in one request; at most {max}", body.texts.len()),
-        ));
-    }
-    let texts = body.texts;
+    let texts = texts::parse(&bytes, &state.limits)?;
     let predictions = if texts.is_empty() {
         Vec::new()
     } else {
@@ -310,172 +292,6 @@ async fn predict(State(state): State<Shared>, request: Request) -> Result<Respon
     };
     let items: Vec<Value> = predictions.iter().map(prediction_json).collect();
     Ok(Json(json!({"predictions": items})).into_response())
-}
-
-/// `POST /v1/predict/csv`'s query parameters (multipart parts of the same names win).
-#[derive(Deserialize, Default)]
-struct CsvQuery {
-    /// The text column (default: the served trial's `data.text`).
-    column: Option<String>,
-    /// One ASCII character or `tab` (default: the upload's kind, else the trial's).
-    delimiter: Option<String>,
-    /// `rfc4180` or `none`.
-    quoting: Option<String>,
-    /// A WHATWG encoding label for an upload without a byte-order mark.
-    encoding: Option<String>,
-}
-
-/// The name an upload is read under (its extension gives the format): the multipart
-/// file name, else one from the body's content type, else `upload` with the training
-/// file's extension (so the trial's own format and dialect apply).
-fn upload_name(content_type: Option<&str>, train_path: &std::path::Path) -> String {
-    let mime = content_type
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase());
-    let ext = match mime.as_deref() {
-        Some("text/csv") => Some("csv"),
-        Some("text/tab-separated-values") => Some("tsv"),
-        Some("application/x-ndjson" | "application/ndjson" | "application/jsonl") => Some("jsonl"),
-        Some("application/json") => Some("json"),
-        Some("application/vnd.apache.parquet" | "application/x-parquet") => Some("parquet"),
-        _ => Kind::of_name(&train_path.to_string_lossy()).map(Kind::extension),
-    };
-    match ext {
-        Some(ext) => format!("upload.{ext}"),
-        None => "upload".into(),
-    }
-}
-
-/// The upload's bytes and name, and the column and dialect parts of a multipart form.
-async fn multipart_upload(
-    parts: axum::http::request::Parts,
-    bytes: Bytes,
-    query: &mut CsvQuery,
-) -> Result<(Bytes, Option<String>, Option<String>), ApiError> {
-    let request = Request::from_parts(parts, Body::from(bytes));
-    let mut multipart = Multipart::from_request(request, &())
-        .await
-        .map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let mut file = None;
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| ApiError::bad_request(e.body_text()))?
-    {
-        let name = field.name().unwrap_or("").to_string();
-        let file_name = field.file_name().map(str::to_string);
-        let part_type = field.content_type().map(str::to_string);
-        let data = field
-            .bytes()
-            .await
-            .map_err(|e| ApiError::bad_request(e.body_text()))?;
-        let text = || Some(String::from_utf8_lossy(&data).trim().to_string());
-        match name.as_str() {
-            "file" => file = Some((data.clone(), file_name, part_type)),
-            _ if data.is_empty() => {}
-            "column" => query.column = text(),
-            "delimiter" => query.delimiter = text(),
-            "quoting" => query.quoting = text(),
-            "encoding" => query.encoding = text(),
-            _ => {}
-        }
-    }
-    file.ok_or_else(|| ApiError::bad_request("multipart body without a `file` part"))
-}
-
-/// A data file in (a raw body, or multipart with a `file` part and optional `column`,
-/// `delimiter`, `quoting`, `encoding` parts), the same records with prediction
-/// columns out, in the upload's format. Read as `lab predict --input` reads a file.
-async fn predict_csv(
-    State(state): State<Shared>,
-    Query(mut query): Query<CsvQuery>,
-    request: Request,
-) -> Result<Response, ApiError> {
-    let (parts, body) = request.into_parts();
-    let bytes = read_body(body, state.limits.max_body_bytes).await?;
-    let content_type = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let train_path = state.model.config.data.path.clone();
-    let (bytes, name) = if content_type
-        .as_deref()
-        .is_some_and(|v| v.starts_with("multipart/form-data"))
-    {
-        let (data, file_name, part_type) = multipart_upload(parts, bytes, &mut query).await?;
-        // Only the file name's last component: it names the upload in errors.
-        let base = file_name
-            .as_deref()
-            .and_then(|n| n.rsplit(['/', '\\']).next())
-            .filter(|n| !n.is_empty())
-            .map(str::to_string);
-        let name = base.unwrap_or_else(|| upload_name(part_type.as_deref(), &train_path));
-        (data, name)
-    } else {
-        (bytes, upload_name(content_type.as_deref(), &train_path))
-    };
-    let request = annotate::Request {
-        column: query.column,
-        label_column: None,
-        dialect: Dialect {
-            delimiter: query
-                .delimiter
-                .map(|d| annotate::parse_delimiter(&d))
-                .transpose()
-                .map_err(ApiError::bad_request)?,
-            quoting: query
-                .quoting
-                .map(|q| annotate::parse_quoting(&q))
-                .transpose()
-                .map_err(ApiError::bad_request)?,
-            encoding: query.encoding,
-        },
-        column_hint: "the `column` query parameter (or form part)".into(),
-        setting_hint: "?{}=",
-    };
-    let input = Input::Bytes {
-        name,
-        bytes: bytes.to_vec().into(),
-    };
-    let (annotated, layout, notes) = run_model(&state, move |m| {
-        let mut out = Vec::new();
-        let mut chosen = None;
-        let annotated = annotate(
-            m,
-            &input,
-            &request,
-            |detected| *chosen.insert(output_layout(None, &input, detected)),
-            &mut out,
-        )?;
-        Ok((out, chosen, annotated.notes))
-    })
-    .await
-    .map_err(|e| {
-        // Bad input or a missing column is the client's mistake.
-        ApiError::bad_request(e.message)
-    })?;
-    let layout = layout.unwrap_or(crate::data::write::Layout::JsonLines);
-    let disposition = format!(
-        "attachment; filename=\"predictions.{}\"",
-        layout.kind().extension()
-    );
-    let mut response = (
-        [
-            (header::CONTENT_TYPE, layout.content_type().to_string()),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
-        annotated,
-    )
-        .into_response();
-    // What reading changed (bytes replaced, an encoding read): logged and told to the client.
-    for note in &notes {
-        tracing::warn!("{note}");
-        if let Ok(value) = header::HeaderValue::from_str(note) {
-            response.headers_mut().append("x-lab-warning", value);
-        }
-    }
-    Ok(response)
 }
 
 async fn model_info(State(state): State<Shared>) -> Json<ModelInfo> {
