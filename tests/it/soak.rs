@@ -59,21 +59,64 @@ fn soak_cmd(db: &Path, extra: &[&str], log: &Path) -> Command {
     cmd
 }
 
-/// The members of process group `pgid` that are not zombies (Linux `/proc`).
-fn group_members(pgid: u32) -> Vec<u32> {
+// libc's, linked by std already; nix's `process` feature is not enabled.
+unsafe extern "C" {
+    fn prctl(option: i32, arg2: u64, arg3: u64, arg4: u64, arg5: u64) -> i32;
+    fn waitpid(pid: i32, status: *mut i32, options: i32) -> i32;
+}
+const PR_SET_CHILD_SUBREAPER: i32 = 36;
+const WNOHANG: i32 = 1;
+
+/// While alive, this test process adopts orphaned descendants (the jobs of a
+/// killed `lab run --jobs 2`) so that it can reap them: an unreaped zombie still
+/// answers `kill(pid, 0)`, and lab would take its trial for one still running
+/// until the lease expired (where the adopting process, as in some containers,
+/// does not reap promptly).
+struct Subreaper;
+
+impl Subreaper {
+    fn start() -> Subreaper {
+        // SAFETY: prctl with integer arguments only changes this process's flag.
+        let rc = unsafe { prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        assert_eq!(rc, 0, "prctl(PR_SET_CHILD_SUBREAPER)");
+        Subreaper
+    }
+}
+
+impl Drop for Subreaper {
+    fn drop(&mut self) {
+        // SAFETY: as above.
+        unsafe { prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) };
+    }
+}
+
+/// Reap the zombies of process group `pgid` that were adopted by this process
+/// (only those: other tests' children are theirs to wait for).
+fn reap(pgid: u32) {
+    for (pid, zombie) in group_members(pgid) {
+        if zombie {
+            let mut status = 0;
+            // SAFETY: waits for one given pid; the status is written to a local.
+            unsafe { waitpid(pid as i32, &mut status, WNOHANG) };
+        }
+    }
+}
+
+/// The members of process group `pgid`, each with whether it is a zombie
+/// (Linux `/proc`).
+fn group_members(pgid: u32) -> Vec<(u32, bool)> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
             // "pid (comm) state ppid pgrp ...": comm may hold spaces, so split after ')'.
-            let fields: Vec<&str> = stat
-                .rsplit_once(')')
-                .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
-            fields.len() > 2 && fields[0] != "Z" && fields[2] == pgid.to_string()
+            let (_, rest) = stat.rsplit_once(')')?;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            (fields.len() > 2 && fields[2] == pgid.to_string()).then_some((pid, fields[0] == "Z"))
         })
         .collect()
 }
@@ -119,6 +162,18 @@ impl Soak {
             |r| r.get(0),
         );
         done.is_ok_and(|n| n as usize == TRIALS)
+    }
+
+    /// (id, status, worker, heartbeat) of each trial not done.
+    fn trials_not_done(&self) -> Vec<(i64, String, Option<String>, Option<String>)> {
+        let conn = rusqlite::Connection::open(&self.db).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT id, status, worker, heartbeat_at FROM trials WHERE status != 'done'")
+            .unwrap();
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap();
+        rows.map(Result::unwrap).collect()
     }
 
     fn spawn(&mut self, extra: &[&str]) -> Proc {
@@ -209,8 +264,13 @@ impl Soak {
             );
             std::thread::sleep(Duration::from_millis(10));
         };
-        // Jobs of a --jobs run outlive their parent by a moment.
-        while !group_members(pgid).is_empty() {
+        // Jobs of a --jobs run outlive their parent by a moment; then they are
+        // zombies to reap.
+        loop {
+            reap(pgid);
+            if group_members(pgid).is_empty() {
+                break;
+            }
             assert!(
                 Instant::now() < deadline,
                 "the jobs of pid {pgid} do not end; {}",
@@ -220,6 +280,11 @@ impl Soak {
         }
         let log = std::fs::read_to_string(&proc.log).unwrap_or_default();
         if proc.signalled.is_none() {
+            let last = log.lines().last().unwrap_or("").to_string();
+            let not_done = self.trials_not_done();
+            self.events.push(format!(
+                "  pid {pgid} exited by itself: {last}; not done: {not_done:?}"
+            ));
             assert!(
                 status.success(),
                 "an unsignalled lab run failed ({status}):\n{log}\n{}",
@@ -238,10 +303,19 @@ impl Soak {
         let log = self.dir.join(format!("cycle{}-final.log", self.cycle));
         let proc = Proc {
             child: soak_cmd(&self.db, &[], &log).spawn().unwrap(),
-            log,
+            log: log.clone(),
             signalled: None,
         };
         self.wait(proc);
+        let final_log = std::fs::read_to_string(&log).unwrap_or_default();
+        let not_done = self.trials_not_done();
+        assert!(
+            not_done.is_empty(),
+            "cycle {}: an uninterrupted lab run ended with trials not done: {not_done:#?}\n\
+             its log:\n{final_log}\n{}",
+            self.cycle,
+            self.context()
+        );
         let found = store_check::violations(&self.db);
         assert!(
             found.is_empty(),
@@ -286,6 +360,7 @@ fn random_kills_and_resumes_end_clean_and_as_an_uninterrupted_run() {
     eprintln!(
         "soak: seed {seed}, {kills} SIGKILLs, {terms} SIGTERMs (LAB_SOAK_SEED={seed} replays it)"
     );
+    let _subreaper = Subreaper::start();
     let tmp = tempfile::tempdir().unwrap();
     let began = Instant::now();
 
@@ -321,6 +396,9 @@ fn random_kills_and_resumes_end_clean_and_as_an_uninterrupted_run() {
         soak.round();
     }
     soak.finish_cycle(&reference);
+    if std::env::var_os("LAB_SOAK_EVENTS").is_some() {
+        eprintln!("{}", soak.events.join("\n"));
+    }
     eprintln!(
         "soak: seed {seed}: {} rounds in {} cycles, {:.1} s (the reference run {:.1} s)",
         soak.round,
