@@ -28,22 +28,34 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
         .canonicalize()
         .with_context(|| format!("cannot resolve {}", into.display()))?;
     let mut total = MergeSummary::default();
+    // One bad shard (or trial) is reported and the others are merged.
+    let mut refused = Vec::new();
+    let mut merged = 0;
     for file in &files {
-        if file.canonicalize().ok().as_deref() == Some(target_path.as_path()) {
-            bail!("{} is the database being merged into", file.display());
-        }
-        let shard = Store::open_read_only(file)?;
-        let s = target.merge_from(&shard)?;
+        let s = match merge_one(&target, &target_path, file) {
+            Ok(s) => s,
+            Err(err) => {
+                refused.push(format!("{}: not merged: {err:#}", file.display()));
+                super::out::set_outcome(super::exit::BAD_INPUT);
+                continue;
+            }
+        };
+        merged += 1;
         super::out::line(format_args!(
-            "{}: {} added, {} updated, {} unchanged, {} unfinished",
+            "{}: {} added, {} updated, {} unchanged, {} unfinished, {} refused",
             file.display(),
             s.added,
             s.updated,
             s.unchanged,
-            s.unfinished
+            s.unfinished,
+            s.refused.len()
         ))?;
         for note in &s.notes {
             tracing::info!("note: {note}");
+        }
+        if !s.refused.is_empty() {
+            super::out::set_outcome(super::exit::BAD_INPUT);
+            refused.extend(s.refused.iter().cloned());
         }
         total.experiments += s.experiments;
         total.added += s.added;
@@ -53,7 +65,7 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
         total.files += s.files;
     }
     super::out::line(format_args!(
-        "merged {} shards into {}: {} trials added, {} updated, {} unchanged, {} unfinished \
+        "merged {merged} of {} shards into {}: {} trials added, {} updated, {} unchanged, {} unfinished \
          (pending or running in their shard: merge again later); {} new experiments, {} files copied",
         files.len(),
         into.display(),
@@ -64,7 +76,26 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
         total.experiments,
         total.files
     ))?;
-    Ok(super::exit::OK)
+    if refused.is_empty() {
+        return Ok(super::exit::OK);
+    }
+    for why in &refused {
+        tracing::error!("{why}");
+    }
+    tracing::error!(
+        "{} refused (listed above): the rest was merged; fix or remove those and merge again",
+        refused.len()
+    );
+    Ok(super::exit::BAD_INPUT)
+}
+
+/// Merge one shard database into `target`, unless it is the target itself.
+fn merge_one(target: &Store, target_path: &Path, file: &Path) -> anyhow::Result<MergeSummary> {
+    if file.canonicalize().ok().as_deref() == Some(target_path) {
+        bail!("it is the database being merged into");
+    }
+    let shard = Store::open_read_only(file)?;
+    target.merge_from(&shard)
 }
 
 /// The databases an argument names: a file, a directory with a `lab.db`, or a

@@ -69,7 +69,7 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
 }
 
 fn add(args: AddArgs, db: &Path) -> anyhow::Result<i32> {
-    let loaded = args.spec.load()?;
+    let loaded = args.spec.load_limited(args.max_trials)?;
     let mut opts = RunOptions::new(db.to_path_buf());
     opts.max_trials = args.max_trials;
     opts.retry_failed = args.retry_failed;

@@ -43,7 +43,18 @@ pub fn execute(args: Args, db: &Path) -> Result<i32> {
     let mut index = String::from(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>lab reports</title></head><body><h1>lab reports</h1><ul>",
     );
+    let mut skipped = 0;
     for exp in &experiments {
+        // The name becomes a file name in DIR: a store from elsewhere may hold any text.
+        if let Err(why) = crate::spec::check_experiment_name(&exp.name) {
+            tracing::warn!(
+                "{}: experiment {} (key `experiments.name`): {why}; no report written for it",
+                db.display(),
+                exp.id
+            );
+            skipped += 1;
+            continue;
+        }
         let board = crate::report::leaderboard(&store, exp, &opts)?;
         // The class distribution needs the data file; the report goes on without it.
         let distribution = match board.rows.first() {
@@ -61,12 +72,16 @@ pub fn execute(args: Args, db: &Path) -> Result<i32> {
         std::fs::write(&file, html).with_context(|| format!("cannot write {}", file.display()))?;
         tracing::info!("wrote {}", file.display());
         index.push_str(&format!(
-            "<li><a href=\"{0}.html\">{0}</a></li>",
+            "<li><a href=\"{}.html\">{}</a></li>",
+            html_escape::encode_double_quoted_attribute(&exp.name),
             html_escape::encode_text(&exp.name)
         ));
     }
     index.push_str("</ul></body></html>");
     let file = args.output.join("index.html");
     std::fs::write(&file, index).with_context(|| format!("cannot write {}", file.display()))?;
+    if skipped > 0 {
+        return Ok(super::exit::BAD_INPUT);
+    }
     Ok(super::exit::OK)
 }

@@ -19,6 +19,12 @@ impl SpecArgs {
         spec::load(&self.spec, &self.set)
     }
 
+    /// The spec with its overrides applied, refusing a grid of more than
+    /// `max_trials` trials (`--max-trials`) before it is expanded.
+    pub fn load_limited(&self, max_trials: usize) -> Result<LoadedSpec, SpecError> {
+        spec::load_limited(&self.spec, &self.set, max_trials)
+    }
+
     /// The overrides again as `--set K=V` arguments, for a child `lab run`.
     pub fn set_flags(&self) -> Vec<String> {
         self.set

@@ -68,7 +68,7 @@ pub(super) fn key(
     // Each file's bytes then its length: one file (every path but hf://) hashes as before.
     for path in super::read::source_files(data_file)? {
         let cannot = || format!("cannot read data file {}", path.display());
-        let mut file = File::open(&path).with_context(cannot)?;
+        let mut file = super::read::open_regular(&path, "data file")?;
         let mut buf = vec![0u8; 1 << 20];
         let mut total = 0u64;
         loop {

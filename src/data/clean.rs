@@ -372,6 +372,8 @@ fn declaration_end(b: &[u8], from: usize) -> Option<usize> {
 
 /// One word per line; blank lines and `#` comments are ignored.
 fn read_word_list(path: &Path) -> anyhow::Result<Vec<String>> {
+    crate::data::read::check_regular(path)
+        .map_err(|why| anyhow::anyhow!("preprocess.stopwords: {why}"))?;
     let text = std::fs::read_to_string(path).with_context(|| {
         format!(
             "cannot read the stop-word list {} (preprocess.stopwords expects \"none\", \"english\" or a path to a file with one word per line)",

@@ -225,6 +225,7 @@ fn stopword_file_bytes(
         return Ok(None);
     };
     let path = base_dir.join(list);
+    read::check_regular(&path).map_err(|why| anyhow::anyhow!("preprocess.stopwords: {why}"))?;
     std::fs::read(&path).map(Some).with_context(|| {
         format!(
             "cannot read the stop-word list {} (preprocess.stopwords)",

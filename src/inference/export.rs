@@ -54,7 +54,8 @@ pub fn trial_dir(store: &Store, db: &Path, trial_id: i64) -> Result<PathBuf> {
         .find(|a| a.kind == "weights")
         .with_context(|| format!("trial {trial_id} has no weights artifact"))?;
     let root = parent_dir(db);
-    let path = root.join(&weights.path);
+    // Checked: a store from elsewhere may name any path.
+    let path = store.artifact_file(trial_id, &weights)?;
     Ok(path.parent().map(Path::to_path_buf).unwrap_or(root))
 }
 

@@ -300,12 +300,7 @@ fn at(path: &Path, line: usize) -> String {
 
 /// The file, gunzipped when it starts with gzip's magic bytes.
 fn open(path: &Path) -> Result<Box<dyn BufRead>> {
-    let file = std::fs::File::open(path).with_context(|| {
-        format!(
-            "cannot read the vectors file {} (model.embeddings.path)",
-            path.display()
-        )
-    })?;
+    let file = crate::data::read::open_regular(path, "the vectors file (model.embeddings.path)")?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let gz = reader.fill_buf()?.starts_with(&[0x1f, 0x8b]);
     Ok(if gz {
@@ -427,6 +422,8 @@ fn read_text(path: &Path, table: &mut Table) -> Result<()> {
 fn read_npy(path: &Path, vocab: &Path, table: &mut Table) -> Result<()> {
     let mut reader = open(path)?;
     let header = npy::read_header(path, &mut reader)?;
+    crate::data::read::check_regular(vocab)
+        .map_err(|why| anyhow::anyhow!("model.embeddings.vocab: {why}"))?;
     let words = std::fs::read_to_string(vocab).with_context(|| {
         format!(
             "cannot read the word list {} (model.embeddings.vocab)",

@@ -96,11 +96,27 @@ fn input_device(input: &Input) -> &Device {
 
 impl Kernel {
     /// `LAB_KERNEL=reference` selects the reference layers (for comparing runs);
-    /// anything else, or nothing, the fused kernels.
-    pub fn from_env() -> Self {
-        match std::env::var("LAB_KERNEL").as_deref() {
-            Ok("reference") => Kernel::Reference,
-            _ => Kernel::Fused,
+    /// `fused`, empty or unset the fused kernels.
+    ///
+    /// # Errors
+    /// Any other value: a typo must not silently pick the other layers.
+    pub fn from_env() -> Result<Self> {
+        const NAMES: [&str; 2] = ["reference", "fused"];
+        match std::env::var("LAB_KERNEL") {
+            Err(std::env::VarError::NotPresent) => Ok(Kernel::Fused),
+            Ok(v) if v.is_empty() || v == "fused" => Ok(Kernel::Fused),
+            Ok(v) if v == "reference" => Ok(Kernel::Reference),
+            Ok(v) => {
+                let hint = crate::spec::nearest(&v, NAMES)
+                    .map(|n| format!(" (did you mean `{n}`?)"))
+                    .unwrap_or_default();
+                bail!(
+                    "environment variable LAB_KERNEL={v:?}: expected `reference` or `fused`{hint}"
+                )
+            }
+            Err(e) => {
+                bail!("environment variable LAB_KERNEL: {e}; expected `reference` or `fused`")
+            }
         }
     }
 }
@@ -176,7 +192,7 @@ impl Classifier {
             head_w,
             head_b,
             projection: Projection::default(),
-            kernel: Kernel::from_env(),
+            kernel: Kernel::from_env()?,
             sparse: None,
             tables: ProjectionTables::default(),
         })

@@ -2,7 +2,7 @@
 
 use super::flatten::flatten_config;
 use crate::store::{ExperimentRow, StatusCounts, Store};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The split a bare metric name refers to.
@@ -131,13 +131,24 @@ pub fn leaderboard(
 ) -> Result<Leaderboard> {
     let (split, metric) = parse_metric(&opts.metric)?;
     let lower_is_better = metric == "loss" || metric.ends_with("_loss");
-    let trials = store.trials(experiment.id)?;
+    let mut trials = store.trials(experiment.id)?;
     let mut configs = Vec::with_capacity(trials.len());
-    for t in &trials {
-        let value: serde_json::Value = serde_json::from_str(&t.config_json)
-            .with_context(|| format!("trial {}: its stored config is not valid JSON", t.id))?;
-        configs.push(flatten_config(&value));
-    }
+    // One garbled row is skipped with a warning, not the whole experiment.
+    trials.retain(|t| match serde_json::from_str::<serde_json::Value>(&t.config_json) {
+        Ok(value) => {
+            configs.push(flatten_config(&value));
+            true
+        }
+        Err(e) => {
+            tracing::warn!(
+                "{}: trial {} of `{}` left out: its config (key `trials.config_json`) is not valid JSON: {e}",
+                store.path().display(),
+                t.id,
+                experiment.name
+            );
+            false
+        }
+    });
     let group_by = match &opts.group_by {
         Some(keys) => {
             check_keys(keys, &configs)?;

@@ -104,21 +104,32 @@ pub fn work(
             if !opts.follow {
                 break;
             }
-            std::thread::sleep(pause);
+            // In short slices, so that `stop` (a signal) is seen within 0.1 s.
+            let until = std::time::Instant::now() + pause;
+            while !stop() && std::time::Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(100));
+            }
             pause = (pause * 2).min(opts.poll_max.max(first_pause));
             continue;
         };
         pause = first_pause;
         summary.ran += 1;
         let trial = &queued.trial;
-        let config: TrialConfig = match serde_json::from_str(&trial.config_json) {
+        let config = serde_json::from_str::<TrialConfig>(&trial.config_json);
+        // The experiment's name becomes the trial's directory: checked as the spec's is.
+        let config = config.map_err(|e| e.to_string()).and_then(|c| {
+            crate::spec::check_experiment_name(&c.experiment)
+                .map(|()| c)
+                .map_err(|why| format!("key `experiment`: {why}"))
+        });
+        let config: TrialConfig = match config {
             Ok(config) => config,
             Err(err) => {
                 let message = format!(
                     "the trial's config in the store is not one this lab can run \
                      (recorded by another version?): {err}"
                 );
-                store.fail_trial(trial.id, &message)?;
+                store.while_owning(trial.id, &run.worker, |o| o.fail(&message))?;
                 on_event(RunEvent::TrialFailed {
                     trial_id: trial.id,
                     label: &queued.label,

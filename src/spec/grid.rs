@@ -7,6 +7,7 @@ use super::schema::Schema;
 use super::values::problem_at;
 use super::{validate, Problem, SpecError};
 use serde_json::Value;
+use std::collections::HashSet;
 use std::path::Path;
 
 /// One sweep axis with its values as they land in the trial's JSON.
@@ -76,6 +77,50 @@ pub(crate) fn trials(
     Ok(out)
 }
 
+/// The number of trials of `spec`, counted from its axes' lengths and its
+/// seeds without expanding anything; `None` when the product overflows.
+pub(crate) fn size(spec: &Spec) -> Option<usize> {
+    spec.sweep
+        .values()
+        .try_fold(spec.experiment.seeds.len(), |n, axis| {
+            n.checked_mul(axis.len())
+        })
+}
+
+/// Refuses a grid of more than `max_trials` trials before any of it is
+/// expanded, naming each axis with its length, the seeds, the product and the limit.
+pub(crate) fn check_size(spec: &Spec, max_trials: usize) -> Result<(), Problem> {
+    let size = size(spec);
+    if size.is_some_and(|n| n <= max_trials) {
+        return Ok(());
+    }
+    let mut factors: Vec<String> = spec
+        .sweep
+        .iter()
+        .map(|(key, axis)| format!("{key}: {} values", axis.len()))
+        .collect();
+    let seeds = spec.experiment.seeds.len();
+    factors.push(format!("{seeds} seed{}", if seeds == 1 { "" } else { "s" }));
+    let factors = factors.join(" x ");
+    let message = match size {
+        Some(n) => format!(
+            "the grid has {n} trials ({factors}), more than --max-trials {max_trials}; \
+             pass --max-trials {n} to run them all"
+        ),
+        None => format!(
+            "the grid has more than {} trials ({factors}), more than --max-trials {max_trials} \
+             could ever allow; sweep fewer values",
+            usize::MAX
+        ),
+    };
+    let key = if spec.sweep.is_empty() {
+        "experiment.seeds"
+    } else {
+        "sweep"
+    };
+    Err(Problem::at_key(key, message))
+}
+
 /// Checks one axis and converts its values to the field's type, so that a
 /// wrong value is reported against the axis rather than a grid point.
 fn axis(schema: &Schema, base: &Value, key: &str, raw: &[toml::Value]) -> Result<Axis, Problem> {
@@ -97,7 +142,9 @@ fn axis(schema: &Schema, base: &Value, key: &str, raw: &[toml::Value]) -> Result
             ),
         ));
     }
-    let mut values: Vec<Value> = Vec::new();
+    let mut values: Vec<Value> = Vec::with_capacity(raw.len());
+    // Canonical JSON text of each value: a set keeps the duplicate check linear.
+    let mut seen = HashSet::with_capacity(raw.len());
     for (i, v) in raw.iter().enumerate() {
         let mut element = at.clone();
         element.push(i.to_string());
@@ -116,7 +163,7 @@ fn axis(schema: &Schema, base: &Value, key: &str, raw: &[toml::Value]) -> Result
         })?;
         let typed = serde_json::to_value(typed).expect("trial configs serialize to JSON");
         let field = pointer(&typed, &path).cloned().unwrap_or(Value::Null);
-        if values.contains(&field) {
+        if !seen.insert(field.to_string()) {
             let msg = format!("value {v} is listed twice; its trials would be identical");
             return Err(Problem::new(at, msg).locate(element));
         }

@@ -101,11 +101,14 @@ pub(crate) fn read_file(path: &Path) -> Result<(String, toml::Table), SpecError>
 }
 
 /// `LAB_<SECTION>__<KEY>[__<KEY>...]` variables, sorted by name so that the
-/// result does not depend on the environment's order.
+/// result does not depend on the environment's order. A variable with `__`
+/// whose section is unknown (`LAB_MODLE__HIDDEN`) is refused as the same typo in
+/// the file is; other `LAB_` variables (`LAB_DB`, `LAB_KERNEL`) are not the spec's.
 pub(crate) fn env_overrides(
     env: impl IntoIterator<Item = (String, String)>,
     schema: &Schema,
-) -> Vec<Override> {
+    file: &Path,
+) -> Result<Vec<Override>, SpecError> {
     let mut vars: Vec<(String, String)> = env
         .into_iter()
         .filter(|(k, _)| k.starts_with("LAB_"))
@@ -118,6 +121,9 @@ pub(crate) fn env_overrides(
             .map(str::to_ascii_lowercase)
             .collect();
         if !SECTIONS.contains(&segs[0].as_str()) {
+            if segs.len() > 1 {
+                return Err(unknown_section(&name, &segs, file));
+            }
             continue;
         }
         // Variable names cannot hold dots, so an axis is spelled LAB_SWEEP__MODEL__HIDDEN.
@@ -133,7 +139,27 @@ pub(crate) fn env_overrides(
             value,
         });
     }
-    out
+    Ok(out)
+}
+
+/// The error for `LAB_<SECTION>__...` naming no section, with the variable
+/// spelled with the nearest section.
+fn unknown_section(name: &str, segs: &[String], file: &Path) -> SpecError {
+    let suggestion = super::values::nearest(&segs[0], SECTIONS.iter().copied()).map(|s| {
+        let rest = name["LAB_".len()..].split_once("__").map_or("", |(_, r)| r);
+        format!("LAB_{}__{rest}", s.to_ascii_uppercase())
+    });
+    SpecError {
+        file: file.to_path_buf(),
+        line: None,
+        key: Some(segs.join(".")),
+        message: format!(
+            "environment variable `{name}`: unknown section `{}`; valid sections: {}",
+            segs[0],
+            SECTIONS.join(", ")
+        ),
+        suggestion,
+    }
 }
 
 /// `--set key=value` flags; `sweep.<dotted key>` names one axis.
@@ -286,8 +312,17 @@ mod tests {
             ("HOME", "/root"),
         ]
         .map(|(k, v)| (k.to_string(), v.to_string()));
-        let o = env_overrides(env, &Schema::new());
+        let o = env_overrides(env, &Schema::new(), Path::new("s.toml")).unwrap();
         let paths: Vec<String> = o.iter().map(|o| o.path.join("|")).collect();
         assert_eq!(paths, ["sweep|model.hidden", "train|lr"]);
+    }
+
+    #[test]
+    fn env_section_typos_are_refused_with_the_variable_to_set() {
+        let env = [("LAB_MODLE__HIDDEN".to_string(), "64".to_string())];
+        let e = env_overrides(env, &Schema::new(), Path::new("s.toml")).unwrap_err();
+        assert!(e.message.contains("LAB_MODLE__HIDDEN"), "{e}");
+        assert!(e.message.contains("unknown section `modle`"), "{e}");
+        assert_eq!(e.suggestion.as_deref(), Some("LAB_MODEL__HIDDEN"));
     }
 }

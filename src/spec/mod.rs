@@ -13,7 +13,11 @@ mod values;
 
 pub use config::*;
 pub use hash::{config_hash, spec_hash};
+pub use validate::{check_experiment_name, MAX_NAME_LEN};
 pub use values::{nearest, ValueError};
+
+/// The largest grid a spec may expand to unless told otherwise (`--max-trials`).
+pub const DEFAULT_MAX_TRIALS: usize = 1000;
 
 use layers::Layers;
 use std::path::{Path, PathBuf};
@@ -33,20 +37,53 @@ pub struct LoadedSpec {
 
 /// Load, layer and validate a spec. `overrides` are `--set key=value` strings;
 /// `LAB_<SECTION>__<KEY>` variables come from the process environment.
+/// A grid of more than [`DEFAULT_MAX_TRIALS`] trials is refused.
+///
+/// # Errors
+/// The spec cannot be read, parsed, layered or validated, or its grid is too large.
 pub fn load(path: &Path, overrides: &[String]) -> Result<LoadedSpec, SpecError> {
+    load_limited(path, overrides, DEFAULT_MAX_TRIALS)
+}
+
+/// `load`, refusing a grid of more than `max_trials` trials (`--max-trials`)
+/// before expanding it.
+///
+/// # Errors
+/// As [`load`].
+pub fn load_limited(
+    path: &Path,
+    overrides: &[String],
+    max_trials: usize,
+) -> Result<LoadedSpec, SpecError> {
     // Variables that are not valid UTF-8 cannot be ours; skipping them avoids a panic.
     let env = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
-    load_with_env(path, overrides, env)
+    load_with_env_limited(path, overrides, env, max_trials)
 }
 
 /// `load` with the environment given explicitly, so tests need not touch the
 /// process's. Layers: defaults < file < `LAB_` variables < `overrides`. Every
 /// grid point is validated, so a spec that loads also expands.
+///
+/// # Errors
+/// As [`load`].
 pub fn load_with_env(
     path: &Path,
     overrides: &[String],
     env: impl IntoIterator<Item = (String, String)>,
+) -> Result<LoadedSpec, SpecError> {
+    load_with_env_limited(path, overrides, env, DEFAULT_MAX_TRIALS)
+}
+
+/// `load_with_env` refusing a grid of more than `max_trials` trials.
+///
+/// # Errors
+/// As [`load`].
+pub fn load_with_env_limited(
+    path: &Path,
+    overrides: &[String],
+    env: impl IntoIterator<Item = (String, String)>,
+    max_trials: usize,
 ) -> Result<LoadedSpec, SpecError> {
     let schema = schema::Schema::new();
     let (source, file_table) = layers::read_file(path)?;
@@ -54,7 +91,7 @@ pub fn load_with_env(
         file: path.to_path_buf(),
         locator: locate::Locator::new(&source),
         file_table,
-        env: layers::env_overrides(env, &schema),
+        env: layers::env_overrides(env, &schema, path)?,
         set: layers::set_overrides(overrides, &schema, path)?,
     };
     let env_table = layers::to_table(&layers.env);
@@ -63,6 +100,8 @@ pub fn load_with_env(
         schema.check_keys(table).map_err(|p| layers.error(p))?;
     }
     let spec = merge::merge(&layers)?;
+    // Counted from the axes' lengths: a huge grid is refused before it is built.
+    grid::check_size(&spec, max_trials).map_err(|p| layers.error(p))?;
     let base_dir = crate::files::parent_dir(path);
     grid::trials(&spec, &base_dir, &layers)?;
     Ok(LoadedSpec {

@@ -13,26 +13,71 @@ fn fail(key: &str, message: impl Into<String>) -> Check {
     Err(Problem::at_key(key, message.into()))
 }
 
+/// Longest experiment name, in bytes: it becomes a directory name under
+/// `runs/` and part of report file names, which file systems cap at 255.
+pub const MAX_NAME_LEN: usize = 100;
+
+/// Names of what lab keeps beside the database (the dataset cache, Slurm
+/// shards), compared case-insensitively (macOS and Windows ignore case).
+const RESERVED_NAMES: [&str; 2] = ["cache", "shards"];
+
+/// Endings of the database and its SQLite side files (`lab.db`, `lab.db-wal`).
+const RESERVED_ENDINGS: [&str; 4] = [".db", ".db-wal", ".db-shm", ".db-journal"];
+
+/// Whether `name` may name an experiment. An experiment's name becomes a path
+/// component (`runs/<name>/`, `<name>.html`), so this is the one rule for every
+/// place a name is read: the spec, a shard being merged, a queued trial's config.
+///
+/// # Errors
+/// What is wrong with the name and what is allowed.
+pub fn check_experiment_name(name: &str) -> Result<(), String> {
+    let shown: String = name.chars().take(40).flat_map(char::escape_debug).collect();
+    let shown = if name.chars().count() > 40 {
+        format!("{shown}...")
+    } else {
+        shown
+    };
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+    if name.is_empty() || !name.chars().all(allowed) {
+        return Err(format!(
+            "`{shown}` is not a valid name: it becomes a directory name, so use only letters, digits, `_`, `.` and `-`"
+        ));
+    }
+    if name.starts_with('.') {
+        return Err(format!(
+            "`{shown}` is not a valid name: it becomes a directory name, which must not start with `.`"
+        ));
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(format!(
+            "the name is {} characters long, more than the {MAX_NAME_LEN} allowed (it becomes a directory name)",
+            name.len()
+        ));
+    }
+    let lower = name.to_ascii_lowercase();
+    if RESERVED_NAMES.contains(&lower.as_str())
+        || RESERVED_ENDINGS.iter().any(|e| lower.ends_with(e))
+    {
+        return Err(format!(
+            "`{shown}` is not a valid name: lab keeps its database (`*.db` and its side files), \
+             `cache/` and `shards/` beside the experiments' directories; choose another name"
+        ));
+    }
+    Ok(())
+}
+
 /// The experiment section: not part of any trial, checked once.
 pub(crate) fn experiment(e: &ExperimentSection) -> Check {
-    let name_ok = !e.name.is_empty()
-        && e.name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if !name_ok || e.name == "." || e.name == ".." {
-        return fail(
-            "experiment.name",
-            format!(
-                "`{}` is not a valid name: it becomes a directory name, so use only letters, digits, `_`, `.` and `-`",
-                e.name
-            ),
-        );
+    if let Err(message) = check_experiment_name(&e.name) {
+        return fail("experiment.name", message);
     }
     if e.seeds.is_empty() {
         return fail("experiment.seeds", "needs at least one seed");
     }
-    for (i, s) in e.seeds.iter().enumerate() {
-        if e.seeds[..i].contains(s) {
+    // A set, not a scan per seed: a long list must not take quadratic time.
+    let mut seen = std::collections::HashSet::with_capacity(e.seeds.len());
+    for s in &e.seeds {
+        if !seen.insert(s) {
             return fail(
                 "experiment.seeds",
                 format!("seed {s} is listed twice; its trials would be identical"),
@@ -42,15 +87,21 @@ pub(crate) fn experiment(e: &ExperimentSection) -> Check {
     Ok(())
 }
 
+/// A path the spec names that exists but is not a regular file (a FIFO or a
+/// device would hang the reader, a directory fail it late).
+fn regular(key: &str, path: &Path) -> Check {
+    crate::data::read::check_regular(path).or_else(|why| fail(key, why))
+}
+
 /// Every field of one grid point. `base_dir` resolves a stopword file.
 pub(crate) fn trial(t: &TrialConfig, base_dir: &Path) -> Check {
-    data(t)?;
+    data(t, base_dir)?;
     preprocess(t, base_dir)?;
     model(t, base_dir)?;
     train(t)
 }
 
-fn data(t: &TrialConfig) -> Check {
+fn data(t: &TrialConfig, base_dir: &Path) -> Check {
     let d = &t.data;
     if d.path.as_os_str().is_empty() {
         return fail(
@@ -62,6 +113,9 @@ fn data(t: &TrialConfig) -> Check {
         if let Err(e) = crate::data::read::hf::parse(&d.path.to_string_lossy()) {
             return fail("data.path", e.to_string());
         }
+    } else {
+        // Whether it exists is checked with the data; a FIFO or device would hang that.
+        regular("data.path", &base_dir.join(&d.path))?;
     }
     if d.text.is_empty() {
         return fail("data.text", "must name the text column");
@@ -177,6 +231,7 @@ fn preprocess(t: &TrialConfig, base_dir: &Path) -> Check {
     }
     // The names are checked by their type; a word list must exist.
     if let Some(list) = p.stopwords.file() {
+        regular("preprocess.stopwords", &base_dir.join(list))?;
         if !base_dir.join(list).is_file() {
             return fail(
                 "preprocess.stopwords",
@@ -234,6 +289,7 @@ fn embeddings(e: &super::EmbeddingsSection, base_dir: &Path) -> Check {
         return Ok(());
     }
     let path = base_dir.join(&e.path);
+    regular("model.embeddings.path", &path)?;
     if !path.is_file() {
         return fail(
             "model.embeddings.path",
@@ -252,13 +308,20 @@ fn embeddings(e: &super::EmbeddingsSection, base_dir: &Path) -> Check {
             "model.embeddings.vocab",
             "only format = \"npy+vocab\" takes a separate word list; the other formats carry their words",
         ),
-        (Some(v), true) if !base_dir.join(v).is_file() => fail(
-            "model.embeddings.vocab",
-            format!(
-                "the word list {} does not exist (paths are relative to the spec file)",
-                base_dir.join(v).display()
-            ),
-        ),
+        (Some(v), true) => {
+            let list = base_dir.join(v);
+            regular("model.embeddings.vocab", &list)?;
+            if list.is_file() {
+                return Ok(());
+            }
+            fail(
+                "model.embeddings.vocab",
+                format!(
+                    "the word list {} does not exist (paths are relative to the spec file)",
+                    list.display()
+                ),
+            )
+        }
         _ => Ok(()),
     }
 }

@@ -4,12 +4,20 @@
 //! (done, failed) are merged, and a trial is only ever moved to a better state
 //! (pending < failed < done), so merging twice adds nothing and a done trial is
 //! never overwritten. Artifact files are copied beside the target database.
+//!
+//! A shard is untrusted input: an experiment name must be one `lab run` would
+//! accept (it becomes a directory), an artifact path must stay inside the
+//! shard's directory, and a copied file must have the sha256 recorded for it.
+//! A trial (or experiment) that fails a check is refused and named in
+//! [`MergeSummary::refused`]; the others are merged.
 
+use super::reads::resolve_inside;
 use super::results::{insert_artifact, insert_confusion, insert_epoch, insert_metric};
 use super::{ArtifactRow, Result, Store, TrialRow, TrialStatus};
 use crate::files::{parent_dir, sha256_file, PendingFile};
 use anyhow::{bail, Context};
 use rusqlite::{params, OptionalExtension, Transaction};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// What one merge did.
@@ -29,6 +37,9 @@ pub struct MergeSummary {
     pub files: usize,
     /// Things the user should know (a spec that differs, a trial running in the target).
     pub notes: Vec<String>,
+    /// Trials and experiments of the shard refused (bad names, paths or files),
+    /// each naming the shard, the trial or experiment, the key and why.
+    pub refused: Vec<String>,
 }
 
 fn rank(status: TrialStatus) -> u8 {
@@ -41,10 +52,22 @@ fn rank(status: TrialStatus) -> u8 {
 
 impl Store {
     /// Merge `shard`'s experiments and finished trials into this store, one
-    /// transaction per trial.
+    /// transaction per trial. A trial or experiment failing a check is refused
+    /// (listed in [`MergeSummary::refused`]) and the rest merged.
+    ///
+    /// # Errors
+    /// The shard cannot be read.
     pub fn merge_from(&self, shard: &Store) -> Result<MergeSummary> {
         let mut summary = MergeSummary::default();
         for experiment in shard.experiments()? {
+            if let Err(why) = crate::spec::check_experiment_name(&experiment.name) {
+                summary.refused.push(format!(
+                    "{}: experiment {} (key `experiments.name`): {why}; none of its trials was merged",
+                    shard.path.display(),
+                    experiment.id
+                ));
+                continue;
+            }
             let (target_exp, created) = self.merge_experiment(
                 &experiment.name,
                 &experiment.spec_toml,
@@ -59,8 +82,8 @@ impl Store {
                      (spec hash {} vs {}); its trials are matched by config hash",
                     experiment.name,
                     shard.path.display(),
-                    &experiment.spec_hash[..12.min(experiment.spec_hash.len())],
-                    &target_exp.1[..12.min(target_exp.1.len())]
+                    short(&experiment.spec_hash),
+                    short(&target_exp.1)
                 ));
             }
             for trial in shard.trials(experiment.id)? {
@@ -68,15 +91,16 @@ impl Store {
                     summary.unfinished += 1;
                     continue;
                 }
-                self.merge_trial(shard, &trial, target_exp.0, &experiment.name, &mut summary)
-                    .with_context(|| {
-                        format!(
-                            "cannot merge trial {} of {} into {}",
-                            trial.id,
-                            shard.path.display(),
-                            self.path.display()
-                        )
-                    })?;
+                let merged =
+                    self.merge_trial(shard, &trial, target_exp.0, &experiment.name, &mut summary);
+                if let Err(err) = merged {
+                    summary.refused.push(format!(
+                        "{}: trial {} of `{}` not merged: {err:#}",
+                        shard.path.display(),
+                        trial.id,
+                        experiment.name
+                    ));
+                }
             }
         }
         Ok(summary)
@@ -114,6 +138,7 @@ impl Store {
         experiment: &str,
         summary: &mut MergeSummary,
     ) -> Result<()> {
+        check_config(trial, experiment)?;
         let tx = self.write()?;
         let existing: Option<(i64, String)> = tx
             .query_row(
@@ -188,19 +213,57 @@ impl Store {
         let dir = parent_dir(&self.path)
             .join(experiment)
             .join(target_id.to_string());
+        // Every file is copied and verified before any is put in place.
+        let shard_root = parent_dir(&shard.path);
+        let mut names = HashSet::new();
+        let mut staged = Vec::new();
+        for artifact in shard.artifacts(trial.id)? {
+            let copy = stage_artifact(&artifact, &shard_root, &dir, &mut names);
+            if copy.is_err() {
+                // Only removed when empty: a directory this attempt created.
+                let _ = std::fs::remove_dir(&dir);
+            }
+            staged.push((copy?, artifact));
+        }
         // A checkpoint of an attempt made here is of no use once the trial is merged.
         let _ = std::fs::remove_dir_all(dir.join("checkpoint"));
-        for artifact in shard.artifacts(trial.id)? {
-            let path = copy_artifact(&artifact, &parent_dir(&shard.path), &dir, summary)?;
-            let path = path
+        for ((dst, pending), artifact) in staged {
+            if let Some(tmp) = pending {
+                let moved = format!(
+                    "cannot rename {} to {}",
+                    tmp.path().display(),
+                    dst.display()
+                );
+                tmp.commit().context(moved)?;
+                summary.files += 1;
+            }
+            let path = dst
                 .strip_prefix(parent_dir(&self.path))
-                .unwrap_or(&path)
+                .unwrap_or(&dst)
                 .display()
                 .to_string();
             insert_artifact(&tx, target_id, &ArtifactRow { path, ..artifact })?;
         }
         tx.commit()?;
         Ok(())
+    }
+}
+
+/// The first 12 characters of a hash, for messages.
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+/// A shard trial's config must be JSON naming the experiment it is filed under.
+fn check_config(trial: &TrialRow, experiment: &str) -> Result<()> {
+    let config: serde_json::Value =
+        serde_json::from_str(&trial.config_json).context("key `trials.config_json` is not JSON")?;
+    match config.get("experiment") {
+        None => Ok(()),
+        Some(serde_json::Value::String(name)) if name == experiment => Ok(()),
+        Some(other) => {
+            bail!("key `trials.config_json`: its experiment is {other}, not `{experiment}`")
+        }
     }
 }
 
@@ -218,47 +281,56 @@ fn copy_results(tx: &Transaction, shard: &Store, from: i64, to: i64) -> Result<(
     Ok(())
 }
 
-/// Copy one artifact file from the shard into `dir` (through a temporary file,
-/// so a copy cut short never looks finished), checking it is the file that was
-/// recorded. Returns the new file's path.
-fn copy_artifact(
+/// Copy one artifact file from the shard to a temporary file beside its place
+/// in `dir` and check the copy against the recorded sha256. Returns the file's
+/// place and the copy to move there (none when an identical file is there).
+fn stage_artifact(
     artifact: &ArtifactRow,
     shard_root: &Path,
     dir: &Path,
-    summary: &mut MergeSummary,
-) -> Result<PathBuf> {
-    let src = shard_root.join(&artifact.path);
+    names: &mut HashSet<PathBuf>,
+) -> Result<(PathBuf, Option<PendingFile>)> {
+    let kind = &artifact.kind;
+    let src = resolve_inside(shard_root, &artifact.path)
+        .map_err(|why| anyhow::anyhow!("key `artifacts.path` of its {kind} artifact: {why}"))?;
     let Some(name) = src.file_name() else {
-        bail!("artifact `{}` has no file name", artifact.path);
+        bail!(
+            "key `artifacts.path` of its {kind} artifact: {:?} has no file name",
+            artifact.path
+        );
     };
+    if !names.insert(PathBuf::from(name)) {
+        bail!("key `artifacts.path`: two of its artifacts are named {name:?}");
+    }
     let dst = dir.join(name);
     if dst.is_file() && sha256_file(&dst)? == artifact.sha256 {
-        return Ok(dst);
+        return Ok((dst, None));
     }
-    let sha = sha256_file(&src).with_context(|| {
+    let meta = std::fs::metadata(&src).with_context(|| {
         format!(
-            "the {} artifact of this trial is missing from the shard directory",
-            artifact.kind
+            "its {kind} artifact {} is missing from the shard directory",
+            src.display()
         )
     })?;
-    if sha != artifact.sha256 {
+    if !meta.is_file() {
         bail!(
-            "{} changed since it was recorded (sha256 {} expected, {} found)",
-            src.display(),
-            artifact.sha256,
-            sha
+            "its {kind} artifact {} is not a regular file",
+            src.display()
         );
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let tmp = PendingFile::new(&dst);
     std::fs::copy(&src, tmp.path())
         .with_context(|| format!("cannot copy {} to {}", src.display(), tmp.path().display()))?;
-    let moved = format!(
-        "cannot rename {} to {}",
-        tmp.path().display(),
-        dst.display()
-    );
-    tmp.commit().context(moved)?;
-    summary.files += 1;
-    Ok(dst)
+    // The copy is what is checked: the bytes that will be used here.
+    let sha = sha256_file(tmp.path())?;
+    if sha != artifact.sha256 {
+        bail!(
+            "its {kind} artifact {} changed since it was recorded \
+             (key `artifacts.sha256`: {} expected, {sha} found)",
+            src.display(),
+            artifact.sha256
+        );
+    }
+    Ok((dst, Some(tmp)))
 }

@@ -7,7 +7,9 @@ use super::rows::{
 };
 use super::{EpochRecord, Result, StatusCounts, Store};
 use anyhow::Context;
+use rusqlite::types::ValueRef;
 use rusqlite::{params, OptionalExtension};
+use std::path::{Component, Path, PathBuf};
 
 impl Store {
     /// How many of the experiment's trials are in each status.
@@ -136,7 +138,10 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The trial's metrics, ordered by split and name.
+    /// The trial's metrics, ordered by split and name. A value that is not a
+    /// finite number (text, NULL where NaN was written) is left out with a
+    /// warning naming the trial and the metric: one garbled row must not hide
+    /// the others.
     ///
     /// # Errors
     /// The database cannot be read.
@@ -144,18 +149,20 @@ impl Store {
         let mut stmt = self.conn.prepare(
             "SELECT split, name, value FROM metrics WHERE trial_id = ?1 ORDER BY split, name",
         )?;
-        let rows = stmt.query_map([trial_id], |r| {
-            Ok(MetricRow {
-                split: r.get("split")?,
-                name: r.get("name")?,
-                value: r.get("value")?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut rows = stmt.query([trial_id])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let (split, name): (String, String) = (r.get("split")?, r.get("name")?);
+            if let Some(value) = self.number(trial_id, &split, &name, r.get_ref("value")?) {
+                out.push(MetricRow { split, name, value });
+            }
+        }
+        Ok(out)
     }
 
     /// One split's metrics of every done trial of the experiment, in one query,
-    /// ordered by trial id then name.
+    /// ordered by trial id then name; a garbled value is left out with a
+    /// warning, as in [`Store::metrics`].
     ///
     /// # Errors
     /// The database cannot be read.
@@ -166,14 +173,37 @@ impl Store {
              WHERE t.experiment_id = ?1 AND t.status = 'done' AND m.split = ?2
              ORDER BY m.trial_id, m.name",
         )?;
-        let rows = stmt.query_map(params![experiment_id, split], |r| {
-            Ok(TrialMetric {
-                trial_id: r.get("trial_id")?,
-                name: r.get("name")?,
-                value: r.get("value")?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut rows = stmt.query(params![experiment_id, split])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let (trial_id, name): (i64, String) = (r.get("trial_id")?, r.get("name")?);
+            if let Some(value) = self.number(trial_id, split, &name, r.get_ref("value")?) {
+                out.push(TrialMetric {
+                    trial_id,
+                    name,
+                    value,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// A stored metric as a finite number, or a warning and `None`.
+    fn number(&self, trial_id: i64, split: &str, name: &str, value: ValueRef) -> Option<f64> {
+        let found = match value {
+            ValueRef::Real(v) if v.is_finite() => return Some(v),
+            ValueRef::Integer(v) => return Some(v as f64),
+            ValueRef::Real(v) => format!("{v}"),
+            ValueRef::Null => "NULL (a NaN is stored so)".into(),
+            ValueRef::Text(t) => format!("the text {:?}", String::from_utf8_lossy(t)),
+            ValueRef::Blob(b) => format!("a blob of {} bytes", b.len()),
+        };
+        tracing::warn!(
+            "{}: trial {trial_id}: metric {split}.{name} (key `metrics.value`) is {found}, \
+             not a finite number; left out",
+            self.path.display()
+        );
+        None
     }
 
     /// The trial's confusion matrices, ordered by split.
@@ -217,5 +247,94 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The file an artifact row of `trial_id` names, beside this database. A
+    /// store may come from elsewhere (a shard, a copy), so the recorded path is
+    /// checked before anything is opened (see [`resolve_inside`]).
+    ///
+    /// # Errors
+    /// The path is absolute, climbs out with `..`, or leads outside the store's
+    /// directory through a symbolic link; the message names the store, the
+    /// trial and the key.
+    pub fn artifact_file(&self, trial_id: i64, artifact: &ArtifactRow) -> Result<PathBuf> {
+        resolve_inside(&crate::files::parent_dir(&self.path), &artifact.path).map_err(|why| {
+            anyhow::anyhow!(
+                "{}: trial {trial_id}: key `artifacts.path` of its {} artifact: {why}",
+                self.path.display(),
+                artifact.kind
+            )
+        })
+    }
+}
+
+/// `rel` (a path read from a store) resolved against `root`: it must be a
+/// relative path of plain names that stays inside `root` after normalisation
+/// and, where it exists, after following symbolic links.
+///
+/// # Errors
+/// What is wrong with the path, quoting it.
+pub fn resolve_inside(root: &Path, rel: &str) -> std::result::Result<PathBuf, String> {
+    let quoted = format!("{rel:?}");
+    if rel.is_empty() {
+        return Err("the path is empty".into());
+    }
+    if rel.chars().any(|c| c.is_control() || c == '\\') {
+        return Err(format!("{quoted} holds a control character or a backslash"));
+    }
+    for part in Path::new(rel).components() {
+        match part {
+            Component::Normal(_) | Component::CurDir => {}
+            Component::ParentDir => {
+                return Err(format!(
+                    "{quoted} climbs out of the store's directory with `..`"
+                ))
+            }
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(format!(
+                    "{quoted} is absolute; a store records its files relative to its directory"
+                ))
+            }
+        }
+    }
+    let joined = root.join(rel);
+    if std::fs::symlink_metadata(&joined).is_err() {
+        // Missing: nothing to follow; the caller says the file is gone.
+        return Ok(joined);
+    }
+    let real = joined
+        .canonicalize()
+        .map_err(|e| format!("{quoted}: cannot resolve {}: {e}", joined.display()))?;
+    let real_root = root
+        .canonicalize()
+        .map_err(|e| format!("cannot resolve {}: {e}", root.display()))?;
+    if !real.starts_with(&real_root) {
+        return Err(format!(
+            "{quoted} leads outside {} through a symbolic link (to {})",
+            root.display(),
+            real.display()
+        ));
+    }
+    Ok(joined)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolve_inside;
+
+    #[test]
+    fn artifact_paths_stay_inside_their_root() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("exp/1")).unwrap();
+        std::fs::write(root.join("exp/1/model.safetensors"), b"w").unwrap();
+        assert!(resolve_inside(root, "exp/1/model.safetensors").is_ok());
+        assert!(resolve_inside(root, "exp/2/missing").is_ok());
+        for bad in ["/etc/hostname", "../x", "exp/../../x", "", "a\0b", "a\\b"] {
+            assert!(resolve_inside(root, bad).is_err(), "{bad:?}");
+        }
+        std::os::unix::fs::symlink("/etc", root.join("exp/out")).unwrap();
+        let e = resolve_inside(root, "exp/out/hostname").unwrap_err();
+        assert!(e.contains("symbolic link"), "{e}");
     }
 }

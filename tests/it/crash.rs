@@ -375,6 +375,16 @@ fn a_worker_stopped_past_its_lease_loses_the_trial_and_records_nothing() {
         ran_now(&out),
         "1 trials: 0 done before, 1 run now, 0 failed"
     );
+    // What the new owner recorded: its epochs and its weights file.
+    let owner = Store::open(&db).unwrap();
+    let owners_epochs = owner.epochs(1).unwrap();
+    let owners_artifacts = owner.artifacts(1).unwrap();
+    let weights = |artifacts: &[lab::store::ArtifactRow]| {
+        let row = artifacts.iter().find(|a| a.kind == "weights").unwrap();
+        (row.sha256.clone(), dir.path().join(&row.path))
+    };
+    let (owners_sha, weights_file) = weights(&owners_artifacts);
+    assert_eq!(lab::files::sha256_file(&weights_file).unwrap(), owners_sha);
     signal("-CONT");
     let status = a.wait().unwrap();
     let log = std::fs::read_to_string(&log).unwrap();
@@ -387,4 +397,12 @@ fn a_worker_stopped_past_its_lease_loses_the_trial_and_records_nothing() {
     assert_eq!(trials.len(), 1);
     assert_eq!(trials[0].status, TrialStatus::Done);
     assert_eq!(trials[0].error, None);
+    // The stopped worker wrote nothing of the owner's: no epoch row, no file.
+    assert_eq!(store.epochs(1).unwrap(), owners_epochs);
+    assert_eq!(store.artifacts(1).unwrap(), owners_artifacts);
+    assert_eq!(
+        lab::files::sha256_file(&weights_file).unwrap(),
+        owners_sha,
+        "the weights file is the one the store records"
+    );
 }

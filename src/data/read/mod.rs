@@ -15,6 +15,7 @@ mod parquet;
 mod source;
 
 pub use decode::encoding_for_label;
+pub use source::{check_regular, open_regular};
 
 use crate::spec::DataSection;
 use serde::{Deserialize, Serialize};
@@ -107,11 +108,9 @@ impl Input {
 
     /// The raw bytes (still compressed when `.gz`), buffered.
     fn open_raw(&self) -> anyhow::Result<Box<dyn std::io::Read + Send>> {
-        use anyhow::Context;
         Ok(match self {
             Input::Path(p) => {
-                let file = std::fs::File::open(p)
-                    .with_context(|| format!("cannot read data file {}", p.display()))?;
+                let file = open_regular(p, "data file")?;
                 Box::new(std::io::BufReader::with_capacity(1 << 16, file))
             }
             Input::Bytes { bytes, .. } => Box::new(std::io::Cursor::new(bytes.clone())),

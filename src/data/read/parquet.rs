@@ -129,8 +129,7 @@ fn open_source(source: Source, want: &Want) -> anyhow::Result<Current> {
     match source {
         Source::File(path) => {
             let name = path.display().to_string();
-            let file = std::fs::File::open(&path)
-                .with_context(|| format!("cannot read data file {name}"))?;
+            let file = super::open_regular(&path, "data file")?;
             open_reader(name, file, want)
         }
         Source::Bytes(name, bytes) => open_reader(name, bytes, want),

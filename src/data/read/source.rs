@@ -7,6 +7,7 @@ use super::lines::{LineTracker, QuoteTracker};
 use super::Input;
 use crate::spec::Quoting;
 use std::io::Read;
+use std::path::Path;
 
 /// Where the text comes from: the file's bytes after its byte-order mark, as UTF-8.
 enum Text {
@@ -147,6 +148,48 @@ fn sep_line(head: &[u8]) -> Option<(u8, usize)> {
         [b'\n' | b'\r', ..] => Some((d, 6)),
         _ => None,
     }
+}
+
+/// What `path` is when it exists but is not a regular file (through symbolic
+/// links): a FIFO or a device would block or never end, a directory fails late.
+///
+/// # Errors
+/// The kind of file found and that lab reads only regular files.
+pub fn check_regular(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(()); // Missing: the opener says so.
+    };
+    let t = meta.file_type();
+    let kind = if t.is_file() {
+        return Ok(());
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    };
+    Err(format!(
+        "{} is {kind}, not a regular file; lab reads only regular files",
+        path.display()
+    ))
+}
+
+/// Opens `path` for reading after checking it is a regular file (before the
+/// open: opening a FIFO blocks until a writer comes). `what` names it in errors.
+///
+/// # Errors
+/// Not a regular file, or the open fails; both name `what` and the path.
+pub fn open_regular(path: &Path, what: &str) -> anyhow::Result<std::fs::File> {
+    check_regular(path).map_err(|why| anyhow::anyhow!("{what}: {why}"))?;
+    std::fs::File::open(path).map_err(|e| {
+        anyhow::Error::new(e).context(format!("cannot read {what} {}", path.display()))
+    })
 }
 
 fn read_error(file: &str, gz: bool, e: std::io::Error) -> anyhow::Error {

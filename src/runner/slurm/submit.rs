@@ -79,7 +79,7 @@ pub fn submit(opts: &SubmitOptions) -> Result<Submitted> {
     if let Some(device) = &opts.device {
         check_word("--device", device)?;
     }
-    let loaded = spec::load(&opts.spec, &opts.overrides)?;
+    let loaded = spec::load_limited(&opts.spec, &opts.overrides, opts.max_trials)?;
     let mut run_opts = RunOptions::new(opts.db.clone());
     run_opts.max_trials = opts.max_trials;
     let tasks = runner::check(&loaded, &run_opts)?;
@@ -103,6 +103,10 @@ pub fn submit(opts: &SubmitOptions) -> Result<Submitted> {
     );
     if let Some(device) = &opts.device {
         run_args.extend(["--device".to_string(), device.clone()]);
+    }
+    // Each task counts the grid again: it must allow what was submitted.
+    if opts.max_trials != spec::DEFAULT_MAX_TRIALS {
+        run_args.extend(["--max-trials".to_string(), opts.max_trials.to_string()]);
     }
     let job = ArrayJob {
         name: format!("lab-{name}"),
