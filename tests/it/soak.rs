@@ -309,10 +309,19 @@ impl Soak {
         self.wait(proc);
         let final_log = std::fs::read_to_string(&log).unwrap_or_default();
         let not_done = self.trials_not_done();
+        // Each worker's process as /proc sees it: gone, a zombie, or running.
+        let workers: Vec<String> = not_done
+            .iter()
+            .filter_map(|(_, _, w, _)| w.as_deref()?.rsplit_once(':')?.1.parse::<u32>().ok())
+            .map(|pid| {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
+                format!("{pid}: {}", stat.unwrap_or_else(|_| "gone".into()).trim())
+            })
+            .collect();
         assert!(
             not_done.is_empty(),
             "cycle {}: an uninterrupted lab run ended with trials not done: {not_done:#?}\n\
-             its log:\n{final_log}\n{}",
+             their workers: {workers:#?}\nits log:\n{final_log}\n{}",
             self.cycle,
             self.context()
         );
