@@ -102,6 +102,49 @@ fn reap(pgid: u32) {
     }
 }
 
+/// The processes descending from `pid` (Linux `/proc`): the jobs of a
+/// `--jobs` run, which have process groups of their own.
+fn descendants(pid: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .map(|d| d.flatten().collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|e| {
+            let child = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).ok()?;
+            let (_, rest) = stat.rsplit_once(')')?;
+            Some((child, rest.split_whitespace().nth(1)?.parse().ok()?))
+        })
+        .collect();
+    let mut out = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        for &(child, parent) in &parents {
+            if parent == p && !out.contains(&child) {
+                out.push(child);
+                todo.push(child);
+            }
+        }
+    }
+    out
+}
+
+/// Whether `pid` is gone, reaping it first if it is a zombie adopted by us.
+fn gone(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    if stat
+        .rsplit_once(')')
+        .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+    {
+        let mut status = 0;
+        // SAFETY: waits for one given pid; the status is written to a local.
+        unsafe { waitpid(pid as i32, &mut status, WNOHANG) };
+    }
+    !Path::new(&format!("/proc/{pid}")).exists()
+}
+
 /// The members of process group `pgid`, each with whether it is a zombie
 /// (Linux `/proc`).
 fn group_members(pgid: u32) -> Vec<(u32, bool)> {
@@ -126,6 +169,8 @@ struct Proc {
     child: Child,
     log: PathBuf,
     signalled: Option<&'static str>,
+    /// Its jobs when it was killed: they must end too.
+    jobs: Vec<u32>,
 }
 
 struct Soak {
@@ -188,6 +233,7 @@ impl Soak {
             child,
             log,
             signalled: None,
+            jobs: Vec::new(),
         }
     }
 
@@ -229,7 +275,16 @@ impl Soak {
             let what = if proc.child.try_wait().unwrap().is_some() {
                 "had already exited".to_string()
             } else {
+                // SIGKILL is a crash of everything; SIGTERM goes to the group
+                // as a terminal's would, and lab passes it on to its jobs.
+                let jobs = descendants(proc.child.id());
                 killpg(Pid::from_raw(proc.child.id() as i32), signal).unwrap();
+                if signal == Signal::SIGKILL {
+                    for &job in &jobs {
+                        let _ = nix::sys::signal::kill(Pid::from_raw(job as i32), signal);
+                    }
+                    proc.jobs = jobs;
+                }
                 match signal {
                     Signal::SIGTERM => self.terms -= 1,
                     _ => self.kills -= 1,
@@ -268,7 +323,8 @@ impl Soak {
         // zombies to reap.
         loop {
             reap(pgid);
-            if group_members(pgid).is_empty() {
+            proc.jobs.retain(|&job| !gone(job));
+            if group_members(pgid).is_empty() && proc.jobs.is_empty() {
                 break;
             }
             assert!(
@@ -305,6 +361,7 @@ impl Soak {
             child: soak_cmd(&self.db, &[], &log).spawn().unwrap(),
             log: log.clone(),
             signalled: None,
+            jobs: Vec::new(),
         };
         self.wait(proc);
         let final_log = std::fs::read_to_string(&log).unwrap_or_default();
