@@ -5,6 +5,10 @@
 // Every public item says what it is; `cargo clippy -D warnings` and CI's
 // `cargo doc` with `-D warnings` hold the line.
 #![warn(missing_docs)]
+// `print!`/`eprint!`/`dbg!` panic when the output is closed (`lab run | head`),
+// and a panic inside a trial would be recorded as its failure: output goes
+// through `cli::out` (stdout) and `tracing` (stderr), which never panic.
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::dbg_macro)]
 
 pub mod cli;
 pub mod data;
