@@ -59,21 +59,107 @@ fn soak_cmd(db: &Path, extra: &[&str], log: &Path) -> Command {
     cmd
 }
 
-/// The members of process group `pgid` that are not zombies (Linux `/proc`).
-fn group_members(pgid: u32) -> Vec<u32> {
+// libc's, linked by std already; nix's `process` feature is not enabled.
+unsafe extern "C" {
+    fn prctl(option: i32, arg2: u64, arg3: u64, arg4: u64, arg5: u64) -> i32;
+    fn waitpid(pid: i32, status: *mut i32, options: i32) -> i32;
+}
+const PR_SET_CHILD_SUBREAPER: i32 = 36;
+const WNOHANG: i32 = 1;
+
+/// While alive, this test process adopts orphaned descendants (the jobs of a
+/// killed `lab run --jobs 2`) so that it can reap them: an unreaped zombie still
+/// answers `kill(pid, 0)`, and lab would take its trial for one still running
+/// until the lease expired (where the adopting process, as in some containers,
+/// does not reap promptly).
+struct Subreaper;
+
+impl Subreaper {
+    fn start() -> Subreaper {
+        // SAFETY: prctl with integer arguments only changes this process's flag.
+        let rc = unsafe { prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        assert_eq!(rc, 0, "prctl(PR_SET_CHILD_SUBREAPER)");
+        Subreaper
+    }
+}
+
+impl Drop for Subreaper {
+    fn drop(&mut self) {
+        // SAFETY: as above.
+        unsafe { prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) };
+    }
+}
+
+/// Reap the zombies of process group `pgid` that were adopted by this process
+/// (only those: other tests' children are theirs to wait for).
+fn reap(pgid: u32) {
+    for (pid, zombie) in group_members(pgid) {
+        if zombie {
+            let mut status = 0;
+            // SAFETY: waits for one given pid; the status is written to a local.
+            unsafe { waitpid(pid as i32, &mut status, WNOHANG) };
+        }
+    }
+}
+
+/// The processes descending from `pid` (Linux `/proc`): the jobs of a
+/// `--jobs` run, which have process groups of their own.
+fn descendants(pid: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .map(|d| d.flatten().collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|e| {
+            let child = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).ok()?;
+            let (_, rest) = stat.rsplit_once(')')?;
+            Some((child, rest.split_whitespace().nth(1)?.parse().ok()?))
+        })
+        .collect();
+    let mut out = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        for &(child, parent) in &parents {
+            if parent == p && !out.contains(&child) {
+                out.push(child);
+                todo.push(child);
+            }
+        }
+    }
+    out
+}
+
+/// Whether `pid` is gone, reaping it first if it is a zombie adopted by us.
+fn gone(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    if stat
+        .rsplit_once(')')
+        .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+    {
+        let mut status = 0;
+        // SAFETY: waits for one given pid; the status is written to a local.
+        unsafe { waitpid(pid as i32, &mut status, WNOHANG) };
+    }
+    !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// The members of process group `pgid`, each with whether it is a zombie
+/// (Linux `/proc`).
+fn group_members(pgid: u32) -> Vec<(u32, bool)> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
             // "pid (comm) state ppid pgrp ...": comm may hold spaces, so split after ')'.
-            let fields: Vec<&str> = stat
-                .rsplit_once(')')
-                .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
-            fields.len() > 2 && fields[0] != "Z" && fields[2] == pgid.to_string()
+            let (_, rest) = stat.rsplit_once(')')?;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            (fields.len() > 2 && fields[2] == pgid.to_string()).then_some((pid, fields[0] == "Z"))
         })
         .collect()
 }
@@ -83,6 +169,8 @@ struct Proc {
     child: Child,
     log: PathBuf,
     signalled: Option<&'static str>,
+    /// Its jobs when it was killed: they must end too.
+    jobs: Vec<u32>,
 }
 
 struct Soak {
@@ -121,6 +209,18 @@ impl Soak {
         done.is_ok_and(|n| n as usize == TRIALS)
     }
 
+    /// (id, status, worker, heartbeat) of each trial not done.
+    fn trials_not_done(&self) -> Vec<(i64, String, Option<String>, Option<String>)> {
+        let conn = rusqlite::Connection::open(&self.db).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT id, status, worker, heartbeat_at FROM trials WHERE status != 'done'")
+            .unwrap();
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap();
+        rows.map(Result::unwrap).collect()
+    }
+
     fn spawn(&mut self, extra: &[&str]) -> Proc {
         let log = self.dir.join(format!(
             "cycle{}-round{}-{}.log",
@@ -133,6 +233,7 @@ impl Soak {
             child,
             log,
             signalled: None,
+            jobs: Vec::new(),
         }
     }
 
@@ -174,7 +275,16 @@ impl Soak {
             let what = if proc.child.try_wait().unwrap().is_some() {
                 "had already exited".to_string()
             } else {
+                // SIGKILL is a crash of everything; SIGTERM goes to the group
+                // as a terminal's would, and lab passes it on to its jobs.
+                let jobs = descendants(proc.child.id());
                 killpg(Pid::from_raw(proc.child.id() as i32), signal).unwrap();
+                if signal == Signal::SIGKILL {
+                    for &job in &jobs {
+                        let _ = nix::sys::signal::kill(Pid::from_raw(job as i32), signal);
+                    }
+                    proc.jobs = jobs;
+                }
                 match signal {
                     Signal::SIGTERM => self.terms -= 1,
                     _ => self.kills -= 1,
@@ -209,8 +319,14 @@ impl Soak {
             );
             std::thread::sleep(Duration::from_millis(10));
         };
-        // Jobs of a --jobs run outlive their parent by a moment.
-        while !group_members(pgid).is_empty() {
+        // Jobs of a --jobs run outlive their parent by a moment; then they are
+        // zombies to reap.
+        loop {
+            reap(pgid);
+            proc.jobs.retain(|&job| !gone(job));
+            if group_members(pgid).is_empty() && proc.jobs.is_empty() {
+                break;
+            }
             assert!(
                 Instant::now() < deadline,
                 "the jobs of pid {pgid} do not end; {}",
@@ -220,6 +336,11 @@ impl Soak {
         }
         let log = std::fs::read_to_string(&proc.log).unwrap_or_default();
         if proc.signalled.is_none() {
+            let last = log.lines().last().unwrap_or("").to_string();
+            let not_done = self.trials_not_done();
+            self.events.push(format!(
+                "  pid {pgid} exited by itself: {last}; not done: {not_done:?}"
+            ));
             assert!(
                 status.success(),
                 "an unsignalled lab run failed ({status}):\n{log}\n{}",
@@ -238,10 +359,29 @@ impl Soak {
         let log = self.dir.join(format!("cycle{}-final.log", self.cycle));
         let proc = Proc {
             child: soak_cmd(&self.db, &[], &log).spawn().unwrap(),
-            log,
+            log: log.clone(),
             signalled: None,
+            jobs: Vec::new(),
         };
         self.wait(proc);
+        let final_log = std::fs::read_to_string(&log).unwrap_or_default();
+        let not_done = self.trials_not_done();
+        // Each worker's process as /proc sees it: gone, a zombie, or running.
+        let workers: Vec<String> = not_done
+            .iter()
+            .filter_map(|(_, _, w, _)| w.as_deref()?.rsplit_once(':')?.1.parse::<u32>().ok())
+            .map(|pid| {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
+                format!("{pid}: {}", stat.unwrap_or_else(|_| "gone".into()).trim())
+            })
+            .collect();
+        assert!(
+            not_done.is_empty(),
+            "cycle {}: an uninterrupted lab run ended with trials not done: {not_done:#?}\n\
+             their workers: {workers:#?}\nits log:\n{final_log}\n{}",
+            self.cycle,
+            self.context()
+        );
         let found = store_check::violations(&self.db);
         assert!(
             found.is_empty(),
@@ -286,6 +426,7 @@ fn random_kills_and_resumes_end_clean_and_as_an_uninterrupted_run() {
     eprintln!(
         "soak: seed {seed}, {kills} SIGKILLs, {terms} SIGTERMs (LAB_SOAK_SEED={seed} replays it)"
     );
+    let _subreaper = Subreaper::start();
     let tmp = tempfile::tempdir().unwrap();
     let began = Instant::now();
 
@@ -321,6 +462,9 @@ fn random_kills_and_resumes_end_clean_and_as_an_uninterrupted_run() {
         soak.round();
     }
     soak.finish_cycle(&reference);
+    if std::env::var_os("LAB_SOAK_EVENTS").is_some() {
+        eprintln!("{}", soak.events.join("\n"));
+    }
     eprintln!(
         "soak: seed {seed}: {} rounds in {} cycles, {:.1} s (the reference run {:.1} s)",
         soak.round,
