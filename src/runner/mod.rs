@@ -113,6 +113,14 @@ pub enum RunEvent<'a> {
         /// Why it was unusable.
         reason: &'a str,
     },
+    /// A stop signal (SIGINT, SIGTERM) interrupted a trial: it is back to
+    /// pending with its recorded epochs and checkpoint, for the next run to resume.
+    TrialInterrupted {
+        /// The trial's id in the store.
+        trial_id: i64,
+        /// Its grid label.
+        label: &'a str,
+    },
     /// A trial failed (its error is recorded, unless another worker took it over).
     TrialFailed {
         /// The trial's id in the store.
@@ -276,6 +284,11 @@ pub fn prepare(loaded: &LoadedSpec, opts: &RunOptions) -> Result<RunSummary> {
 }
 
 /// Run every trial of the spec that is not done yet.
+///
+/// # Errors
+/// The spec's grid or data is refused, the store cannot be read or written, or
+/// a stop signal arrived ([`crate::interrupt::Interrupted`]; the trial it
+/// interrupted is back to pending).
 pub fn run(
     loaded: &LoadedSpec,
     opts: &RunOptions,
@@ -304,6 +317,8 @@ pub fn run(
         failed: 0,
     };
     for (trial, &trial_id) in trials.iter().zip(&ids) {
+        // After a stop signal no further trial is claimed.
+        crate::interrupt::check()?;
         let device = opts
             .device
             .clone()

@@ -9,7 +9,10 @@ use crate::data;
 use crate::inference::artifacts;
 use crate::model::Classifier;
 use crate::spec::{self, TrialConfig};
-use crate::store::{ConfusionRow, MetricRow, Owned, Store, TrialResult};
+use crate::store::{
+    ConfusionRow, MetricRow, Owned, Requeue, Reset, Scope, Store, TrialLease, TrialResult,
+    TrialStatus,
+};
 use crate::train::{
     self, Checkpoint, Checkpointer, DirCheckpointer, FitContext, TrainError, TrainOutcome,
 };
@@ -31,8 +34,9 @@ pub(super) struct Job<'a> {
 
 /// Run a claimed trial under a heartbeat and record its result. A failure (an
 /// error or a panic inside the trial) is recorded as the trial's, unless another
-/// worker took the trial over. Returns whether the trial succeeded; errors are
-/// the store's.
+/// worker took the trial over. A stop signal puts the trial back to pending
+/// (resumable) and returns `Err(Interrupted)`. Returns whether the trial
+/// succeeded; other errors are the store's.
 pub(super) fn execute(
     store: &Store,
     job: &Job,
@@ -68,6 +72,28 @@ pub(super) fn execute(
             Ok(true)
         }
         Err(err) => {
+            // A stop signal is not the trial's failure: back to pending with its
+            // epochs and checkpoint (if still ours), and the next run resumes it.
+            if let Some(TrainError::Interrupted(stop)) = err.downcast_ref::<TrainError>() {
+                let stop = *stop;
+                let ours = |lease: &TrialLease| lease.worker == opts.worker;
+                if let Err(e) = store.requeue(&Requeue {
+                    scope: Scope::Trials(&[trial_id]),
+                    from: &[TrialStatus::Running],
+                    only: Some(&ours),
+                    reset: Reset::Resume,
+                }) {
+                    tracing::warn!(
+                        "trial {trial_id}: cannot put it back to pending ({e:#}); \
+                         the next run finds its worker gone and resumes it"
+                    );
+                }
+                on_event(RunEvent::TrialInterrupted {
+                    trial_id,
+                    label: job.label,
+                });
+                return Err(stop.into());
+            }
             let message = format!("{err:#}");
             // A trial another worker took over is theirs to record: the
             // failure is written only while this worker still owns the trial.
