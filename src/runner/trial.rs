@@ -364,14 +364,19 @@ impl Checkpointer for StoreCheckpointer<'_> {
         self.resuming = false;
         let pending = self.files.write_pending(checkpoint)?;
         let path = self.files.path();
-        self.owning("record the epoch and replace the checkpoint", |o| {
+        let saved = self.owning("record the epoch and replace the checkpoint", |o| {
             if let Some(record) = checkpoint.records.last() {
                 o.record_epoch(record)?;
             }
             pending
                 .commit()
                 .with_context(|| format!("cannot replace the checkpoint {}", path.display()))
-        })
+        });
+        if saved.is_err() {
+            // Leave no trace: the directory this save created, if still empty.
+            let _ = std::fs::remove_dir(crate::files::parent_dir(&path));
+        }
+        saved
     }
 }
 

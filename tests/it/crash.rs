@@ -407,4 +407,5 @@ fn a_worker_stopped_past_its_lease_loses_the_trial_and_records_nothing() {
         owners_sha,
         "the weights file is the one the store records"
     );
+    store_check::assert_clean_with_files(&db);
 }

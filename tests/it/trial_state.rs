@@ -126,6 +126,7 @@ fn a_failed_trial_retried_from_its_checkpoint_has_every_epoch() {
     retry.arg("--retry-failed");
     output(retry);
     assert_eq!(epochs_of(&db), reference);
+    crate::store_check::assert_clean_with_files(&db);
 }
 
 #[test]
@@ -163,6 +164,7 @@ fn a_failed_epoch_write_stops_training_and_the_retry_has_every_epoch() {
     retry.arg("--retry-failed");
     output(retry);
     assert_eq!(epochs_of(&db), reference);
+    crate::store_check::assert_clean_with_files(&db);
 }
 
 #[test]
@@ -183,6 +185,7 @@ fn a_checkpoint_of_a_deleted_store_is_discarded_not_resumed() {
     assert!(log.contains("discarded the checkpoint"), "{log}");
     assert!(log.contains("checkpoint.safetensors"), "{log}");
     assert_eq!(epochs_of(&db), reference, "the new trial 1 started afresh");
+    crate::store_check::assert_clean_with_files(&db);
 }
 
 /// Overwrite the bytes of tensor `name` with 0.5f32 values (finite, plausible).
@@ -224,6 +227,7 @@ fn a_damaged_or_unreadable_checkpoint_is_discarded_and_the_trial_restarts() {
         let log = stderr(&out);
         assert!(log.contains("discarded the checkpoint"), "{how}: {log}");
         assert_eq!(epochs_of(&db), reference, "{how}: restarted from epoch 1");
+        crate::store_check::assert_clean_with_files(&db);
     }
 }
 
@@ -274,6 +278,7 @@ fn leftovers_of_a_done_trial_are_removed_and_artifacts_share_one_mode() {
     }
     assert!(live_tmp.exists(), "a live writer's file is kept");
     assert!(unknown.exists(), "an unknown trial's files are kept");
+    crate::store_check::assert_clean(&db);
 }
 
 /// Rewrite the checkpoint's `meta` so it claims one weight fewer, with a
@@ -338,4 +343,5 @@ fn a_checkpoint_that_cannot_be_resumed_fails_the_trial_once_not_forever() {
     retry.arg("--retry-failed");
     output(retry);
     assert_eq!(epochs_of(&db), reference);
+    crate::store_check::assert_clean_with_files(&db);
 }
