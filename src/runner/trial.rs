@@ -164,6 +164,7 @@ fn run_trial(
         worker,
         found: None,
         error: None,
+        resuming: false,
     };
     if let Some(reason) = checkpoints.prepare() {
         on_event(RunEvent::CheckpointDiscarded {
@@ -185,8 +186,7 @@ fn run_trial(
         &mut |progress| on_event(RunEvent::Train(&progress)),
         Some(&mut checkpoints),
     )
-    // The store's own error (a lost lease among them) says best what happened.
-    .map_err(|e| checkpoints.error.take().unwrap_or_else(|| e.into()))?;
+    .map_err(|e| checkpoints.training_failed(e))?;
     let artifacts = artifacts::write_pending(
         &dir,
         root,
@@ -288,6 +288,8 @@ struct StoreCheckpointer<'a> {
     found: Option<Checkpoint>,
     /// The store's error that stopped training, whole (a `LostLease` stays one).
     error: Option<anyhow::Error>,
+    /// A checkpoint was handed to the loop and no epoch has been saved since.
+    resuming: bool,
 }
 
 impl StoreCheckpointer<'_> {
@@ -304,6 +306,31 @@ impl StoreCheckpointer<'_> {
                 let _ = std::fs::remove_file(self.files.path());
                 Some(format!("{e}"))
             }
+        }
+    }
+
+    /// The error training ended with, as the runner records it: the store's own
+    /// (a lost lease among them) when it stopped training. A checkpoint that
+    /// passed its checks but could not be resumed (e.g. a layout another lab
+    /// wrote) is removed, so that the trial is not failed on it again.
+    fn training_failed(&mut self, e: TrainError) -> anyhow::Error {
+        if let Some(store_error) = self.error.take() {
+            return store_error;
+        }
+        if !self.resuming {
+            return e.into();
+        }
+        let path = self.files.path();
+        let removed = self.store.while_owning(self.trial_id, self.worker, |_| {
+            std::fs::remove_file(&path).map_err(anyhow::Error::from)
+        });
+        match removed {
+            Ok(()) => anyhow::Error::from(e).context(format!(
+                "cannot resume from the checkpoint {}: it was discarded, so the trial \
+                 restarts from epoch 1 when retried (--retry-failed)",
+                path.display()
+            )),
+            Err(_) => e.into(),
         }
     }
 
@@ -326,6 +353,7 @@ impl StoreCheckpointer<'_> {
 impl Checkpointer for StoreCheckpointer<'_> {
     fn load(&mut self) -> Result<Option<Checkpoint>, TrainError> {
         let checkpoint = self.found.take();
+        self.resuming = checkpoint.is_some();
         let records = checkpoint.as_ref().map_or(&[][..], |c| &c.records[..]);
         self.owning("make the epochs those of the checkpoint", |o| {
             o.set_epochs(records)
@@ -333,16 +361,22 @@ impl Checkpointer for StoreCheckpointer<'_> {
         Ok(checkpoint)
     }
     fn save(&mut self, checkpoint: &Checkpoint) -> Result<(), TrainError> {
+        self.resuming = false;
         let pending = self.files.write_pending(checkpoint)?;
         let path = self.files.path();
-        self.owning("record the epoch and replace the checkpoint", |o| {
+        let saved = self.owning("record the epoch and replace the checkpoint", |o| {
             if let Some(record) = checkpoint.records.last() {
                 o.record_epoch(record)?;
             }
             pending
                 .commit()
                 .with_context(|| format!("cannot replace the checkpoint {}", path.display()))
-        })
+        });
+        if saved.is_err() {
+            // Leave no trace: the directory this save created, if still empty.
+            let _ = std::fs::remove_dir(crate::files::parent_dir(&path));
+        }
+        saved
     }
 }
 

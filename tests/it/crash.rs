@@ -391,6 +391,8 @@ fn a_worker_stopped_past_its_lease_loses_the_trial_and_records_nothing() {
     // 3: a trial failed (its run was taken over).
     assert_eq!(status.code(), Some(3), "{log}");
     assert!(log.contains("taken over by another worker"), "{log}");
+    // It stopped at the end of the epoch it was in (the second), not after all.
+    assert!(!log.contains("epoch   3:"), "{log}");
     let store = Store::open(&db).unwrap();
     let experiment = store.experiment_by_name("stopped").unwrap().unwrap();
     let trials = store.trials(experiment.id).unwrap();
@@ -405,4 +407,5 @@ fn a_worker_stopped_past_its_lease_loses_the_trial_and_records_nothing() {
         owners_sha,
         "the weights file is the one the store records"
     );
+    store_check::assert_clean_with_files(&db);
 }

@@ -126,6 +126,7 @@ fn a_failed_trial_retried_from_its_checkpoint_has_every_epoch() {
     retry.arg("--retry-failed");
     output(retry);
     assert_eq!(epochs_of(&db), reference);
+    crate::store_check::assert_clean_with_files(&db);
 }
 
 #[test]
@@ -163,6 +164,7 @@ fn a_failed_epoch_write_stops_training_and_the_retry_has_every_epoch() {
     retry.arg("--retry-failed");
     output(retry);
     assert_eq!(epochs_of(&db), reference);
+    crate::store_check::assert_clean_with_files(&db);
 }
 
 #[test]
@@ -183,6 +185,7 @@ fn a_checkpoint_of_a_deleted_store_is_discarded_not_resumed() {
     assert!(log.contains("discarded the checkpoint"), "{log}");
     assert!(log.contains("checkpoint.safetensors"), "{log}");
     assert_eq!(epochs_of(&db), reference, "the new trial 1 started afresh");
+    crate::store_check::assert_clean_with_files(&db);
 }
 
 /// Overwrite the bytes of tensor `name` with 0.5f32 values (finite, plausible).
@@ -224,6 +227,7 @@ fn a_damaged_or_unreadable_checkpoint_is_discarded_and_the_trial_restarts() {
         let log = stderr(&out);
         assert!(log.contains("discarded the checkpoint"), "{how}: {log}");
         assert_eq!(epochs_of(&db), reference, "{how}: restarted from epoch 1");
+        crate::store_check::assert_clean_with_files(&db);
     }
 }
 
@@ -274,4 +278,70 @@ fn leftovers_of_a_done_trial_are_removed_and_artifacts_share_one_mode() {
     }
     assert!(live_tmp.exists(), "a live writer's file is kept");
     assert!(unknown.exists(), "an unknown trial's files are kept");
+    crate::store_check::assert_clean(&db);
+}
+
+/// Rewrite the checkpoint's `meta` so it claims one weight fewer, with a
+/// checksum recomputed as lab computes it: a file that passes every check on
+/// load but cannot be resumed (as one written by a lab with another layout).
+fn claim_one_weight_fewer(path: &Path) {
+    use sha2::{Digest, Sha256};
+    let mut bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let data = |name: &str| {
+        let o = &header[name]["data_offsets"];
+        8 + n + o[0].as_u64().unwrap() as usize..8 + n + o[1].as_u64().unwrap() as usize
+    };
+    let meta = data("meta");
+    let last = meta.end - 8..meta.end;
+    let weights = i64::from_le_bytes(bytes[last.clone()].try_into().unwrap());
+    bytes[last].copy_from_slice(&(weights - 1).to_le_bytes());
+    let mut names: Vec<&String> = header
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| *k != "__metadata__")
+        .collect();
+    names.sort();
+    let mut hash = Sha256::new();
+    for name in names {
+        let t = &header[name.as_str()];
+        let shape: Vec<u64> = t["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap())
+            .collect();
+        hash.update(name.as_bytes());
+        hash.update(format!("\0{}{shape:?}\0", t["dtype"].as_str().unwrap()).as_bytes());
+        hash.update(&bytes[data(name)]);
+    }
+    let old = header["__metadata__"]["lab.checksum"].as_str().unwrap();
+    let text = String::from_utf8(bytes[8..8 + n].to_vec()).unwrap();
+    let text = text.replace(old, &hex::encode(hash.finalize()));
+    bytes[8..8 + n].copy_from_slice(text.as_bytes());
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_checkpoint_that_cannot_be_resumed_fails_the_trial_once_not_forever() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = dir.path().join("reference/lab.db");
+    output(run_cmd(&reference, SETS));
+    let reference = epochs_of(&reference);
+
+    let db = dir.path().join("layout/lab.db");
+    run_and_kill(&db, SETS, 2);
+    claim_one_weight_fewer(&checkpoint_of(&db));
+    let out = run_cmd(&db, SETS).output().unwrap();
+    let log = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{log}");
+    assert!(log.contains("it was discarded"), "{log}");
+    assert!(!checkpoint_of(&db).exists());
+    let mut retry = run_cmd(&db, SETS);
+    retry.arg("--retry-failed");
+    output(retry);
+    assert_eq!(epochs_of(&db), reference);
+    crate::store_check::assert_clean_with_files(&db);
 }
