@@ -61,6 +61,19 @@ impl PendingFile {
     }
 }
 
+/// The writer's pid of a temporary file named by [`PendingFile::new`]
+/// (`.NAME.PID.NANOS.tmp`); `None` for any other name.
+pub fn pending_writer(file_name: &str) -> Option<u32> {
+    let inner = file_name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let mut parts = inner.rsplitn(3, '.');
+    let nanos = parts.next()?;
+    let pid = parts.next()?;
+    let name = parts.next()?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(nanos) && !name.is_empty()).then_some(())?;
+    pid.parse().ok()
+}
+
 impl Drop for PendingFile {
     fn drop(&mut self) {
         if !self.committed {
@@ -111,6 +124,23 @@ mod tests {
         assert_eq!(std::fs::read(&dest).unwrap(), b"new");
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1, "no temporary file is left");
+    }
+
+    #[test]
+    fn the_writer_of_a_temporary_file_is_read_from_its_name() {
+        let pending = PendingFile::new(Path::new("dir/model.safetensors"));
+        let name = pending.path().file_name().unwrap().to_str().unwrap();
+        assert_eq!(pending_writer(name), Some(std::process::id()));
+        assert_eq!(pending_writer(".a.b.12.345.tmp"), Some(12));
+        for other in [
+            "model.safetensors",
+            ".x.tmp",
+            ".x.1.tmp",
+            ".x.p.1.tmp",
+            "..1.2.tmp",
+        ] {
+            assert_eq!(pending_writer(other), None, "{other}");
+        }
     }
 
     #[test]

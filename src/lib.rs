@@ -10,6 +10,7 @@ pub mod cli;
 pub mod data;
 pub mod files;
 pub mod inference;
+pub mod interrupt;
 pub mod kernels;
 pub mod model;
 pub mod report;

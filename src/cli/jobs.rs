@@ -9,7 +9,8 @@ use super::exit;
 use anyhow::{Context, Result};
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread::JoinHandle;
 
 /// Threads for each of `jobs` processes out of `total`, as even as possible;
 /// every job gets at least one.
@@ -56,7 +57,13 @@ fn spawn_program(
     tracing::debug!("jobs run {} {:?}", exe.display(), args);
     let mut children = Vec::new();
     for (i, n) in threads.iter().enumerate() {
-        let mut child = Command::new(exe)
+        let mut command = Command::new(exe);
+        // In a process group of their own, so that a terminal's Ctrl-C reaches
+        // only this parent, which passes it on once (see `wait_all`); a second
+        // signal to a job would end it at once.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut child = command
             .args(args)
             .env("RAYON_NUM_THREADS", n.to_string())
             .env("CANDLE_NUM_THREADS", n.to_string())
@@ -74,9 +81,9 @@ fn spawn_program(
         });
         children.push((child, relay));
     }
+    let statuses = wait_all(&mut children)?;
     let mut codes = Vec::new();
-    for (i, (mut child, relay)) in children.into_iter().enumerate() {
-        let status = child.wait().with_context(|| format!("job {}", i + 1))?;
+    for (i, ((_, relay), status)) in children.into_iter().zip(statuses).enumerate() {
         let _ = relay.join();
         let code = job_code(status);
         match code {
@@ -93,14 +100,53 @@ fn spawn_program(
     Ok(worst(&codes))
 }
 
-/// A child's exit status as one of lab's codes: killed by SIGINT reads as
-/// interrupted; killed otherwise (out of memory, a crash in a trial) as a failed
+/// Wait for every job; the first SIGINT/SIGTERM this process receives is passed
+/// on to each job still running, which abandons its epoch, puts its trial back
+/// to pending and exits 130.
+fn wait_all(children: &mut [(Child, JoinHandle<()>)]) -> Result<Vec<ExitStatus>> {
+    let mut statuses: Vec<Option<ExitStatus>> = vec![None; children.len()];
+    let mut forwarded = false;
+    loop {
+        let signal = crate::interrupt::requested();
+        for (i, (child, _)) in children.iter_mut().enumerate() {
+            if statuses[i].is_some() {
+                continue;
+            }
+            if let (Some(signal), false) = (signal, forwarded) {
+                forward(child, signal);
+            }
+            statuses[i] = child.try_wait().with_context(|| format!("job {}", i + 1))?;
+        }
+        forwarded |= signal.is_some();
+        if let Some(done) = statuses.iter().copied().collect::<Option<Vec<_>>>() {
+            return Ok(done);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Send `signal` to a job (it may have just exited: nothing to do then).
+fn forward(child: &Child, signal: i32) {
+    #[cfg(unix)]
+    {
+        use nix::sys::signal::{kill, Signal};
+        use nix::unistd::Pid;
+        if let (Ok(signal), Ok(pid)) = (Signal::try_from(signal), i32::try_from(child.id())) {
+            let _ = kill(Pid::from_raw(pid), signal);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (child, signal);
+}
+
+/// A child's exit status as one of lab's codes: killed by SIGINT or SIGTERM
+/// reads as interrupted; killed otherwise (out of memory, a crash in a trial) as a failed
 /// trial, since the store marks its trial abandoned and a later run resumes it.
 fn job_code(status: ExitStatus) -> i32 {
     #[cfg(unix)]
     {
         use std::os::unix::process::ExitStatusExt;
-        if status.signal() == Some(2) {
+        if matches!(status.signal(), Some(2 | 15)) {
             return exit::INTERRUPTED;
         }
     }
@@ -153,6 +199,7 @@ mod tests {
         assert_eq!(run("exit 3"), exit::TRIAL_FAILED);
         assert_eq!(run("exit 2"), exit::BAD_INPUT);
         assert_eq!(run("kill -INT $$"), exit::INTERRUPTED);
+        assert_eq!(run("kill -TERM $$"), exit::INTERRUPTED);
         assert_eq!(run("kill -KILL $$"), exit::TRIAL_FAILED);
     }
 

@@ -39,7 +39,9 @@ pub mod exit {
     pub const USAGE: i32 = 2;
     /// The command ran, but at least one trial failed.
     pub const TRIAL_FAILED: i32 = 3;
-    /// Interrupted (Ctrl-C, SIGINT): 128 + 2, as shells report it.
+    /// Interrupted (Ctrl-C, SIGINT, or SIGTERM): 128 + 2, as shells report
+    /// Ctrl-C. One code for both signals: either way the run stopped cleanly and
+    /// the same command resumes it.
     pub const INTERRUPTED: i32 = 130;
 }
 
@@ -49,7 +51,7 @@ Exit codes:
   1    bad input (a spec, data file, database or value lab refused)
   2    usage (the command line does not parse)
   3    a trial failed (the others ran; see `lab status`)
-  130  interrupted (Ctrl-C)
+  130  interrupted (Ctrl-C, SIGINT or SIGTERM; run the command again to resume)
 
 Environment:
   LAB_DB                 the store, as --db (the flag wins)
@@ -106,7 +108,7 @@ enum Command {
         lab run experiments/quick.toml --set train.lr=0.01 -j 2\n  \
         lab run experiments/quick.toml --dry-run\n\n\
         Exit codes: 0 ok, 1 bad input, 2 usage, 3 a trial failed, 130 interrupted \
-        (`lab --help` lists them with the environment variables).")]
+        (SIGINT/SIGTERM; run it again to resume) (`lab --help` lists them with the environment variables).")]
     Run(run::Args),
     /// Leaderboard of an experiment (or of every experiment).
     #[command(after_help = "Examples:\n  lab compare quick --top 5\n  \
@@ -236,6 +238,28 @@ pub fn main() -> i32 {
 /// The clap definition of the whole command line (completions, man page, tests).
 fn command() -> clap::Command {
     <Cli as clap::CommandFactory>::command()
+}
+
+/// Handle SIGINT/SIGTERM as a request to stop cleanly ([`crate::interrupt`]):
+/// for the commands that hold trials, from before they claim one.
+fn stop_on_signals() -> anyhow::Result<()> {
+    crate::interrupt::install()
+        .map_err(|e| anyhow::anyhow!("cannot install the SIGINT/SIGTERM handler: {e}"))
+}
+
+/// A run that ended with `err`: a stop signal is exit 130 and says how to
+/// resume (`again`, the command to run); any other error is returned.
+fn stopped(err: anyhow::Error, again: &str) -> anyhow::Result<i32> {
+    match err.downcast_ref::<crate::interrupt::Interrupted>() {
+        Some(stop) => {
+            tracing::warn!(
+                "{stop}: stopped cleanly; run `{again}` again to resume \
+                 (an interrupted trial continues after its last finished epoch)"
+            );
+            Ok(exit::INTERRUPTED)
+        }
+        None => Err(err),
+    }
 }
 
 /// Refuse to create a database just to report that it is empty.

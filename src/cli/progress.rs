@@ -97,6 +97,23 @@ impl Progress {
                 }
                 tracing::info!("{line}");
             }
+            RunEvent::CheckpointDiscarded {
+                trial_id,
+                path,
+                reason,
+            } => tracing::warn!(
+                "trial {trial_id}: discarded the checkpoint {}: {reason}; the trial restarts from epoch 1",
+                path.display()
+            ),
+            RunEvent::TrialInterrupted { .. } => {
+                if let Some(b) = &self.bars {
+                    b.epoch.finish_and_clear();
+                }
+                tracing::warn!(
+                    "{} interrupted: back to pending with its finished epochs and checkpoint",
+                    self.trial
+                );
+            }
             RunEvent::TrialFailed { error, .. } => {
                 let line = format!("{} FAILED: {error}", self.trial);
                 if let Some(b) = &self.bars {

@@ -66,9 +66,14 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
         }
         return run_jobs(&args, &loaded, &opts, db);
     }
+    super::stop_on_signals()?;
     let mut progress = Progress::new();
-    let summary = runner::run(&loaded, &opts, &mut |event| progress.on_event(event))?;
+    let result = runner::run(&loaded, &opts, &mut |event| progress.on_event(event));
     progress.finish();
+    let summary = match result {
+        Ok(summary) => summary,
+        Err(err) => return super::stopped(err, &args.again()),
+    };
     let code = if summary.failed > 0 {
         super::exit::TRIAL_FAILED
     } else {
@@ -89,6 +94,29 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
         summary.failed
     );
     Ok(code)
+}
+
+impl Args {
+    /// The command that resumes this run: `lab run SPEC` with its `--set` flags.
+    fn again(&self) -> String {
+        let mut words = vec![
+            "lab".to_string(),
+            "run".into(),
+            quote(&self.spec.spec.to_string_lossy()),
+        ];
+        words.extend(self.spec.set_flags().iter().map(|w| quote(w)));
+        words.join(" ")
+    }
+}
+
+/// `word` as a shell reads it back: as it is when plain, else in single quotes.
+fn quote(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:,@+".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
 }
 
 /// `--dry-run`: the grid's trials with their index (what `--trial-index` takes),
@@ -142,7 +170,13 @@ fn run_jobs(
         args.lease_secs.to_string().into(),
     ]);
     let jobs = args.jobs as usize;
+    super::stop_on_signals()?;
     let code = super::jobs::spawn(jobs, runner::device::cpu_threads(), &child)?;
+    if let Some(signal) = crate::interrupt::requested() {
+        // The jobs stopped and said so; the leaderboard would be partial.
+        let stop = crate::interrupt::Interrupted { signal };
+        return super::stopped(stop.into(), &args.again());
+    }
     out::set_outcome(code);
 
     let store = Store::open(db)?;

@@ -51,7 +51,13 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
             "--lease-secs".into(),
             args.lease_secs.to_string().into(),
         ]);
-        return super::jobs::spawn(args.jobs as usize, runner::device::cpu_threads(), &child);
+        super::stop_on_signals()?;
+        let code = super::jobs::spawn(args.jobs as usize, runner::device::cpu_threads(), &child)?;
+        if let Some(signal) = crate::interrupt::requested() {
+            let stop = crate::interrupt::Interrupted { signal };
+            return super::stopped(stop.into(), "lab worker");
+        }
+        return Ok(code);
     }
     let mut run = RunOptions::new(db.to_path_buf());
     run.device = args.device;
@@ -71,9 +77,20 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
             ""
         }
     );
+    super::stop_on_signals()?;
     let mut progress = Progress::new();
-    let summary = queue::work(&opts, &|| false, &mut |event| progress.on_event(event))?;
+    let stop = || crate::interrupt::requested().is_some();
+    let result = queue::work(&opts, &stop, &mut |event| progress.on_event(event));
     progress.finish();
+    let summary = match result {
+        Ok(summary) => summary,
+        Err(err) => return super::stopped(err, "lab worker"),
+    };
+    if let Some(signal) = crate::interrupt::requested() {
+        // Stopped between trials (or while waiting for one): nothing to resume.
+        let stop = crate::interrupt::Interrupted { signal };
+        return super::stopped(stop.into(), "lab worker");
+    }
     tracing::info!(
         "worker {worker}: {} trials run, {} failed; the queue has no pending trial",
         summary.ran,

@@ -33,12 +33,9 @@ pub fn this_host() -> &'static str {
 }
 
 /// This worker's lease expired (it was stopped longer than the lease) and another
-/// worker claimed the trial: its results are not recorded twice.
-#[derive(Debug, thiserror::Error)]
-#[error("trial {trial_id} was taken over by another worker after this one's lease expired; its results were not recorded")]
-pub(super) struct LostLease {
-    pub(super) trial_id: i64,
-}
+/// worker claimed the trial: its results are not recorded twice. The store's
+/// owning writes ([`Store::while_owning`]) fail with it.
+pub(super) use crate::store::LostLease;
 
 /// A thread renewing a running trial's lease through its own connection.
 pub(super) struct Heartbeat {
@@ -105,7 +102,7 @@ pub fn is_stale(worker: &str, heartbeat_at: Option<&str>, lease: Duration) -> bo
 /// Whether the process named by a `host:pid` worker is still running. Workers of
 /// other hosts are assumed alive: only their own host can tell (their lease
 /// decides in [`is_stale`]).
-fn worker_alive(worker: &str) -> bool {
+pub(super) fn worker_alive(worker: &str) -> bool {
     let Some((host, pid)) = worker.rsplit_once(':') else {
         return true;
     };

@@ -72,11 +72,13 @@ fn check_embeddings(
 
 /// Datasets already prepared in this process, by their settings: a sweep over
 /// model settings prepares (and hashes the data file for the cache key) once.
-/// Likewise the pretrained vectors read for a dataset's vocabulary.
+/// Likewise the pretrained vectors read for a dataset's vocabulary, and the
+/// data fingerprints (cache keys) checkpoints are bound to.
 #[derive(Default)]
 pub(super) struct DatasetMemo(
     HashMap<String, Arc<Dataset>>,
     HashMap<String, Arc<embeddings::Found>>,
+    HashMap<String, String>,
 );
 
 impl DatasetMemo {
@@ -110,6 +112,18 @@ impl DatasetMemo {
         Ok(Some(found))
     }
 
+    /// The fingerprint of the data `config` trains on: the data cache's key (the
+    /// data file's and stop-word list's bytes with the settings), computed once.
+    pub(super) fn fingerprint(&mut self, config: &TrialConfig, base_dir: &Path) -> Result<String> {
+        let id = data::settings_id(&config.data, &config.preprocess, base_dir)?;
+        if let Some(key) = self.2.get(&id) {
+            return Ok(key.clone());
+        }
+        let key = data::cache_key(&config.data, &config.preprocess, base_dir)?;
+        self.2.insert(id, key.clone());
+        Ok(key)
+    }
+
     /// The dataset `config` trains on, prepared (through the cache in
     /// `cache_dir`, when given) on first use.
     pub(super) fn get(
@@ -125,6 +139,7 @@ impl DatasetMemo {
         let dataset = Arc::new(match cache_dir {
             Some(dir) => {
                 let key = data::cache_key(&config.data, &config.preprocess, base_dir)?;
+                self.2.insert(id.clone(), key.clone());
                 data::prepare_cached(&config.data, &config.preprocess, base_dir, dir, &key)?
             }
             None => data::prepare(&config.data, &config.preprocess, base_dir, None)?,

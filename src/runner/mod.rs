@@ -8,6 +8,7 @@
 //! over workers and cluster nodes.
 
 pub mod device;
+mod leftovers;
 mod liveness;
 mod memo;
 pub mod queue;
@@ -22,7 +23,7 @@ use crate::spec::{self, LoadedSpec, TrialConfig};
 use crate::store::{NewTrial, Store, TrialStatus};
 use crate::train::Progress;
 use anyhow::Result;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Where results go and what runs them.
@@ -101,6 +102,24 @@ pub enum RunEvent<'a> {
         test_accuracy: f64,
         /// Wall time of the trial, in seconds.
         seconds: f64,
+    },
+    /// A trial's checkpoint was unusable (unreadable, damaged, or another store's,
+    /// trial's, config's or data's) and was removed: the trial restarts from epoch 1.
+    CheckpointDiscarded {
+        /// The trial's id in the store.
+        trial_id: i64,
+        /// The checkpoint file.
+        path: &'a Path,
+        /// Why it was unusable.
+        reason: &'a str,
+    },
+    /// A stop signal (SIGINT, SIGTERM) interrupted a trial: it is back to
+    /// pending with its recorded epochs and checkpoint, for the next run to resume.
+    TrialInterrupted {
+        /// The trial's id in the store.
+        trial_id: i64,
+        /// Its grid label.
+        label: &'a str,
     },
     /// A trial failed (its error is recorded, unless another worker took it over).
     TrialFailed {
@@ -233,6 +252,7 @@ fn record(loaded: &LoadedSpec, opts: &RunOptions) -> Result<(Store, Recorded)> {
     if opts.retry_failed {
         store.requeue_failed(&ids)?;
     }
+    leftovers::clean(&store, &opts.root(), name, experiment_id)?;
     let already_done = ids
         .iter()
         .map(|&id| store.trial(id))
@@ -264,6 +284,11 @@ pub fn prepare(loaded: &LoadedSpec, opts: &RunOptions) -> Result<RunSummary> {
 }
 
 /// Run every trial of the spec that is not done yet.
+///
+/// # Errors
+/// The spec's grid or data is refused, the store cannot be read or written, or
+/// a stop signal arrived ([`crate::interrupt::Interrupted`]; the trial it
+/// interrupted is back to pending).
 pub fn run(
     loaded: &LoadedSpec,
     opts: &RunOptions,
@@ -292,6 +317,8 @@ pub fn run(
         failed: 0,
     };
     for (trial, &trial_id) in trials.iter().zip(&ids) {
+        // After a stop signal no further trial is claimed.
+        crate::interrupt::check()?;
         let device = opts
             .device
             .clone()

@@ -104,7 +104,11 @@ pub fn work(
             if !opts.follow {
                 break;
             }
-            std::thread::sleep(pause);
+            // In short slices, so that `stop` (a signal) is seen within 0.1 s.
+            let until = std::time::Instant::now() + pause;
+            while !stop() && std::time::Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(100));
+            }
             pause = (pause * 2).min(opts.poll_max.max(first_pause));
             continue;
         };
@@ -125,7 +129,7 @@ pub fn work(
                     "the trial's config in the store is not one this lab can run \
                      (recorded by another version?): {err}"
                 );
-                store.fail_trial(trial.id, &message)?;
+                store.while_owning(trial.id, &run.worker, |o| o.fail(&message))?;
                 on_event(RunEvent::TrialFailed {
                     trial_id: trial.id,
                     label: &queued.label,

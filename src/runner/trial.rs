@@ -8,12 +8,16 @@ use super::{device, RunEvent, RunOptions};
 use crate::data;
 use crate::inference::artifacts;
 use crate::model::Classifier;
-use crate::spec::TrialConfig;
-use crate::store::{ConfusionRow, MetricRow, Store, TrialResult};
+use crate::spec::{self, TrialConfig};
+use crate::store::{
+    ConfusionRow, MetricRow, Owned, Requeue, Reset, Scope, Store, TrialLease, TrialResult,
+    TrialStatus,
+};
 use crate::train::{
-    self, Checkpoint, Checkpointer, DirCheckpointer, FitContext, Progress, TrainError, TrainOutcome,
+    self, Checkpoint, Checkpointer, DirCheckpointer, FitContext, TrainError, TrainOutcome,
 };
 use anyhow::{Context, Result};
+use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::Instant;
@@ -30,8 +34,9 @@ pub(super) struct Job<'a> {
 
 /// Run a claimed trial under a heartbeat and record its result. A failure (an
 /// error or a panic inside the trial) is recorded as the trial's, unless another
-/// worker took the trial over. Returns whether the trial succeeded; errors are
-/// the store's.
+/// worker took the trial over. A stop signal puts the trial back to pending
+/// (resumable) and returns `Err(Interrupted)`. Returns whether the trial
+/// succeeded; other errors are the store's.
 pub(super) fn execute(
     store: &Store,
     job: &Job,
@@ -67,10 +72,36 @@ pub(super) fn execute(
             Ok(true)
         }
         Err(err) => {
+            // A stop signal is not the trial's failure: back to pending with its
+            // epochs and checkpoint (if still ours), and the next run resumes it.
+            if let Some(TrainError::Interrupted(stop)) = err.downcast_ref::<TrainError>() {
+                let stop = *stop;
+                let ours = |lease: &TrialLease| lease.worker == opts.worker;
+                if let Err(e) = store.requeue(&Requeue {
+                    scope: Scope::Trials(&[trial_id]),
+                    from: &[TrialStatus::Running],
+                    only: Some(&ours),
+                    reset: Reset::Resume,
+                }) {
+                    tracing::warn!(
+                        "trial {trial_id}: cannot put it back to pending ({e:#}); \
+                         the next run finds its worker gone and resumes it"
+                    );
+                }
+                on_event(RunEvent::TrialInterrupted {
+                    trial_id,
+                    label: job.label,
+                });
+                return Err(stop.into());
+            }
             let message = format!("{err:#}");
-            // A trial another worker took over is theirs to record.
+            // A trial another worker took over is theirs to record: the
+            // failure is written only while this worker still owns the trial.
             if !err.is::<LostLease>() {
-                store.fail_trial(trial_id, &message)?;
+                match store.while_owning(trial_id, &opts.worker, |o| o.fail(&message)) {
+                    Err(e) if e.is::<LostLease>() => {}
+                    other => other?,
+                }
             }
             on_event(RunEvent::TrialFailed {
                 trial_id,
@@ -82,7 +113,9 @@ pub(super) fn execute(
     }
 }
 
-/// Train one trial and record it; returns its test accuracy.
+/// Train one trial and record it; returns its test accuracy. Every write of the
+/// trial's state (data report, epochs, checkpoint file, artifacts, result) is
+/// made while owning the trial: a worker that lost it stops at the next epoch.
 fn run_trial(
     store: &Store,
     job: &Job,
@@ -95,7 +128,8 @@ fn run_trial(
     let device = device::select(job.device)?;
     let dataset = datasets.get(config, job.base_dir, Some(&root.join("cache")))?;
     if let Some(report) = &dataset.report {
-        store.record_data_report(trial_id, &serde_json::to_string(report.as_ref())?)?;
+        let json = serde_json::to_string(report.as_ref())?;
+        store.while_owning(trial_id, worker, |o| o.record_data_report(&json))?;
     }
     let balanced = data::balance(
         &dataset.train,
@@ -121,13 +155,23 @@ fn run_trial(
         extra_metrics.push(("embedding_hits", pretrained.hits as f64));
     }
     let started = Instant::now();
-    let mut record_error = None;
     let dir = root.join(&config.experiment).join(trial_id.to_string());
+    let identity = checkpoint_identity(store, job, datasets)?;
     let mut checkpoints = StoreCheckpointer {
-        files: DirCheckpointer::new(dir.join("checkpoint")),
+        files: DirCheckpointer::new(dir.join("checkpoint")).bound_to(identity),
         store,
         trial_id,
+        worker,
+        found: None,
+        error: None,
     };
+    if let Some(reason) = checkpoints.prepare() {
+        on_event(RunEvent::CheckpointDiscarded {
+            trial_id,
+            path: &checkpoints.files.path(),
+            reason: &reason,
+        });
+    }
     let fit = FitContext {
         model: &model,
         dataset: &dataset,
@@ -138,20 +182,12 @@ fn run_trial(
     };
     let outcome = train::train_resumable(
         &fit,
-        &mut |progress| {
-            if let Progress::EpochEnd(e) = &progress {
-                if let Err(err) = store.record_epoch(trial_id, e) {
-                    record_error.get_or_insert(err);
-                }
-            }
-            on_event(RunEvent::Train(&progress));
-        },
+        &mut |progress| on_event(RunEvent::Train(&progress)),
         Some(&mut checkpoints),
-    )?;
-    if let Some(err) = record_error {
-        return Err(err.context("cannot record an epoch"));
-    }
-    let artifacts = artifacts::save(
+    )
+    // The store's own error (a lost lease among them) says best what happened.
+    .map_err(|e| checkpoints.error.take().unwrap_or_else(|| e.into()))?;
+    let artifacts = artifacts::write_pending(
         &dir,
         root,
         &model,
@@ -164,22 +200,43 @@ fn run_trial(
         &outcome,
         &dataset.classes,
         started.elapsed().as_secs_f64(),
-        artifacts,
+        artifacts.rows.clone(),
     );
     result.metrics.extend(
         extra_metrics
             .into_iter()
             .map(|(name, v)| metric("train", name, v)),
     );
-    if !store.heartbeat(trial_id, worker)? {
-        return Err(LostLease { trial_id }.into());
-    }
+    // Rows and files together: the recorded sha256s are those of the files
+    // put in place, and only while this worker owns the trial.
     store
-        .finish_trial(trial_id, &result)
+        .while_owning(trial_id, worker, |o| {
+            o.finish(&outcome.epochs, &result)?;
+            artifacts.commit()
+        })
         .with_context(|| format!("cannot record trial {trial_id}"))?;
     // The trial is recorded: its checkpoint is no longer needed.
     let _ = checkpoints.files.clear();
     Ok(outcome.test.get("accuracy").unwrap_or(f64::NAN))
+}
+
+/// What a trial's checkpoint is bound to: this store, the trial, its config and
+/// its data. A checkpoint left by another store (deleted and recreated), another
+/// trial or other data under the same path is never resumed.
+fn checkpoint_identity(
+    store: &Store,
+    job: &Job,
+    datasets: &mut DatasetMemo,
+) -> Result<BTreeMap<String, String>> {
+    Ok(BTreeMap::from([
+        ("store".to_string(), store.store_id()?),
+        ("trial".to_string(), job.trial_id.to_string()),
+        ("config".to_string(), spec::config_hash(job.config)),
+        (
+            "data".to_string(),
+            datasets.fingerprint(job.config, job.base_dir)?,
+        ),
+    ]))
 }
 
 fn trial_result(
@@ -216,28 +273,76 @@ fn metric(split: &str, name: &str, value: f64) -> MetricRow {
     }
 }
 
-/// Checkpoint files, and the store's epochs kept in step with them: on resume
-/// the epochs after the checkpoint's (recorded, then lost in a crash) are dropped.
+/// Checkpoint files, and the store's epochs kept in step with them, written
+/// while owning the trial: an epoch's row is recorded, then its checkpoint
+/// renamed into place, in one owning transaction (the checkpoint never runs
+/// ahead of the store, and a failed write stops training). On resume the epochs
+/// become exactly the checkpoint's own records (later ones dropped, its own
+/// written back); without a checkpoint, none.
 struct StoreCheckpointer<'a> {
     files: DirCheckpointer,
     store: &'a Store,
     trial_id: i64,
+    worker: &'a str,
+    /// The checkpoint `prepare` found usable.
+    found: Option<Checkpoint>,
+    /// The store's error that stopped training, whole (a `LostLease` stays one).
+    error: Option<anyhow::Error>,
+}
+
+impl StoreCheckpointer<'_> {
+    /// Read the checkpoint; one that cannot be read, is damaged or belongs to
+    /// another store, trial, config or data is removed (the trial restarts from
+    /// epoch 1, never fails on it forever): returns why.
+    fn prepare(&mut self) -> Option<String> {
+        match self.files.load() {
+            Ok(found) => {
+                self.found = found;
+                None
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(self.files.path());
+                Some(format!("{e}"))
+            }
+        }
+    }
+
+    /// `f` in an owning transaction; its error kept whole for the runner.
+    fn owning(
+        &mut self,
+        action: &'static str,
+        f: impl FnOnce(&Owned) -> anyhow::Result<()>,
+    ) -> Result<(), TrainError> {
+        self.store
+            .while_owning(self.trial_id, self.worker, f)
+            .map_err(|e| {
+                let message = format!("{e:#}");
+                self.error = Some(e);
+                TrainError::checkpoint(self.store.path(), action, message)
+            })
+    }
 }
 
 impl Checkpointer for StoreCheckpointer<'_> {
     fn load(&mut self) -> Result<Option<Checkpoint>, TrainError> {
-        let checkpoint = self.files.load()?;
-        let epoch = checkpoint.as_ref().map_or(0, |c| c.epoch);
-        self.store
-            .truncate_epochs(self.trial_id, epoch)
-            .map_err(|e| {
-                let action = "drop the epochs after the checkpoint";
-                TrainError::checkpoint(self.store.path(), action, format!("{e:#}"))
-            })?;
+        let checkpoint = self.found.take();
+        let records = checkpoint.as_ref().map_or(&[][..], |c| &c.records[..]);
+        self.owning("make the epochs those of the checkpoint", |o| {
+            o.set_epochs(records)
+        })?;
         Ok(checkpoint)
     }
     fn save(&mut self, checkpoint: &Checkpoint) -> Result<(), TrainError> {
-        self.files.save(checkpoint)
+        let pending = self.files.write_pending(checkpoint)?;
+        let path = self.files.path();
+        self.owning("record the epoch and replace the checkpoint", |o| {
+            if let Some(record) = checkpoint.records.last() {
+                o.record_epoch(record)?;
+            }
+            pending
+                .commit()
+                .with_context(|| format!("cannot replace the checkpoint {}", path.display()))
+        })
     }
 }
 

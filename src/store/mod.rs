@@ -2,6 +2,7 @@
 //! transaction, atomic claims of pending trials. Knows nothing of candle.
 //!
 //! By concern: this file opens the database and starts write transactions;
+//! `owning` writes while owning a trial (lease checked in the same transaction);
 //! `trials` adds and claims trials and moves them between states (one requeue
 //! mechanism); `results` writes what a trial records (epochs, metrics,
 //! confusion matrices, artifacts); `reads` answers compare/show/status; `queue`
@@ -9,6 +10,7 @@
 //! types.
 
 mod merge;
+mod owning;
 mod queue;
 mod reads;
 mod results;
@@ -19,6 +21,7 @@ mod trials;
 
 pub use crate::train::EpochRecord;
 pub use merge::MergeSummary;
+pub use owning::{LostLease, Owned};
 pub use queue::{Cancelled, QueueEntry, QueueItem, QueuedTrial};
 pub use rows::{
     ArtifactRow, ConfusionRow, ExperimentRow, MetricRow, NewTrial, TrialLease, TrialMetric,

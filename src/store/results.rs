@@ -5,7 +5,7 @@
 use super::rows::{ArtifactRow, ConfusionRow, MetricRow, TrialResult};
 use super::{EpochRecord, Result, Store};
 use anyhow::{bail, Context};
-use rusqlite::{params, Transaction};
+use rusqlite::{params, OptionalExtension, Transaction};
 
 impl Store {
     /// Record (or replace) one epoch of a trial.
@@ -41,31 +41,43 @@ impl Store {
     /// cannot be written; then nothing is changed.
     pub fn finish_trial(&self, trial_id: i64, result: &TrialResult) -> Result<()> {
         let tx = self.write()?;
-        let changed = tx.execute(
-            "UPDATE trials SET status = 'done', finished_at = ?2, error = NULL WHERE id = ?1",
-            params![trial_id, super::now()],
-        )?;
-        if changed == 0 {
+        let exists: Option<i64> = tx
+            .query_row("SELECT id FROM trials WHERE id = ?1", [trial_id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if exists.is_none() {
             bail!("{}: no trial {trial_id} to finish", self.path.display());
         }
-        for table in ["metrics", "confusion", "artifacts"] {
-            tx.execute(
-                &format!("DELETE FROM {table} WHERE trial_id = ?1"),
-                [trial_id],
-            )?;
-        }
-        for m in &result.metrics {
-            insert_metric(&tx, trial_id, m)?;
-        }
-        for c in &result.confusion {
-            insert_confusion(&tx, trial_id, c)?;
-        }
-        for a in &result.artifacts {
-            insert_artifact(&tx, trial_id, a)?;
-        }
+        write_result(&tx, trial_id, result)?;
         tx.commit()?;
         Ok(())
     }
+}
+
+/// Status done with these metrics, confusion matrices and artifacts (earlier
+/// ones replaced), inside the caller's transaction.
+pub(crate) fn write_result(tx: &Transaction, trial_id: i64, result: &TrialResult) -> Result<()> {
+    tx.execute(
+        "UPDATE trials SET status = 'done', finished_at = ?2, error = NULL WHERE id = ?1",
+        params![trial_id, super::now()],
+    )?;
+    for table in ["metrics", "confusion", "artifacts"] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE trial_id = ?1"),
+            [trial_id],
+        )?;
+    }
+    for m in &result.metrics {
+        insert_metric(tx, trial_id, m)?;
+    }
+    for c in &result.confusion {
+        insert_confusion(tx, trial_id, c)?;
+    }
+    for a in &result.artifacts {
+        insert_artifact(tx, trial_id, a)?;
+    }
+    Ok(())
 }
 
 /// Insert (or replace) one epoch row.

@@ -88,6 +88,16 @@ pub const MIGRATIONS: &[&str] = &[
     // json` prints it) of its dataset, recorded when the trial starts; NULL for
     // trials recorded before
     "ALTER TABLE trials ADD COLUMN data_report TEXT;",
+    // 5: the store's own identity, random and created once per database (never
+    // copied by `lab merge`): checkpoints are bound to it, so a checkpoint left by
+    // a deleted or other store is never resumed as one of this store's trials
+    "
+    CREATE TABLE store_meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    INSERT INTO store_meta (key, value) VALUES ('store_id', lower(hex(randomblob(16))));
+    ",
 ];
 
 /// The schema version this build writes.

@@ -51,6 +51,10 @@ pub enum TrainError {
         /// Weights of the model (`Trainable::vars`).
         expected: usize,
     },
+    /// A stop signal (SIGINT, SIGTERM) arrived: the epoch in progress was
+    /// abandoned; the last checkpoint (if any) still holds the finished epochs.
+    #[error(transparent)]
+    Interrupted(#[from] crate::interrupt::Interrupted),
     /// A tensor operation failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

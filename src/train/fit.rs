@@ -195,6 +195,7 @@ impl<'c, 'a, M: Trainable + ?Sized> Fit<'c, 'a, M> {
     /// while `next_epoch` is `Some`.
     ///
     /// # Errors
+    /// `TrainError::Interrupted` when a stop signal arrived (checked before each batch);
     /// `TrainError::NonFinite` when a batch's loss is NaN or infinite;
     /// `TrainError::EmptySplit` when valid has no rows; a tensor error.
     pub fn run_epoch(
@@ -218,6 +219,9 @@ impl<'c, 'a, M: Trainable + ?Sized> Fit<'c, 'a, M> {
         });
         let (mut loss_sum, mut samples) = (0.0, 0usize);
         for (i, batch) in batches.enumerate() {
+            // A stop signal abandons the epoch: resuming reruns it from the last
+            // checkpoint with the same numbers, sooner than finishing it would.
+            crate::interrupt::check()?;
             let loss = train_step(
                 ctx.model,
                 self.optimizer.as_mut(),

@@ -1,16 +1,18 @@
 //! Crash safety and concurrency with the real `lab` binary: kill -9 mid-epoch and
-//! resume; two processes sharing one sweep. Each runs 3 times.
+//! resume; two processes sharing one sweep. Each runs 3 times, and every test
+//! ends with the store checker of `store_check`.
 
+use crate::store_check;
 use lab::store::{MetricRow, Store, TrialStatus};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn spec() -> PathBuf {
+pub(crate) fn spec() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/quick.toml")
 }
 
-fn lab(db: &Path, args: &[&str]) -> Command {
+pub(crate) fn lab(db: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lab"));
     cmd.arg("--db").arg(db).args(args);
     cmd.stdin(Stdio::null());
@@ -18,7 +20,7 @@ fn lab(db: &Path, args: &[&str]) -> Command {
 }
 
 /// `lab run` of the quick spec with these `--set` overrides.
-fn run_cmd(db: &Path, name: &str, sets: &[&str]) -> Command {
+pub(crate) fn run_cmd(db: &Path, name: &str, sets: &[&str]) -> Command {
     let name = format!("experiment.name={name}");
     let spec = spec();
     let mut args = vec!["run", spec.to_str().unwrap(), "--set", &name];
@@ -29,7 +31,7 @@ fn run_cmd(db: &Path, name: &str, sets: &[&str]) -> Command {
     lab(db, &args)
 }
 
-fn output(mut cmd: Command) -> Output {
+pub(crate) fn output(mut cmd: Command) -> Output {
     let out = cmd.output().expect("cannot start lab");
     assert!(
         out.status.success(),
@@ -41,9 +43,9 @@ fn output(mut cmd: Command) -> Output {
 }
 
 /// Epoch rows without the timing columns, and test metrics, of every trial in order.
-type Fingerprint = Vec<(String, Vec<[f64; 5]>, Vec<MetricRow>)>;
+pub(crate) type Fingerprint = Vec<(String, Vec<[f64; 5]>, Vec<MetricRow>)>;
 
-fn fingerprint(db: &Path, name: &str) -> Fingerprint {
+pub(crate) fn fingerprint(db: &Path, name: &str) -> Fingerprint {
     let store = Store::open(db).unwrap();
     let experiment = store.experiment_by_name(name).unwrap().unwrap();
     store
@@ -77,7 +79,7 @@ fn fingerprint(db: &Path, name: &str) -> Fingerprint {
         .collect()
 }
 
-fn wait_for(what: &str, log: &Path, child: &mut Child, mut ready: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, log: &Path, child: &mut Child, mut ready: impl FnMut() -> bool) {
     let start = Instant::now();
     while !ready() {
         if let Some(status) = child.try_wait().unwrap() {
@@ -170,7 +172,9 @@ fn kill_9_mid_epoch_then_resume_gives_the_uninterrupted_results() {
             !db.parent().unwrap().join("crash/2/checkpoint").exists(),
             "checkpoint left behind"
         );
+        store_check::assert_clean(&db);
     }
+    store_check::assert_clean(&reference_db);
 }
 
 #[test]
@@ -230,6 +234,7 @@ fn two_processes_share_one_sweep_and_run_every_trial_once() {
             assert_eq!(t.status, TrialStatus::Done);
             assert_eq!(store.epochs(t.id).unwrap().len(), 2);
         }
+        store_check::assert_clean(&db);
     }
 }
 
@@ -303,6 +308,7 @@ fn a_lease_expired_on_another_host_is_rerun_and_a_live_one_is_left_alone() {
         ran_now(&out),
         "1 trials: 0 done before, 1 run now, 0 failed"
     );
+    store_check::assert_clean(&db);
 }
 
 #[test]
@@ -327,6 +333,7 @@ fn failed_trials_wait_for_retry_failed() {
     let store = Store::open(&db).unwrap();
     let experiment = store.experiment_by_name("retry").unwrap().unwrap();
     assert_eq!(store.status_counts(experiment.id).unwrap().done, 1);
+    store_check::assert_clean(&db);
 }
 
 #[test]
@@ -368,6 +375,16 @@ fn a_worker_stopped_past_its_lease_loses_the_trial_and_records_nothing() {
         ran_now(&out),
         "1 trials: 0 done before, 1 run now, 0 failed"
     );
+    // What the new owner recorded: its epochs and its weights file.
+    let owner = Store::open(&db).unwrap();
+    let owners_epochs = owner.epochs(1).unwrap();
+    let owners_artifacts = owner.artifacts(1).unwrap();
+    let weights = |artifacts: &[lab::store::ArtifactRow]| {
+        let row = artifacts.iter().find(|a| a.kind == "weights").unwrap();
+        (row.sha256.clone(), dir.path().join(&row.path))
+    };
+    let (owners_sha, weights_file) = weights(&owners_artifacts);
+    assert_eq!(lab::files::sha256_file(&weights_file).unwrap(), owners_sha);
     signal("-CONT");
     let status = a.wait().unwrap();
     let log = std::fs::read_to_string(&log).unwrap();
@@ -380,4 +397,12 @@ fn a_worker_stopped_past_its_lease_loses_the_trial_and_records_nothing() {
     assert_eq!(trials.len(), 1);
     assert_eq!(trials[0].status, TrialStatus::Done);
     assert_eq!(trials[0].error, None);
+    // The stopped worker wrote nothing of the owner's: no epoch row, no file.
+    assert_eq!(store.epochs(1).unwrap(), owners_epochs);
+    assert_eq!(store.artifacts(1).unwrap(), owners_artifacts);
+    assert_eq!(
+        lab::files::sha256_file(&weights_file).unwrap(),
+        owners_sha,
+        "the weights file is the one the store records"
+    );
 }

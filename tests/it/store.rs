@@ -114,6 +114,7 @@ fn open_creates_dirs_tables_and_version_and_reopens() {
             "experiments",
             "metrics",
             "queue",
+            "store_meta",
             "trials"
         ]
     );
