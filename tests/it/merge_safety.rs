@@ -322,16 +322,4 @@ fn one_garbled_row_is_skipped_with_a_warning_not_the_whole_experiment() {
     }
     let reports = tmp.path().join("reports");
     ok(&lab(&db, &["report", "m", "-o", reports.to_str().unwrap()]));
-
-    // A status no lab writes: that trial is left out, with a warning.
-    Connection::open(&db)
-        .unwrap()
-        .execute("UPDATE trials SET status = 'bogus' WHERE id = 1", [])
-        .unwrap();
-    for args in [vec!["compare", "m"], vec!["status", "m"]] {
-        let out = lab(&db, &args);
-        let (stdout, stderr) = text(&out);
-        assert!(out.status.success(), "{args:?}: {stdout}\n{stderr}");
-        assert!(stderr.contains("bogus"), "{args:?}: {stderr}");
-    }
 }
