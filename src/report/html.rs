@@ -119,7 +119,7 @@ fn curves(
     board: &Leaderboard,
 ) -> Result<()> {
     let mut groups: BTreeMap<Vec<String>, Vec<(i64, u64)>> = BTreeMap::new();
-    for t in store.trials(experiment.id)? {
+    for t in store.readable_trials(experiment.id)? {
         if t.status != TrialStatus::Done {
             continue;
         }

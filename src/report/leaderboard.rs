@@ -131,7 +131,7 @@ pub fn leaderboard(
 ) -> Result<Leaderboard> {
     let (split, metric) = parse_metric(&opts.metric)?;
     let lower_is_better = metric == "loss" || metric.ends_with("_loss");
-    let mut trials = store.trials(experiment.id)?;
+    let mut trials = store.readable_trials(experiment.id)?;
     let mut configs = Vec::with_capacity(trials.len());
     // One garbled row is skipped with a warning, not the whole experiment.
     trials.retain(|t| match serde_json::from_str::<serde_json::Value>(&t.config_json) {

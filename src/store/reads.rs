@@ -15,7 +15,7 @@ impl Store {
     /// How many of the experiment's trials are in each status.
     ///
     /// # Errors
-    /// The database cannot be read, or holds an unknown status.
+    /// The database cannot be read.
     pub fn status_counts(&self, experiment_id: i64) -> Result<StatusCounts> {
         let mut stmt = self.conn.prepare(
             "SELECT status, COUNT(*) AS n FROM trials WHERE experiment_id = ?1 GROUP BY status",
@@ -26,7 +26,14 @@ impl Store {
         let mut counts = StatusCounts::default();
         for row in rows {
             let (status, n) = row?;
-            counts.add(status.parse()?, n as usize);
+            // A garbled status is said, not allowed to hide the other counts.
+            match status.parse() {
+                Ok(status) => counts.add(status, n as usize),
+                Err(e) => tracing::warn!(
+                    "{}: {n} trial(s) of experiment {experiment_id} left out of the counts: {e}",
+                    self.path.display()
+                ),
+            }
         }
         Ok(counts)
     }
@@ -86,6 +93,34 @@ impl Store {
         ))?;
         let rows = stmt.query_map([experiment_id], TrialRow::from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The experiment's trials in id order, for reports: a row that does not
+    /// read as a trial (an unknown status, a value of the wrong type) is left
+    /// out with a warning naming the store and the trial, instead of failing
+    /// the whole experiment.
+    ///
+    /// # Errors
+    /// The database cannot be read.
+    pub fn readable_trials(&self, experiment_id: i64) -> Result<Vec<TrialRow>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {TRIAL_COLUMNS} FROM trials WHERE experiment_id = ?1 ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([experiment_id], |r| {
+            Ok((r.get::<_, i64>("id"), TrialRow::from_row(r)))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            match row? {
+                (_, Ok(trial)) => out.push(trial),
+                (id, Err(e)) => tracing::warn!(
+                    "{}: trial {} left out: its row does not read as a trial: {e}",
+                    self.path.display(),
+                    id.map_or_else(|_| "?".to_string(), |id| id.to_string())
+                ),
+            }
+        }
+        Ok(out)
     }
 
     /// The trial with this id, if any.

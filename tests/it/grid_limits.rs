@@ -238,7 +238,7 @@ fn env_typos_are_refused_as_the_same_typo_in_the_spec_is() {
         &[("LAB_MODEL__HIDEN", "64")],
         limit,
     );
-    refused(&out, &["LAB_MODEL__HIDEN", "did you mean `hidden`"]);
+    refused(&out, &["LAB_MODEL__HIDEN", "did you mean `model.hidden`"]);
     // lab's own variables are not spec sections.
     let (out, _) = lab_within(
         &["run", p, "--dry-run"],
