@@ -1,14 +1,22 @@
 //! Files a killed run can leave in an experiment's directory, removed on the
 //! next run of that experiment: temporary files (`PendingFile` names) whose
 //! writer process is gone, in the directory of a trial nobody runs, and the
-//! checkpoint directory of a trial this store knows is done. Nothing of a trial
-//! this store does not know, and nothing of a running trial, is touched.
+//! checkpoint directory of a trial this store knows is done; and, in the
+//! dataset cache, temporary files of a dead writer untouched for an hour.
+//! Nothing of a trial this store does not know, and nothing of a running trial,
+//! is touched.
 
 use super::liveness::{this_host, worker_alive};
 use crate::files::pending_writer;
 use crate::store::{Store, TrialStatus};
 use anyhow::Result;
 use std::path::Path;
+use std::time::Duration;
+
+/// The cache may be shared by hosts whose pids mean nothing here: a temporary
+/// file there is removed only when also untouched this long (a writer appends
+/// to it continuously).
+const CACHE_TEMP_AGE: Duration = Duration::from_secs(3600);
 
 /// Clean up `root/<experiment>/<trial id>/` for the experiment's trials. Runs
 /// under the store's write lock, so no trial is claimed (and no file of its
@@ -22,6 +30,7 @@ pub(super) fn clean(
     experiment: &str,
     experiment_id: i64,
 ) -> Result<()> {
+    remove_dead_temp_files(&root.join("cache"), Some(CACHE_TEMP_AGE));
     let dir = root.join(experiment);
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Ok(());
@@ -36,8 +45,8 @@ pub(super) fn clean(
                 None | Some(TrialStatus::Running) => continue,
                 Some(status) => {
                     let checkpoint = trial_dir.join("checkpoint");
-                    remove_dead_temp_files(trial_dir);
-                    remove_dead_temp_files(&checkpoint);
+                    remove_dead_temp_files(trial_dir, None);
+                    remove_dead_temp_files(&checkpoint, None);
                     if *status == TrialStatus::Done {
                         let _ = std::fs::remove_dir_all(&checkpoint);
                     }
@@ -48,8 +57,9 @@ pub(super) fn clean(
     })
 }
 
-/// Temporary files in `dir` whose writer (the pid in their name, this host) is gone.
-fn remove_dead_temp_files(dir: &Path) {
+/// Temporary files in `dir` whose writer (the pid in their name, this host) is
+/// gone, and, given `min_age`, that were last modified at least that long ago.
+fn remove_dead_temp_files(dir: &Path, min_age: Option<Duration>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -58,7 +68,13 @@ fn remove_dead_temp_files(dir: &Path) {
         let Some(pid) = name.to_str().and_then(pending_writer) else {
             continue;
         };
-        if !worker_alive(&format!("{}:{pid}", this_host())) {
+        let old = || {
+            min_age.is_none_or(|age| {
+                let modified = entry.metadata().and_then(|m| m.modified());
+                modified.is_ok_and(|t| t.elapsed().is_ok_and(|e| e >= age))
+            })
+        };
+        if !worker_alive(&format!("{}:{pid}", this_host())) && old() {
             let _ = std::fs::remove_file(entry.path());
         }
     }

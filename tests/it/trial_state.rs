@@ -270,8 +270,27 @@ fn leftovers_of_a_done_trial_are_removed_and_artifacts_share_one_mode() {
     let unknown = dir.path().join(format!("state/7/.x.{dead}.4.tmp"));
     std::fs::create_dir_all(unknown.parent().unwrap()).unwrap();
     std::fs::write(&unknown, b"?").unwrap();
+    // In the dataset cache (perhaps shared with other hosts), a dead writer's
+    // file goes only once it is an hour old.
+    let cache = dir.path().join("cache");
+    let stale_cache = cache.join(format!(".x.dataset.{dead}.5.tmp"));
+    let fresh_cache = cache.join(format!(".y.dataset.{dead}.6.tmp"));
+    for f in [&stale_cache, &fresh_cache] {
+        std::fs::write(f, b"partial").unwrap();
+    }
+    let touched = Command::new("touch")
+        .args(["-d", "2 hours ago"])
+        .arg(&stale_cache)
+        .status()
+        .unwrap();
+    assert!(touched.success());
 
     output(run_cmd(&db, SETS));
+    assert!(
+        !stale_cache.exists(),
+        "an hour-old dead cache file is removed"
+    );
+    assert!(fresh_cache.exists(), "a recent cache file is kept");
     assert!(!checkpoint.exists(), "a done trial's checkpoint is removed");
     for f in &dead_tmp {
         assert!(!f.exists(), "{} is removed", f.display());
