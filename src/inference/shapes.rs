@@ -214,11 +214,23 @@ pub fn check(
             sizes.classes
         );
     }
-    // Everything named above agrees; now every tensor's exact shape (the counts are
-    // bounded by the file's own tensors, so this allocates little).
+    // Everything named above agrees; now every tensor's exact shape.
+    check_every_tensor(cfg, sizes, shapes)
+}
+
+/// Every tensor `cfg` implies has exactly its shape, and there is no other (the
+/// counts are bounded by the file's own tensors, so this allocates little).
+fn check_every_tensor(
+    cfg: &ModelSection,
+    sizes: &Sizes,
+    shapes: &BTreeMap<String, Vec<usize>>,
+) -> Result<()> {
+    let (config, weights) = (sizes.config.display(), sizes.weights.display());
     let mut names = std::collections::HashSet::new();
     for (name, want) in expected(cfg, sizes) {
-        let found = shape(&name)?;
+        let found = shapes
+            .get(&name)
+            .with_context(|| format!("{weights} has no tensor `{name}` that {config} needs"))?;
         if *found != want {
             bail!("tensor `{name}` in {weights} has shape {found:?}, but {config} needs {want:?}");
         }
