@@ -2,7 +2,8 @@
 //! they list every subcommand, flag and closed set of values.
 
 use super::out::Stdout;
-use anyhow::Result;
+use anyhow::{Context, Result};
+use std::io::Write;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -12,9 +13,18 @@ pub struct Args {
 }
 
 /// Print the completion script for `args.shell` to stdout.
+///
+/// # Errors
+/// stdout cannot be written (a full disk, a closed descriptor).
 pub fn completions(args: Args) -> Result<i32> {
     let mut command = super::command();
-    clap_complete::generate(args.shell, &mut command, "lab", &mut Stdout);
+    // clap_complete panics on a failed write: generate in memory, then write.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut command, "lab", &mut script);
+    Stdout
+        .write_all(&script)
+        .and_then(|()| Stdout.flush())
+        .context("cannot write the completion script to stdout")?;
     Ok(super::exit::OK)
 }
 

@@ -189,8 +189,9 @@ fn shorten(text: &str, max: usize) -> String {
 
 /// Append `predicted_label` and one `p_<class>` column (field) per class to every
 /// record, writing the input's format (or the output file's, by its extension).
-/// Rows are written as they are predicted; the output file is created only once the
-/// input has been checked, and removed again if the annotation fails.
+/// Rows are written as they are predicted, to a temporary file beside the output
+/// that replaces it only once the annotation succeeded; an output that is not a
+/// regular file (a device, a FIFO, a symlink) is written in place and never removed.
 fn predict_file(
     model: &TrainedModel,
     input: &Input,
@@ -202,12 +203,9 @@ fn predict_file(
     let annotated = match output {
         Some(path) => {
             let mut file = LazyFile::new(path);
-            let annotated = annotate(model, input, request, layout, &mut file)
-                .and_then(|a| file.finish().map(|()| a));
-            if annotated.is_err() && file.created {
-                let _ = std::fs::remove_file(path);
-            }
-            annotated?
+            // On an error the temporary file goes with `file`; the output is untouched.
+            annotate(model, input, request, layout, &mut file)
+                .and_then(|a| file.finish().map(|()| a))?
         }
         None => annotate(model, input, request, layout, out::Stdout)?,
     };
@@ -227,13 +225,14 @@ fn predict_file(
     Ok(super::exit::OK)
 }
 
-/// The output file, created at the first write (after the input was checked),
+/// The output file, opened at the first write (after the input was checked),
 /// gzip-compressed when its name ends in `.gz`.
 struct LazyFile<'a> {
     path: &'a Path,
     sink: Option<Box<dyn Write + Send>>,
     gz: Option<flate2::write::GzEncoder<std::io::BufWriter<std::fs::File>>>,
-    created: bool,
+    /// Where a regular output is written until `finish` puts it in place.
+    pending: Option<crate::files::PendingFile>,
 }
 
 impl<'a> LazyFile<'a> {
@@ -242,20 +241,29 @@ impl<'a> LazyFile<'a> {
             path,
             sink: None,
             gz: None,
-            created: false,
+            pending: None,
         }
     }
 
     /// The open file, created on first use.
     fn file(&mut self) -> std::io::Result<&mut dyn Write> {
         if self.sink.is_none() && self.gz.is_none() {
-            let file = std::fs::File::create(self.path).map_err(|e| {
+            // Not ours to replace or remove: write into it as it is.
+            let special = std::fs::symlink_metadata(self.path).is_ok_and(|m| !m.is_file());
+            let target = if special {
+                self.path.to_path_buf()
+            } else {
+                let pending = crate::files::PendingFile::new(self.path);
+                let tmp = pending.path().to_path_buf();
+                self.pending = Some(pending);
+                tmp
+            };
+            let file = std::fs::File::create(&target).map_err(|e| {
                 std::io::Error::new(
                     e.kind(),
                     format!("cannot write {}: {e}", self.path.display()),
                 )
             })?;
-            self.created = true;
             let file = std::io::BufWriter::new(file);
             let gz = self
                 .path
@@ -287,6 +295,11 @@ impl<'a> LazyFile<'a> {
         if let Some(gz) = self.gz.take() {
             gz.finish()
                 .and_then(|mut f| f.flush())
+                .with_context(|| format!("cannot write {path}"))?;
+        }
+        if let Some(pending) = self.pending.take() {
+            pending
+                .commit()
                 .with_context(|| format!("cannot write {path}"))?;
         }
         Ok(())

@@ -52,6 +52,9 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
     if args.dry_run {
         return dry_run(&loaded, args.format);
     }
+    // Before the grid is recorded or a job started: a stop signal from here on
+    // is handled, never a silent death.
+    super::stop_on_signals()?;
     let mut opts = RunOptions::new(db.to_path_buf());
     opts.device = args.device.clone();
     opts.max_trials = args.max_trials;
@@ -66,7 +69,6 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
         }
         return run_jobs(&args, &loaded, &opts, db);
     }
-    super::stop_on_signals()?;
     let mut progress = Progress::new();
     let result = runner::run(&loaded, &opts, &mut |event| progress.on_event(event));
     progress.finish();
@@ -170,8 +172,11 @@ fn run_jobs(
         args.lease_secs.to_string().into(),
     ]);
     let jobs = args.jobs as usize;
-    super::stop_on_signals()?;
-    let code = super::jobs::spawn(jobs, runner::device::cpu_threads(), &child)?;
+    // A signal while the grid was recorded: start no job.
+    let code = match crate::interrupt::requested() {
+        Some(_) => super::exit::INTERRUPTED,
+        None => super::jobs::spawn(jobs, runner::device::cpu_threads(), &child)?,
+    };
     if let Some(signal) = crate::interrupt::requested() {
         // The jobs stopped and said so; the leaderboard would be partial.
         let stop = crate::interrupt::Interrupted { signal };

@@ -52,7 +52,10 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
             args.lease_secs.to_string().into(),
         ]);
         super::stop_on_signals()?;
-        let code = super::jobs::spawn(args.jobs as usize, runner::device::cpu_threads(), &child)?;
+        let code = match crate::interrupt::requested() {
+            Some(_) => super::exit::INTERRUPTED,
+            None => super::jobs::spawn(args.jobs as usize, runner::device::cpu_threads(), &child)?,
+        };
         if let Some(signal) = crate::interrupt::requested() {
             let stop = crate::interrupt::Interrupted { signal };
             return super::stopped(stop.into(), "lab worker");

@@ -159,8 +159,39 @@ pub fn load_exported(dir: &Path, device: &Device) -> Result<(TrainedModel, Model
     let info: ModelInfo = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a valid model description", info_path.display()))?;
     verify::check_export(dir, &EXPORTED, &[STOPWORDS])?;
+    check_self_contained(dir)?;
     let model = TrainedModel::load(dir, device)?;
     Ok((model, info))
+}
+
+/// An export reads nothing outside itself: its config's `base_dir` is empty and
+/// a stopword word list is the `stopwords.txt` export copied in. A config edited
+/// to name another file (`/etc/shadow`, `../x`) is refused, manifest or not.
+fn check_self_contained(dir: &Path) -> Result<()> {
+    let path = dir.join(artifacts::CONFIG);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let config: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", path.display()))?;
+    let base_dir = config["base_dir"].as_str().unwrap_or("");
+    if !base_dir.is_empty() {
+        bail!(
+            "{}: base_dir is {base_dir:?}, but an export's files are resolved inside it              (expected \"\", as `lab export` writes)",
+            path.display()
+        );
+    }
+    let stopwords = config["config"]["preprocess"]["stopwords"]
+        .as_str()
+        .map(Stopwords::from)
+        .unwrap_or_default();
+    match stopwords.file() {
+        Some(list) if list != Path::new(STOPWORDS) => bail!(
+            "{}: preprocess.stopwords names {}, but an export's word list is its own              `{STOPWORDS}`",
+            path.display(),
+            list.display()
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// Write weights, vocabulary, config (with relative paths resolved into the

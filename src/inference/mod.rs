@@ -2,7 +2,7 @@
 //! directory, it predicts raw texts, annotates a CSV with its predictions and
 //! shows the words an attention model attends to. `serve` and the `predict`,
 //! `show`, `export` and `serve` commands go through here; the runner only writes
-//! the files read here ([`artifacts::save`]). Knows nothing of training or sweeps.
+//! the files read here ([`artifacts::write_pending`]). Knows nothing of training or sweeps.
 
 pub mod annotate;
 pub mod artifacts;

@@ -245,15 +245,28 @@ fn preprocess(t: &TrialConfig, base_dir: &Path) -> Check {
     Ok(())
 }
 
+/// The most stacked recurrent layers a spec may ask for.
+pub const MAX_LAYERS: usize = 32;
+/// The widest embedding or hidden state (per direction) a spec may ask for.
+pub const MAX_WIDTH: usize = 8192;
+
 fn model(t: &TrialConfig, base_dir: &Path) -> Check {
     let m = &t.model;
-    for (name, v) in [
-        ("layers", m.layers),
-        ("embedding_dim", m.embedding_dim),
-        ("hidden", m.hidden),
+    // The upper bounds are sanity bounds, far above any recurrent text
+    // classifier's, so that a typo is refused instead of allocating gigabytes.
+    for (name, v, max) in [
+        ("layers", m.layers, MAX_LAYERS),
+        ("embedding_dim", m.embedding_dim, MAX_WIDTH),
+        ("hidden", m.hidden, MAX_WIDTH),
     ] {
         if v == 0 {
             return fail(&format!("model.{name}"), "must be at least 1");
+        }
+        if v > max {
+            return fail(
+                &format!("model.{name}"),
+                format!("expected at most {max}, found {v}"),
+            );
         }
     }
     if !(0.0..1.0).contains(&m.dropout) {

@@ -286,7 +286,7 @@ impl Store {
 
     /// The file an artifact row of `trial_id` names, beside this database. A
     /// store may come from elsewhere (a shard, a copy), so the recorded path is
-    /// checked before anything is opened (see [`resolve_inside`]).
+    /// checked before anything is opened (`resolve_inside`).
     ///
     /// # Errors
     /// The path is absolute, climbs out with `..`, or leads outside the store's

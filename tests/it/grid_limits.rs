@@ -343,3 +343,32 @@ fn spec_paths_that_are_not_regular_files_are_refused_not_read() {
     );
     refused(&out, &["pipe.csv", "a FIFO", "not a regular file"]);
 }
+
+#[test]
+fn model_sizes_past_their_sanity_bounds_are_refused_not_allocated() {
+    // On main these ran out of memory (layers) or past a minute (hidden, embedding_dim).
+    let dir = tempfile::tempdir().unwrap();
+    let path = spec(dir.path(), "m.toml", "name = \"m\"", "");
+    let db = dir.path().join("lab.db");
+    for (set, key, bound) in [
+        ("model.layers=100000000", "model.layers", "at most 32"),
+        ("model.hidden=1000000000", "model.hidden", "at most 8192"),
+        (
+            "model.embedding_dim=2000000000",
+            "model.embedding_dim",
+            "at most 8192",
+        ),
+    ] {
+        let args = [
+            "--db",
+            db.to_str().unwrap(),
+            "run",
+            path.to_str().unwrap(),
+            "--set",
+            set,
+        ];
+        let (out, _) = lab_within(&args, &[], Duration::from_secs(20));
+        refused(&out, &[&format!("key `{key}`"), bound]);
+        assert!(!db.exists(), "{set}: nothing recorded");
+    }
+}

@@ -18,12 +18,17 @@ fn store_copy() -> (tempfile::TempDir, PathBuf) {
     let t = trained();
     let dir = tempfile::tempdir().unwrap();
     let src = t.db.parent().unwrap();
-    let status = std::process::Command::new("cp")
-        .args(["-a", &format!("{}/.", src.display())])
-        .arg(dir.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    // Other tests read the shared store meanwhile and their temporary files can
+    // vanish mid-copy: a few tries.
+    let copied = (0..5).any(|_| {
+        std::process::Command::new("cp")
+            .args(["-a", &format!("{}/.", src.display())])
+            .arg(dir.path())
+            .status()
+            .unwrap()
+            .success()
+    });
+    assert!(copied, "cannot copy {}", src.display());
     let db = dir.path().join(t.db.file_name().unwrap());
     (dir, db)
 }
@@ -240,4 +245,65 @@ fn a_config_that_does_not_fit_the_weights_is_refused_before_allocating() {
         &predict_export(&model),
         &[path.to_str().unwrap(), "embedding.weight", "tokens"],
     );
+}
+
+#[test]
+fn an_export_reads_no_file_outside_itself() {
+    // A config edited (and the manifest with it, or dropped) to name a word list
+    // elsewhere: on main, predict read /etc/passwd as stopwords.
+    for manifest in [true, false] {
+        for list in ["/etc/passwd", "../../../../etc/passwd"] {
+            let (_dir, model) = export();
+            edit_config(&model, "preprocess", "stopwords", list.into(), manifest);
+            refused(
+                &predict_export(&model),
+                &["preprocess.stopwords", list, "stopwords.txt"],
+            );
+        }
+    }
+}
+
+#[test]
+fn predict_never_removes_an_output_it_did_not_create() {
+    let t = trained();
+    let dir = tempfile::tempdir().unwrap();
+    let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/rotten_tomatoes.csv");
+    let predict = |output: &Path| {
+        lab(&[
+            "predict",
+            "--db",
+            t.db.to_str().unwrap(),
+            &t.trials[0].to_string(),
+            "--input",
+            input.to_str().unwrap(),
+            "-o",
+            output.to_str().unwrap(),
+        ])
+    };
+    // A symlink to a device that refuses every write: on main the failed write
+    // unlinked the path it was given (and `-o /dev/full` removed the device).
+    let link = dir.path().join("full.csv");
+    std::os::unix::fs::symlink("/dev/full", &link).unwrap();
+    refused(&predict(&link), &["No space left on device"]);
+    assert!(
+        std::fs::symlink_metadata(&link).is_ok(),
+        "the symlink was removed"
+    );
+    // A regular file is replaced only by a finished annotation.
+    let kept = dir.path().join("kept.csv");
+    std::fs::write(&kept, "old contents\n").unwrap();
+    ok(&predict(&kept));
+    let text = std::fs::read_to_string(&kept).unwrap();
+    assert!(
+        text.starts_with("text,label,predicted_label"),
+        "{}",
+        &text[..80.min(text.len())]
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }

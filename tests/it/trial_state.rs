@@ -167,6 +167,65 @@ fn a_failed_epoch_write_stops_training_and_the_retry_has_every_epoch() {
     crate::store_check::assert_clean_with_files(&db);
 }
 
+/// How many `pwrite64` calls lab makes on the store's WAL in one clean run.
+fn wal_writes(db: &Path) -> usize {
+    let trace = db.with_extension("trace");
+    let mut cmd = Command::new("strace");
+    cmd.args(["-f", "-qq", "-e", "trace=pwrite64", "-o"])
+        .arg(&trace)
+        .arg("-P")
+        .arg(db.with_extension("db-wal"));
+    let run = run_cmd(db, SETS);
+    cmd.arg("--").arg(run.get_program()).args(run.get_args());
+    output(cmd);
+    let text = std::fs::read_to_string(&trace).unwrap();
+    text.lines().filter(|l| l.contains("pwrite64(")).count()
+}
+
+#[test]
+fn a_full_disk_on_the_wal_never_leaves_a_done_trial_without_its_epochs() {
+    if crate::fault::can_ptrace().is_err() {
+        eprintln!("SKIPPED: strace cannot trace here");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let reference = dir.path().join("reference/lab.db");
+    std::fs::create_dir_all(reference.parent().unwrap()).unwrap();
+    let writes = wal_writes(&reference);
+    let reference = epochs_of(&reference);
+    // One ENOSPC at points spread over training and the final result (before
+    // the fix: a done trial with none or some of its epochs).
+    let mut failed = 0;
+    for percent in [60, 75, 90] {
+        let db = dir.path().join(format!("full{percent}/lab.db"));
+        std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+        let wal = db.with_extension("db-wal");
+        let when = (writes * percent / 100).to_string();
+        let cmd =
+            crate::fault::strace_inject_on(&run_cmd(&db, SETS), &wal, "pwrite64", "ENOSPC", &when)
+                .unwrap();
+        let out = { cmd }.output().unwrap();
+        // A refused write is bad luck for the trial (3) or the store (1), never a crash.
+        assert!(
+            matches!(out.status.code(), Some(0 | 1 | 3)),
+            "ENOSPC at WAL write {when}: {}\n{}",
+            out.status,
+            stderr(&out)
+        );
+        failed += usize::from(out.status.code() == Some(3));
+        crate::store_check::assert_clean(&db);
+        let mut retry = run_cmd(&db, SETS);
+        retry.arg("--retry-failed");
+        output(retry);
+        assert_eq!(epochs_of(&db), reference, "ENOSPC at WAL write {when}");
+        crate::store_check::assert_clean(&db);
+    }
+    assert!(
+        failed > 0,
+        "no injection hit a trial's writes ({writes} WAL writes)"
+    );
+}
+
 #[test]
 fn a_checkpoint_of_a_deleted_store_is_discarded_not_resumed() {
     let dir = tempfile::tempdir().unwrap();
