@@ -5,7 +5,8 @@
 //! run exits 130, says how to resume, and resuming gives the uninterrupted
 //! run's epochs and metrics.
 
-use lab::store::{MetricRow, Store, TrialStatus};
+use crate::crash::{fingerprint, Fingerprint};
+use lab::store::{Store, TrialStatus};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::io::{BufRead, BufReader};
@@ -58,44 +59,6 @@ fn output(mut cmd: Command) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
-}
-
-/// Epoch rows without the timing columns, and valid/test metrics, of every
-/// trial in order (all must be done).
-type Fingerprint = Vec<(String, Vec<[f64; 5]>, Vec<MetricRow>)>;
-
-fn fingerprint(db: &Path, name: &str) -> Fingerprint {
-    let store = Store::open(db).unwrap();
-    let experiment = store.experiment_by_name(name).unwrap().unwrap();
-    store
-        .trials(experiment.id)
-        .unwrap()
-        .into_iter()
-        .map(|t| {
-            assert_eq!(t.status, TrialStatus::Done, "trial {} not done", t.id);
-            let epochs = store
-                .epochs(t.id)
-                .unwrap()
-                .iter()
-                .map(|e| {
-                    [
-                        e.epoch as f64,
-                        e.train_loss,
-                        e.valid_loss,
-                        e.valid_accuracy,
-                        e.valid_macro_f1,
-                    ]
-                })
-                .collect();
-            let metrics = store
-                .metrics(t.id)
-                .unwrap()
-                .into_iter()
-                .filter(|m| m.split != "train")
-                .collect();
-            (t.config_hash, epochs, metrics)
-        })
-        .collect()
 }
 
 /// The uninterrupted run's fingerprint (experiment "sig"), computed once.
