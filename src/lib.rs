@@ -21,6 +21,7 @@ pub mod report;
 pub mod runner;
 pub mod serve;
 pub mod spec;
+pub mod stats;
 pub mod store;
 pub mod train;
 

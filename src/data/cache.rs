@@ -4,9 +4,10 @@
 //! Format (little endian, every array starting at a multiple of 8 bytes):
 //!
 //! ```text
-//! magic "LABDS003" | u64 header length | JSON header (classes, vocabulary, row counts,
+//! magic "LABDS004" | u64 header length | JSON header (classes, vocabulary, row counts,
 //! id width, rows and ids per split) | labels of train, valid, test (u32 each) |
-//! offsets of train, valid, test (u64, rows + 1 each) | ids of train, valid, test (u16
+//! offsets of train, valid, test (u64, rows + 1 each) | record indices of train, valid,
+//! test (u32 each) | row hashes of train, valid, test (u64 each) | ids of train, valid, test (u16
 //! when the vocabulary has at most 65,536 entries, else u32) | JSON data report |
 //! u64 report length | sha256 checksum
 //! ```
@@ -32,9 +33,9 @@ use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-const MAGIC: &[u8; 8] = b"LABDS003";
+const MAGIC: &[u8; 8] = b"LABDS004";
 /// Bumped whenever preprocessing or the format changes, so old entries are never reused.
-const KEY_VERSION: &str = "lab-data-cache-v3";
+const KEY_VERSION: &str = "lab-data-cache-v4";
 
 /// The cache key: sha256 over the data file's bytes (streamed; an `hf://` dataset's
 /// Parquet files in order), the data section, the
@@ -119,6 +120,8 @@ fn align8(n: usize) -> usize {
 struct Layout {
     labels: [usize; 3],
     offsets: [usize; 3],
+    sources: [usize; 3],
+    hashes: [usize; 3],
     /// Start of each split's ids, and (last) the end of the ids = the checksum's place.
     ids: [usize; 4],
 }
@@ -144,6 +147,14 @@ impl Layout {
         for (at, &rows) in offsets.iter_mut().zip(&h.rows) {
             *at = reserve(rows.checked_add(1), 8)?;
         }
+        let mut sources = [0; 3];
+        for (at, &rows) in sources.iter_mut().zip(&h.rows) {
+            *at = reserve(Some(rows), 4)?;
+        }
+        let mut hashes = [0; 3];
+        for (at, &rows) in hashes.iter_mut().zip(&h.rows) {
+            *at = reserve(Some(rows), 8)?;
+        }
         let mut ids = [0; 4];
         for (at, &tokens) in ids.iter_mut().zip(&h.tokens) {
             *at = reserve(Some(tokens), h.id_width)?;
@@ -152,9 +163,22 @@ impl Layout {
         Ok(Layout {
             labels,
             offsets,
+            sources,
+            hashes,
             ids,
         })
     }
+}
+
+/// The per-row arrays written before the ids, each for train, valid and test.
+pub(super) struct Columns<'a> {
+    pub labels: [&'a [u32]; 3],
+    /// Rows + 1 each.
+    pub offsets: [&'a [u64]; 3],
+    /// Record indices in the data file.
+    pub sources: [&'a [u32]; 3],
+    /// Row hashes (`row_hash`).
+    pub hashes: [&'a [u64]; 3],
 }
 
 fn header_bytes(h: &Header) -> anyhow::Result<Vec<u8>> {
@@ -176,12 +200,7 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub(super) fn create(
-        path: &Path,
-        header: &Header,
-        labels: [&[u32]; 3],
-        offsets: [&[u64]; 3],
-    ) -> anyhow::Result<Writer> {
+    pub(super) fn create(path: &Path, header: &Header, cols: Columns) -> anyhow::Result<Writer> {
         let dir = parent_dir(path);
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create cache directory {}", dir.display()))?;
@@ -207,13 +226,27 @@ impl Writer {
         meta.put(MAGIC)?;
         meta.put(&(head.len() as u64).to_le_bytes())?;
         meta.put(&head)?;
-        for (s, labels) in labels.iter().enumerate() {
+        for s in 0..3 {
+            ensure!(
+                cols.sources[s].len() == header.rows[s] && cols.hashes[s].len() == header.rows[s],
+                "split {s}: row origins do not match its rows"
+            );
+        }
+        for (s, labels) in cols.labels.iter().enumerate() {
             meta.pad_to(w.layout.labels[s])?;
             meta.put(&u32::le_bytes(labels))?;
         }
-        for (s, offsets) in offsets.iter().enumerate() {
+        for (s, offsets) in cols.offsets.iter().enumerate() {
             meta.pad_to(w.layout.offsets[s])?;
             meta.put(&u64::le_bytes(offsets))?;
+        }
+        for (s, sources) in cols.sources.iter().enumerate() {
+            meta.pad_to(w.layout.sources[s])?;
+            meta.put(&u32::le_bytes(sources))?;
+        }
+        for (s, hashes) in cols.hashes.iter().enumerate() {
+            meta.pad_to(w.layout.hashes[s])?;
+            meta.put(&u64::le_bytes(hashes))?;
         }
         ensure!(meta.pos == w.layout.ids[0], "cache layout mismatch");
         w.meta_hash = meta.hash.finalize().into();
@@ -323,11 +356,20 @@ pub fn write(path: &Path, ds: &Dataset) -> anyhow::Result<()> {
         rows: splits.map(|s| s.len()),
         tokens: splits.map(|s| s.tokens()),
     };
+    // A split whose origins are unknown is written as records 0.. with hash 0.
+    let origins = splits.map(|s| match s.origins() {
+        Some((sources, hashes)) => (sources.to_vec(), hashes.to_vec()),
+        None => ((0..s.len() as u32).collect(), vec![0; s.len()]),
+    });
     let mut w = Writer::create(
         path,
         &header,
-        splits.map(|s| &s.labels[..]),
-        splits.map(|s| &s.offsets[..]),
+        Columns {
+            labels: splits.map(|s| &s.labels[..]),
+            offsets: splits.map(|s| &s.offsets[..]),
+            sources: [0, 1, 2].map(|s| &origins[s].0[..]),
+            hashes: [0, 1, 2].map(|s| &origins[s].1[..]),
+        },
     )?;
     for (k, split) in splits.iter().enumerate() {
         for row in split.rows() {
@@ -435,6 +477,8 @@ fn decode(map: Arc<Mmap>) -> anyhow::Result<Dataset> {
             ids,
             offsets,
             labels,
+            sources: Column::mapped(&map, layout.sources[s], rows),
+            hashes: Column::mapped(&map, layout.hashes[s], rows),
         });
     }
     let mut splits = splits.into_iter();

@@ -186,6 +186,13 @@ pub struct Split {
     pub(crate) offsets: Column<u64>,
     /// Class index of each row.
     pub labels: Column<u32>,
+    /// Where each row came from: the index of its record among the data
+    /// file's records (0 = the first data record). Empty when unknown (a
+    /// split not built from a file).
+    pub(crate) sources: Column<u32>,
+    /// A stable hash of each row's text as read (before cleaning): the first 8
+    /// bytes of its sha256, little endian. Empty when unknown.
+    pub(crate) hashes: Column<u64>,
 }
 
 impl Default for Split {
@@ -194,6 +201,8 @@ impl Default for Split {
             ids: Ids::U32(Column::default()),
             offsets: vec![0].into(),
             labels: Column::default(),
+            sources: Column::default(),
+            hashes: Column::default(),
         }
     }
 }
@@ -217,11 +226,23 @@ impl Split {
             ids: Ids::U32(ids.into()),
             offsets: offsets.into(),
             labels: labels.into(),
+            sources: Column::default(),
+            hashes: Column::default(),
         }
     }
 
+    /// Each row's record index in the data file and the hash of its text
+    /// (`row_hash`), when the split was built from a file; `None` when unknown.
+    pub fn origins(&self) -> Option<(&[u32], &[u64])> {
+        (self.sources.len() == self.len() && self.hashes.len() == self.len())
+            .then_some((&self.sources[..], &self.hashes[..]))
+    }
+
     /// Append one row (copying the split into memory first if it was mapped).
+    /// The split's origins become unknown.
     pub fn push(&mut self, ids: &[u32], label: u32) {
+        self.sources = Column::default();
+        self.hashes = Column::default();
         self.ids_mut().extend_from_slice(ids);
         let end = self.offsets.last().copied().unwrap_or(0) + ids.len() as u64;
         self.offsets.push(end);
@@ -322,4 +343,15 @@ impl fmt::Debug for Split {
             .field("labels", &self.labels)
             .finish()
     }
+}
+
+/// The stable hash of a row's text as read: the first 8 bytes of its sha256,
+/// little endian. It tells whether a record still holds the text a prediction
+/// was made for.
+pub fn row_hash(text: &str) -> u64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(text.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(first)
 }

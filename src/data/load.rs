@@ -129,6 +129,41 @@ pub fn texts(
     Ok(given)
 }
 
+/// The texts (as read, before cleaning) of the given records of a data file:
+/// `records` are record indices as `Split::origins` gives them, in any order;
+/// the result has one entry per distinct record, `None` for one past the end
+/// of the file. Reads the file once, up to the last record asked for.
+///
+/// # Errors
+/// The file cannot be read (named), or a record before the last one asked for
+/// is malformed.
+pub fn record_texts(
+    path: &Path,
+    data: &DataSection,
+    records: &[u32],
+) -> anyhow::Result<std::collections::HashMap<u32, Option<String>>> {
+    let mut wanted: Vec<u32> = records.to_vec();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut found: std::collections::HashMap<u32, Option<String>> =
+        wanted.iter().map(|&r| (r, None)).collect();
+    let Some(&last) = wanted.last() else {
+        return Ok(found);
+    };
+    let mut mask = vec![false; last as usize + 1];
+    for &r in &wanted {
+        mask[r as usize] = true;
+    }
+    let mut next = wanted.iter();
+    texts(path, data, &mask, |text| {
+        if let Some(r) = next.next() {
+            found.insert(*r, Some(text));
+        }
+        true
+    })?;
+    Ok(found)
+}
+
 /// How many first records' physical lines a scan keeps, to name the first rows a
 /// sample leaves out.
 const LINES_KEPT: usize = 4096;

@@ -91,6 +91,10 @@ struct Plan {
     member: Vec<u8>,
     labels: [Vec<u32>; 3],
     offsets: [Vec<u64>; 3],
+    /// Each row's record index in the file, per split (pass 1).
+    sources: [Vec<u32>; 3],
+    /// Each row's `row_hash`, per split (pass 2).
+    hashes: [Vec<u64>; 3],
     stats: BuildStats,
     /// What reading noticed (pass 1), for the report.
     notes: ReadNotes,
@@ -154,6 +158,8 @@ pub(super) fn build_in_memory(
             },
             offsets: std::mem::take(&mut plan.offsets[s]).into(),
             labels: std::mem::take(&mut plan.labels[s]).into(),
+            sources: std::mem::take(&mut plan.sources[s]).into(),
+            hashes: std::mem::take(&mut plan.hashes[s]).into(),
         }
     });
     let ds = Dataset {
@@ -183,8 +189,12 @@ pub(super) fn build_to_file(
     let mut writer = cache::Writer::create(
         file,
         &plan.header(),
-        [0, 1, 2].map(|s| &plan.labels[s][..]),
-        [0, 1, 2].map(|s| &plan.offsets[s][..]),
+        cache::Columns {
+            labels: [0, 1, 2].map(|s| &plan.labels[s][..]),
+            offsets: [0, 1, 2].map(|s| &plan.offsets[s][..]),
+            sources: [0, 1, 2].map(|s| &plan.sources[s][..]),
+            hashes: [0, 1, 2].map(|s| &plan.hashes[s][..]),
+        },
     )?;
     encode(path, data, cfg, &pre, &mut plan, &mut writer)?;
     let report = plan.report(path, cfg.max_len.max(1));
@@ -207,6 +217,7 @@ fn plan(
     let vocab = build_vocab(counted.raw, pre, cfg);
     let offsets = counted.offsets;
     let lengths = counted.lengths;
+    let hashes = counted.hashes;
     let stats = BuildStats {
         rows: scan.member.len(),
         rows_read: scan.labels.rows_read,
@@ -227,6 +238,8 @@ fn plan(
         member: scan.member,
         labels: scan.split_labels,
         offsets,
+        sources: scan.sources,
+        hashes,
         stats,
         notes: scan.labels.notes,
         lengths,
@@ -241,6 +254,8 @@ struct Scanned {
     member: Vec<u8>,
     /// The labels of train, valid and test, in file order.
     split_labels: [Vec<u32>; 3],
+    /// The record index (in the file) of each row of train, valid and test.
+    sources: [Vec<u32>; 3],
 }
 
 /// Pass 1: read every row's label (`load::scan_file`), then split. Splits that
@@ -258,11 +273,26 @@ fn scan_and_split(path: &Path, data: &DataSection) -> anyhow::Result<Scanned> {
     }
     let split_labels: [Vec<u32>; 3] =
         [&train, &valid, &test].map(|rows| rows.iter().map(|&i| scan.labels[i]).collect());
+    let sources = record_indices(path, &scan.kept, &member)?;
     Ok(Scanned {
         labels: scan,
         member,
         split_labels,
+        sources,
     })
+}
+
+/// The record index of every kept row, per split, in file order: kept row `j`
+/// is the `j`-th record whose `kept` is true.
+fn record_indices(path: &Path, kept: &[bool], member: &[u8]) -> anyhow::Result<[Vec<u32>; 3]> {
+    let mut sources: [Vec<u32>; 3] = Default::default();
+    let records = kept.iter().enumerate().filter(|(_, k)| **k);
+    for ((record, _), &s) in records.zip(member) {
+        let record = u32::try_from(record)
+            .map_err(|_| anyhow::anyhow!("{}: more than 2^32 records", path.display()))?;
+        sources[s as usize].push(record);
+    }
+    Ok(sources)
 }
 
 /// Pass 2's result: raw-token counts of the training rows, each split's row ends and
@@ -271,6 +301,8 @@ struct Counted {
     raw: FastMap<String, RawCount>,
     offsets: [Vec<u64>; 3],
     lengths: LengthCounts,
+    /// Each row's `row_hash`, per split.
+    hashes: [Vec<u64>; 3],
 }
 
 /// Pass 2: each row's encoded length (its split's offsets) and the counts of the
@@ -293,27 +325,29 @@ fn count_tokens(
         v
     });
     let mut lengths = LengthCounts::default();
+    let mut hashes: [Vec<u64>; 3] = Default::default();
     let kept = chunks(path, data, &scan.labels.kept, |first, texts| {
-        let lens: Vec<u32> = texts
+        let lens: Vec<(u32, u64)> = texts
             .par_chunks(TASK_ROWS)
             .enumerate()
             .flat_map_iter(|(task, texts)| {
                 let mut counts = locals.get_or_default().borrow_mut();
                 let first = first + task * TASK_ROWS;
-                let lens: Vec<u32> = texts
+                let lens: Vec<(u32, u64)> = texts
                     .iter()
                     .enumerate()
                     .map(|(j, text)| {
                         let training = member.get(first + j) == Some(&0);
                         let counts = training.then_some(&mut *counts);
-                        row_length(pre, text, counts)
+                        (row_length(pre, text, counts), super::row_hash(text))
                     })
                     .collect();
                 lens
             })
             .collect();
-        for (j, len) in lens.into_iter().enumerate() {
+        for (j, (len, hash)) in lens.into_iter().enumerate() {
             let s = split_of(member, first + j)?;
+            hashes[s].push(hash);
             lengths.add(s, len as usize, max_len);
             let len = (len as usize).clamp(1, max_len);
             let end = offsets[s].last().copied().unwrap_or(0) + len as u64;
@@ -337,6 +371,7 @@ fn count_tokens(
         raw,
         offsets,
         lengths,
+        hashes,
     })
 }
 

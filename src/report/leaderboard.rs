@@ -75,6 +75,10 @@ pub struct LeaderboardRow {
     pub stats: Vec<Option<Summary>>,
     /// The group's trial with the best ranking metric (lowest id on ties).
     pub best_trial: i64,
+    /// The group's done trials, by id.
+    pub trials: Vec<i64>,
+    /// Interval and verdict against the best row; `None` until computed.
+    pub evidence: Option<super::evidence::Evidence>,
 }
 
 /// A ranked table of groups, best first.
@@ -220,6 +224,8 @@ pub fn leaderboard(
                 n: ids.len(),
                 stats,
                 best_trial,
+                trials: ids,
+                evidence: None,
             }
         })
         .collect();

@@ -10,8 +10,8 @@ use crate::inference::artifacts;
 use crate::model::Classifier;
 use crate::spec::{self, TrialConfig};
 use crate::store::{
-    ConfusionRow, MetricRow, Owned, Requeue, Reset, Scope, Store, TrialLease, TrialResult,
-    TrialStatus,
+    ConfusionRow, MetricRow, Owned, Predictions, Requeue, Reset, Scope, Store, TrialLease,
+    TrialResult, TrialStatus,
 };
 use crate::train::{
     self, Checkpoint, Checkpointer, DirCheckpointer, FitContext, TrainError, TrainOutcome,
@@ -198,7 +198,7 @@ fn run_trial(
     )?;
     let mut result = trial_result(
         &outcome,
-        &dataset.classes,
+        &dataset,
         started.elapsed().as_secs_f64(),
         artifacts.rows.clone(),
     );
@@ -241,10 +241,11 @@ fn checkpoint_identity(
 
 fn trial_result(
     outcome: &TrainOutcome,
-    classes: &[String],
+    dataset: &data::Dataset,
     seconds: f64,
     artifacts: Vec<crate::store::ArtifactRow>,
 ) -> TrialResult {
+    let classes = &dataset.classes;
     let mut metrics = Vec::new();
     let mut confusion = Vec::new();
     for (split, eval) in [("valid", &outcome.valid), ("test", &outcome.test)] {
@@ -258,11 +259,41 @@ fn trial_result(
     metrics.push(metric("train", "seconds", seconds));
     metrics.push(metric("train", "best_epoch", outcome.best_epoch as f64));
     metrics.push(metric("train", "epochs", outcome.epochs.len() as f64));
+    let predictions = [
+        ("valid", &dataset.valid, &outcome.valid_probs),
+        ("test", &dataset.test, &outcome.test_probs),
+    ]
+    .into_iter()
+    .filter_map(|(name, split, probs)| Some((name.to_string(), predictions(split, probs)?)))
+    .collect();
+    let test_split = dataset.test.origins().map(|(rows, hashes)| {
+        crate::stats::fingerprint::test_split(classes, rows, hashes, &dataset.test.labels)
+    });
     TrialResult {
         metrics,
         confusion,
         artifacts,
+        predictions,
+        test_split,
     }
+}
+
+/// A split's per-example predictions from its class probabilities (rows,
+/// classes); `None` when the split does not know where its rows came from.
+fn predictions(split: &data::Split, probs: &[Vec<f32>]) -> Option<Predictions> {
+    let (rows, hashes) = split.origins()?;
+    let classes = probs.first().map_or(0, |p| p.len());
+    Some(Predictions {
+        classes,
+        rows: rows.to_vec(),
+        hashes: hashes.to_vec(),
+        truth: split.labels.iter().map(|&y| y as u16).collect(),
+        predicted: probs
+            .iter()
+            .map(|p| train::metrics::argmax(p) as u16)
+            .collect(),
+        probs: probs.iter().flatten().copied().collect(),
+    })
 }
 
 fn metric(split: &str, name: &str, value: f64) -> MetricRow {

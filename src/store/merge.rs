@@ -198,7 +198,7 @@ impl Store {
                         trial.error
                     ],
                 )?;
-                for table in ["epochs", "metrics", "confusion", "artifacts"] {
+                for table in ["epochs", "metrics", "confusion", "artifacts", "predictions"] {
                     tx.execute(&format!("DELETE FROM {table} WHERE trial_id = ?1"), [id])?;
                 }
                 summary.updated += 1;
@@ -207,8 +207,13 @@ impl Store {
         };
         copy_results(&tx, shard, trial.id, target_id)?;
         tx.execute(
-            "UPDATE trials SET data_report = ?2 WHERE id = ?1",
-            params![target_id, shard.data_report(trial.id)?],
+            "UPDATE trials SET data_report = ?2, test_split = ?3, provenance = ?4 WHERE id = ?1",
+            params![
+                target_id,
+                shard.data_report(trial.id)?,
+                shard.test_split(trial.id)?,
+                shard.provenance(trial.id)?
+            ],
         )?;
         let dir = parent_dir(&self.path)
             .join(experiment)
@@ -277,6 +282,11 @@ fn copy_results(tx: &Transaction, shard: &Store, from: i64, to: i64) -> Result<(
     }
     for c in shard.confusion(from)? {
         insert_confusion(tx, to, &c)?;
+    }
+    for split in shard.prediction_splits(from)? {
+        if let Some(p) = shard.predictions(from, &split)? {
+            super::predictions::insert(tx, to, &split, &p)?;
+        }
     }
     Ok(())
 }

@@ -5,12 +5,13 @@
 //! `owning` writes while owning a trial (lease checked in the same transaction);
 //! `trials` adds and claims trials and moves them between states (one requeue
 //! mechanism); `results` writes what a trial records (epochs, metrics,
-//! confusion matrices, artifacts); `reads` answers compare/show/status; `queue`
+//! confusion matrices, artifacts); `predictions` holds per-example predictions; `reads` answers compare/show/status; `queue`
 //! is `lab queue` / `lab worker`; `merge` folds shards in; `rows` holds the row
 //! types.
 
 mod merge;
 mod owning;
+mod predictions;
 mod queue;
 mod reads;
 mod results;
@@ -22,6 +23,7 @@ mod trials;
 pub use crate::train::EpochRecord;
 pub use merge::MergeSummary;
 pub use owning::{LostLease, Owned};
+pub use predictions::Predictions;
 pub use queue::{Cancelled, QueueEntry, QueueItem, QueuedTrial};
 pub use rows::{
     ArtifactRow, ConfusionRow, ExperimentRow, MetricRow, NewTrial, TrialLease, TrialMetric,

@@ -132,6 +132,18 @@ impl Owned<'_> {
         Ok(())
     }
 
+    /// Record where and how the trial runs (JSON), replacing what was there.
+    ///
+    /// # Errors
+    /// The database cannot be written.
+    pub fn record_provenance(&self, provenance_json: &str) -> Result<()> {
+        self.tx.execute(
+            "UPDATE trials SET provenance = ?2 WHERE id = ?1",
+            params![self.trial_id, provenance_json],
+        )?;
+        Ok(())
+    }
+
     /// Record the data report (JSON) of the trial's dataset.
     ///
     /// # Errors

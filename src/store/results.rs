@@ -59,10 +59,11 @@ impl Store {
 /// ones replaced), inside the caller's transaction.
 pub(crate) fn write_result(tx: &Transaction, trial_id: i64, result: &TrialResult) -> Result<()> {
     tx.execute(
-        "UPDATE trials SET status = 'done', finished_at = ?2, error = NULL WHERE id = ?1",
-        params![trial_id, super::now()],
+        "UPDATE trials SET status = 'done', finished_at = ?2, error = NULL, test_split = ?3
+         WHERE id = ?1",
+        params![trial_id, super::now(), result.test_split],
     )?;
-    for table in ["metrics", "confusion", "artifacts"] {
+    for table in ["metrics", "confusion", "artifacts", "predictions"] {
         tx.execute(
             &format!("DELETE FROM {table} WHERE trial_id = ?1"),
             [trial_id],
@@ -76,6 +77,9 @@ pub(crate) fn write_result(tx: &Transaction, trial_id: i64, result: &TrialResult
     }
     for a in &result.artifacts {
         insert_artifact(tx, trial_id, a)?;
+    }
+    for (split, p) in &result.predictions {
+        super::predictions::insert(tx, trial_id, split, p)?;
     }
     Ok(())
 }

@@ -121,6 +121,10 @@ pub struct TrialResult {
     pub confusion: Vec<ConfusionRow>,
     /// Files written for the trial.
     pub artifacts: Vec<ArtifactRow>,
+    /// Per-example predictions by split name (`valid`, `test`).
+    pub predictions: Vec<(String, super::Predictions)>,
+    /// The fingerprint of the test split (`stats::fingerprint`).
+    pub test_split: Option<String>,
 }
 
 /// The `trials` columns `TrialRow::from_row` reads.

@@ -98,6 +98,21 @@ pub const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO store_meta (key, value) VALUES ('store_id', lower(hex(randomblob(16))));
     ",
+    // 6: the evidence behind a ranking: per-example predictions of each done
+    // trial (one blob per split, see `predictions.rs`), the fingerprint of the
+    // test split it was scored on, and where and how it ran (provenance, JSON)
+    "
+    CREATE TABLE predictions (
+        trial_id INTEGER NOT NULL REFERENCES trials(id) ON DELETE CASCADE,
+        split    TEXT NOT NULL,
+        rows     INTEGER NOT NULL,
+        classes  INTEGER NOT NULL,
+        blob     BLOB NOT NULL,
+        PRIMARY KEY (trial_id, split)
+    );
+    ALTER TABLE trials ADD COLUMN test_split TEXT;
+    ALTER TABLE trials ADD COLUMN provenance TEXT;
+    ",
 ];
 
 /// The schema version this build writes.

@@ -203,6 +203,28 @@ impl Store {
         Ok(report.flatten())
     }
 
+    /// Where and how a trial ran (JSON, see `runner::provenance`); `None` when
+    /// not recorded (not started, an older lab, or a database older than the
+    /// column).
+    ///
+    /// # Errors
+    /// The database cannot be read.
+    pub fn provenance(&self, trial_id: i64) -> Result<Option<String>> {
+        if !self.has_version(6)? {
+            return Ok(None);
+        }
+        let found: Option<Option<String>> = self
+            .conn
+            .query_row(
+                "SELECT provenance FROM trials WHERE id = ?1",
+                [trial_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .with_context(|| format!("cannot read the provenance of trial {trial_id}"))?;
+        Ok(found.flatten())
+    }
+
     /// Refresh the lease of a running trial held by `worker`; false when the trial
     /// is no longer running under that worker (it was reclaimed).
     ///
@@ -311,13 +333,13 @@ fn reset(tx: &Transaction, ids: &[i64], how: Reset) -> Result<()> {
     for id in ids {
         match how {
             Reset::Fresh => {
-                for table in ["epochs", "metrics", "confusion", "artifacts"] {
+                for table in ["epochs", "metrics", "confusion", "artifacts", "predictions"] {
                     tx.execute(&format!("DELETE FROM {table} WHERE trial_id = ?1"), [id])?;
                 }
                 tx.execute(
                     "UPDATE trials SET status = 'pending', worker = NULL, device = NULL,
                          started_at = NULL, finished_at = NULL, error = NULL, heartbeat_at = NULL,
-                         data_report = NULL
+                         data_report = NULL, test_split = NULL, provenance = NULL
                      WHERE id = ?1",
                     [id],
                 )?;

@@ -246,7 +246,7 @@ impl<'c, 'a, M: Trainable + ?Sized> Fit<'c, 'a, M> {
             });
         }
         let samples_per_second = per_second(samples, start);
-        let (valid, valid_loss) = self.score(&ctx.dataset.valid, "valid")?;
+        let (valid, valid_loss, _) = self.score(&ctx.dataset.valid, "valid")?;
         let record = EpochRecord {
             epoch,
             train_loss: if samples == 0 {
@@ -281,12 +281,13 @@ impl<'c, 'a, M: Trainable + ?Sized> Fit<'c, 'a, M> {
         Ok(self.score(split, "scored")?.0)
     }
 
-    /// `validate`, and the mean loss apart; `name` names the split in the error.
+    /// `validate`, and the mean loss and the class probabilities (rows,
+    /// classes) apart; `name` names the split in the error.
     fn score(
         &self,
         split: &data::Split,
         name: &'static str,
-    ) -> Result<(Evaluation, f64), TrainError> {
+    ) -> Result<(Evaluation, f64, Vec<Vec<f32>>), TrainError> {
         // The guard where metrics are computed: never a 0.0 over zero rows.
         if split.is_empty() {
             return Err(TrainError::EmptySplit { split: name });
@@ -294,7 +295,7 @@ impl<'c, 'a, M: Trainable + ?Sized> Fit<'c, 'a, M> {
         let ctx = self.ctx;
         let (probs, loss) = infer(ctx.model, split, self.batch_size, ctx.device)?;
         let evaluation = metrics::evaluate(&split.labels, &probs, &ctx.dataset.classes, Some(loss));
-        Ok((evaluation, loss))
+        Ok((evaluation, loss, probs))
     }
 
     /// The state after the last finished epoch, for a `Checkpointer`.
@@ -330,9 +331,13 @@ impl<'c, 'a, M: Trainable + ?Sized> Fit<'c, 'a, M> {
             }
             _ => last_epoch,
         };
+        let (valid, _, valid_probs) = self.score(&self.ctx.dataset.valid, "valid")?;
+        let (test, _, test_probs) = self.score(&self.ctx.dataset.test, "test")?;
         Ok(TrainOutcome {
-            valid: self.score(&self.ctx.dataset.valid, "valid")?.0,
-            test: self.score(&self.ctx.dataset.test, "test")?.0,
+            valid,
+            test,
+            valid_probs,
+            test_probs,
             epochs: self.records,
             best_epoch,
             best_monitored_epoch,

@@ -92,6 +92,10 @@ pub struct TrainOutcome {
     pub valid: Evaluation,
     /// Test-split metrics with the kept weights.
     pub test: Evaluation,
+    /// Class probabilities (valid rows, classes) with the kept weights.
+    pub valid_probs: Vec<Vec<f32>>,
+    /// Class probabilities (test rows, classes) with the kept weights.
+    pub test_probs: Vec<Vec<f32>>,
 }
 
 /// What the loop needs from a model, so it can train `model::Classifier` or any

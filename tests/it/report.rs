@@ -60,6 +60,7 @@ fn result(f1: f64, acc: f64, loss: f64) -> TrialResult {
             path: "runs/t/model.safetensors".into(),
             sha256: "0f".repeat(32),
         }],
+        ..Default::default()
     }
 }
 

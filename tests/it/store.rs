@@ -78,6 +78,7 @@ fn result() -> TrialResult {
             path: "runs/1/model.safetensors".into(),
             sha256: "ab".repeat(32),
         }],
+        ..Default::default()
     }
 }
 
