@@ -1,6 +1,7 @@
 //! `lab compare [EXPERIMENT]`: leaderboards from the store.
 
 use super::args::Experiment;
+use crate::report::evidence::{CiMethod, EvidenceOptions};
 use crate::report::{self, Format, LeaderboardOptions};
 use crate::store::Store;
 use std::path::Path;
@@ -18,6 +19,19 @@ pub struct Args {
     /// Show only the best N rows (N >= 1).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     top: Option<u64>,
+    /// The interval shown for the ranked metric: t over seeds (a bootstrap over
+    /// test rows where a row has one seed), a bootstrap over test rows, or none.
+    #[arg(long, value_enum, default_value_t = CiMethod::Seeds)]
+    ci: CiMethod,
+    /// Family-wise error rate of the paired tests against the best row (Holm).
+    #[arg(long, default_value_t = 0.05, value_parser = unit_interval)]
+    alpha: f64,
+    /// Bootstrap resamples for intervals and paired tests (>= 100).
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(100..=1_000_000))]
+    resamples: u64,
+    /// Rank rows scored on different test splits together (a warning says so).
+    #[arg(long)]
+    allow_mixed_splits: bool,
     /// How to print the leaderboard.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -38,12 +52,19 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
         metric: args.metric,
         group_by: (!args.group_by.is_empty()).then_some(args.group_by),
         top: args.top.map(|n| n as usize),
+        evidence: EvidenceOptions {
+            ci: args.ci,
+            alpha: args.alpha,
+            resamples: args.resamples as usize,
+            ..Default::default()
+        },
+        allow_mixed_splits: args.allow_mixed_splits,
     };
     let output = match args.experiment.name() {
         Some(name) => {
             let experiment = store.require_experiment(name)?;
-            report::render(
-                &report::leaderboard(&store, &experiment, &opts)?,
+            report::render_boards(
+                &report::leaderboards(&store, &experiment, &opts)?,
                 args.format,
             )
         }
@@ -51,4 +72,12 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
     };
     super::out::line(output)?;
     Ok(super::exit::OK)
+}
+
+/// A probability strictly between 0 and 1.
+fn unit_interval(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v < 1.0 => Ok(v),
+        _ => Err(format!("`{s}` is not a number strictly between 0 and 1")),
+    }
 }

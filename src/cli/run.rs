@@ -85,8 +85,8 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
 
     let store = Store::open(db)?;
     if let Some(experiment) = store.experiment_by_name(&loaded.spec.experiment.name)? {
-        let board = report::leaderboard(&store, &experiment, &LeaderboardOptions::default())?;
-        out::line(report::render(&board, args.format))?;
+        let boards = report::leaderboards(&store, &experiment, &LeaderboardOptions::default())?;
+        out::line(report::render_boards(&boards, args.format))?;
     }
     tracing::info!(
         "{} trials: {} done before, {} run now, {} failed",
@@ -196,8 +196,8 @@ fn run_jobs(
         .collect();
     let count = |status| trials.iter().filter(|t| t.status == status).count();
     if let Some(experiment) = store.experiment(before.experiment_id)? {
-        let board = report::leaderboard(&store, &experiment, &LeaderboardOptions::default())?;
-        out::line(report::render(&board, args.format))?;
+        let boards = report::leaderboards(&store, &experiment, &LeaderboardOptions::default())?;
+        out::line(report::render_boards(&boards, args.format))?;
     }
     tracing::info!(
         "{} trials: {} done before, {} done now, {} failed ({jobs} jobs)",

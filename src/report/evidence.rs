@@ -1,6 +1,10 @@
 //! The evidence a leaderboard states for each row: an interval for the ranked
 //! metric and what a paired test against the best row says.
 
+use crate::stats::{self, Arm, ConfusionMetric};
+use crate::store::{Predictions, Store};
+use anyhow::Result;
+
 /// How a row's interval was computed (`lab compare --ci`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -36,10 +40,260 @@ pub struct Evidence {
     pub interval: Option<(f64, f64)>,
     /// How `interval` was computed.
     pub method: CiMethod,
+    /// The interval's confidence level, in (0, 1).
+    pub level: f64,
     /// p-value of the paired test against the best row (unadjusted).
     pub p_value: Option<f64>,
     /// `p_value` after Holm's correction across the rows compared with the best.
     pub p_adjusted: Option<f64>,
     /// The verdict.
     pub mark: Mark,
+}
+
+/// How much evidence `lab compare` computes, and at what levels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvidenceOptions {
+    /// The interval to show (`--ci`).
+    pub ci: CiMethod,
+    /// The interval's confidence level, in (0, 1).
+    pub level: f64,
+    /// Family-wise error rate of the paired tests against the best row.
+    pub alpha: f64,
+    /// Bootstrap resamples (intervals and paired tests).
+    pub resamples: usize,
+    /// Seed of the resampling stream: the same store gives the same numbers.
+    pub seed: u64,
+}
+
+impl Default for EvidenceOptions {
+    fn default() -> Self {
+        Self {
+            ci: CiMethod::Seeds,
+            level: 0.95,
+            alpha: 0.05,
+            resamples: stats::bootstrap::DEFAULT_RESAMPLES,
+            seed: 0,
+        }
+    }
+}
+
+/// One row's predictions on the ranked split, one per seed, when every seed
+/// has them.
+struct RowPredictions {
+    seeds: Vec<Predictions>,
+}
+
+impl RowPredictions {
+    fn load(store: &Store, trials: &[i64], split: &str) -> Result<Option<RowPredictions>> {
+        let mut seeds = Vec::with_capacity(trials.len());
+        for &id in trials {
+            match store.predictions(id, split)? {
+                Some(p) => seeds.push(p),
+                None => return Ok(None),
+            }
+        }
+        let first = seeds.first().map(|p| (&p.rows, &p.truth, p.classes));
+        let same = seeds
+            .iter()
+            .all(|p| Some((&p.rows, &p.truth, p.classes)) == first);
+        Ok((same && !seeds.is_empty()).then_some(RowPredictions { seeds }))
+    }
+
+    fn preds(&self) -> Vec<&[u16]> {
+        self.seeds.iter().map(|p| p.predicted.as_slice()).collect()
+    }
+
+    fn truth(&self) -> &[u16] {
+        &self.seeds[0].truth
+    }
+
+    fn classes(&self) -> usize {
+        self.seeds[0].classes
+    }
+}
+
+/// Fill `board.rows[..].evidence` and `board.evidence_note`: each row's
+/// interval (`opts.ci`) and the paired test of each row against the best
+/// (`rows[0]`), Holm-corrected across the rows shown. The board's rows must
+/// share one test split (see `report::leaderboards`).
+///
+/// # Errors
+/// The store cannot be read, or a predictions blob is corrupt.
+pub fn assess(store: &Store, board: &mut super::Leaderboard, opts: &EvidenceOptions) -> Result<()> {
+    let metric = confusion_metric(store, board)?;
+    let mut loaded = Vec::with_capacity(board.rows.len());
+    if board.split != "train" {
+        for row in &board.rows {
+            loaded.push(RowPredictions::load(store, &row.trials, &board.split)?);
+        }
+    } else {
+        loaded.resize_with(board.rows.len(), || None);
+    }
+    let tests = paired_tests(&loaded, metric, opts);
+    let adjusted = holm_of(&tests);
+    for (i, row) in board.rows.iter_mut().enumerate() {
+        let (interval, method) = interval(row, loaded[i].as_ref(), metric, opts, i as u64);
+        let p_value = tests[i].map(|t| t.p_value);
+        let mark = match (i, adjusted[i]) {
+            (0, _) => Mark::Best,
+            (_, Some(p)) if p < opts.alpha => Mark::Different,
+            (_, Some(_)) => Mark::Indistinguishable,
+            (_, None) => Mark::TooFew,
+        };
+        row.evidence = Some(Evidence {
+            interval,
+            method,
+            level: opts.level,
+            p_value,
+            p_adjusted: adjusted[i],
+            mark,
+        });
+    }
+    board.evidence_note = Some(note(board, metric, &loaded, opts));
+    Ok(())
+}
+
+/// The ranked metric as a function of the confusion matrix, when it is one.
+fn confusion_metric(store: &Store, board: &super::Leaderboard) -> Result<Option<ConfusionMetric>> {
+    let Some(row) = board.rows.first() else {
+        return Ok(None);
+    };
+    let labels = store
+        .confusion(row.best_trial)?
+        .into_iter()
+        .find(|c| c.split == board.split)
+        .map(|c| c.labels)
+        .unwrap_or_default();
+    Ok(ConfusionMetric::parse(&board.metric, &labels))
+}
+
+/// The paired bootstrap of every row against row 0 (None for row 0 and where
+/// there is nothing to pair).
+fn paired_tests(
+    loaded: &[Option<RowPredictions>],
+    metric: Option<ConfusionMetric>,
+    opts: &EvidenceOptions,
+) -> Vec<Option<stats::PairedTest>> {
+    let (Some(metric), Some(Some(best))) = (metric, loaded.first()) else {
+        return vec![None; loaded.len()];
+    };
+    let best_preds = best.preds();
+    let best_arm = Arm {
+        truth: best.truth(),
+        preds: &best_preds,
+    };
+    let mut out = vec![None];
+    for row in &loaded[1..] {
+        out.push(row.as_ref().and_then(|r| {
+            let preds = r.preds();
+            let arm = Arm {
+                truth: r.truth(),
+                preds: &preds,
+            };
+            if r.classes() != best.classes() {
+                return None;
+            }
+            stats::paired_bootstrap(
+                arm,
+                best_arm,
+                r.classes(),
+                metric,
+                opts.level,
+                opts.resamples,
+                opts.seed,
+            )
+        }));
+    }
+    out
+}
+
+/// Holm-adjusted p-values of the tests that ran, in row order.
+fn holm_of(tests: &[Option<stats::PairedTest>]) -> Vec<Option<f64>> {
+    let ran: Vec<f64> = tests.iter().flatten().map(|t| t.p_value).collect();
+    let mut adjusted = stats::holm(&ran).into_iter();
+    tests
+        .iter()
+        .map(|t| t.and_then(|_| adjusted.next()))
+        .collect()
+}
+
+/// A row's interval and how it was computed: t over seeds where there are
+/// two or more (`--ci seeds`), else the row bootstrap where predictions allow.
+fn interval(
+    row: &super::LeaderboardRow,
+    loaded: Option<&RowPredictions>,
+    metric: Option<ConfusionMetric>,
+    opts: &EvidenceOptions,
+    stream: u64,
+) -> (Option<(f64, f64)>, CiMethod) {
+    let seeds = row.stats[0].and_then(|s| stats::t_interval(s.mean, s.std, s.n, opts.level));
+    if opts.ci == CiMethod::None {
+        return (None, CiMethod::None);
+    }
+    if opts.ci == CiMethod::Seeds {
+        if let Some(i) = seeds {
+            return (Some((i.low, i.high)), CiMethod::Seeds);
+        }
+    }
+    let boot = loaded.zip(metric).and_then(|(r, m)| {
+        let preds = r.preds();
+        let arm = Arm {
+            truth: r.truth(),
+            preds: &preds,
+        };
+        let seed = opts
+            .seed
+            .wrapping_add(stream.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        stats::bootstrap_interval(arm, r.classes(), m, opts.level, opts.resamples, seed)
+    });
+    match boot {
+        Some(i) => (Some((i.low, i.high)), CiMethod::Bootstrap),
+        None => (None, opts.ci),
+    }
+}
+
+/// The sentence under the table that states the methods.
+fn note(
+    board: &super::Leaderboard,
+    metric: Option<ConfusionMetric>,
+    loaded: &[Option<RowPredictions>],
+    opts: &EvidenceOptions,
+) -> String {
+    let pct = opts.level * 100.0;
+    let ci = match opts.ci {
+        CiMethod::None => "no interval (--ci none)".to_string(),
+        CiMethod::Seeds => format!(
+            "{pct:.0}% CI: Student t over seeds (n ≥ 2), else a percentile bootstrap over {} rows",
+            board.split
+        ),
+        CiMethod::Bootstrap => format!(
+            "{pct:.0}% CI: percentile bootstrap over {} rows of the seed-averaged metric, {} resamples",
+            board.split, opts.resamples
+        ),
+    };
+    let rows = loaded
+        .first()
+        .and_then(|r| r.as_ref())
+        .map(|r| r.truth().len());
+    let test = match (metric, rows) {
+        _ if board.rows.len() < 2 => "one row: nothing to compare".to_string(),
+        (None, _) => format!(
+            "vs best: no paired test for `{}` (only confusion-matrix metrics such as accuracy, macro_f1, f1.<class>)",
+            board.metric
+        ),
+        (Some(_), None) => "vs best: no per-example predictions for the best row (trained by an older lab?)".into(),
+        (Some(_), Some(n)) if n < stats::MIN_TEST_ROWS => format!(
+            "vs best: too few {} rows ({n} < {}) for a paired test",
+            board.split,
+            stats::MIN_TEST_ROWS
+        ),
+        (Some(_), Some(n)) => format!(
+            "vs best: paired bootstrap of the difference over {n} {} rows (seeds averaged), {} resamples, Holm-corrected across {} rows, alpha {}; ≈ = cannot be told apart from the best",
+            board.split,
+            opts.resamples,
+            board.rows.len() - 1,
+            opts.alpha
+        ),
+    };
+    format!("{ci}\n{test}")
 }

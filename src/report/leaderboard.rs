@@ -21,8 +21,12 @@ pub struct LeaderboardOptions {
     /// Dotted config keys to group by; None: the keys whose values differ among
     /// the experiment's trials (seed excluded).
     pub group_by: Option<Vec<String>>,
-    /// Keep only the best `top` groups.
+    /// Keep only the best `top` groups (per test split).
     pub top: Option<usize>,
+    /// Intervals and paired tests (`report::leaderboards`).
+    pub evidence: super::evidence::EvidenceOptions,
+    /// Rank rows scored on different test splits together (`--allow-mixed-splits`).
+    pub allow_mixed_splits: bool,
 }
 
 impl Default for LeaderboardOptions {
@@ -31,6 +35,8 @@ impl Default for LeaderboardOptions {
             metric: "macro_f1".into(),
             group_by: None,
             top: None,
+            evidence: Default::default(),
+            allow_mixed_splits: false,
         }
     }
 }
@@ -104,6 +110,15 @@ pub struct Leaderboard {
     pub groups: usize,
     /// All trials of the experiment by status (for the footer).
     pub counts: StatusCounts,
+    /// The test-split fingerprint every row's trials share (`stats::fingerprint`);
+    /// `None` before `report::leaderboards` grouped the rows, or when they were
+    /// ranked together across splits or recorded by an older lab.
+    pub test_split: Option<String>,
+    /// Why these rows are ranked apart from the experiment's other rows (they
+    /// were scored on other test rows), or the warning of a mixed ranking.
+    pub split_note: Option<String>,
+    /// The methods behind the rows' evidence, for the lines under the table.
+    pub evidence_note: Option<String>,
 }
 
 fn column_name(split: &str, name: &str) -> String {
@@ -247,6 +262,9 @@ pub fn leaderboard(
         rows,
         groups: total,
         counts: store.status_counts(experiment.id)?,
+        test_split: None,
+        split_note: None,
+        evidence_note: None,
     })
 }
 

@@ -9,6 +9,7 @@ mod html;
 mod leaderboard;
 mod png;
 mod render;
+mod splits;
 mod svg;
 mod trial;
 
@@ -17,7 +18,8 @@ pub use grid::grid as render_rows;
 pub use html::{html_report, trial_chart, ClassDistribution};
 pub use leaderboard::{leaderboard, Leaderboard, LeaderboardOptions, LeaderboardRow, Summary};
 pub use png::{png_support, svg_to_png};
-pub use render::{render, render_all};
+pub use render::{render, render_all, render_boards};
+pub use splits::leaderboards;
 pub use trial::render_trial;
 
 use std::fmt;

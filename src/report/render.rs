@@ -1,7 +1,9 @@
 //! Leaderboards as text: boxed table, markdown, CSV or JSON.
 
+use super::evidence::Mark;
 use super::grid::grid;
-use super::leaderboard::{leaderboard, Leaderboard, LeaderboardOptions, Summary};
+use super::leaderboard::{Leaderboard, LeaderboardOptions, LeaderboardRow, Summary};
+use super::splits::leaderboards;
 use super::Format;
 use crate::store::Store;
 use anyhow::{Context, Result};
@@ -11,6 +13,43 @@ use serde_json::{json, Map, Value};
 /// footer with trial counts; CSV and JSON carry `<stat>_mean` and `<stat>_std`
 /// separately and no footer.
 pub fn render(board: &Leaderboard, format: Format) -> String {
+    render_boards(std::slice::from_ref(board), format)
+}
+
+/// Print one experiment's boards (one per test split, `report::leaderboards`):
+/// JSON is one array and CSV one table of every board's rows (each row names
+/// its `test_split`); a table or markdown shows each board under its note, and
+/// the footer once.
+pub fn render_boards(boards: &[Leaderboard], format: Format) -> String {
+    match format {
+        Format::Json => {
+            let rows: Vec<Value> = boards.iter().flat_map(json_rows).collect();
+            serde_json::to_string_pretty(&Value::Array(rows)).unwrap_or_default()
+        }
+        Format::Csv => {
+            let mut parts: Vec<String> = boards.iter().map(|b| render_board(b, format)).collect();
+            // One header: every board has the same columns.
+            for part in parts.iter_mut().skip(1) {
+                *part = part
+                    .split_once('\n')
+                    .map(|(_, rest)| rest.to_string())
+                    .unwrap_or_default();
+            }
+            parts.retain(|p| !p.is_empty());
+            parts.join("")
+        }
+        Format::Table | Format::Markdown => {
+            let mut parts: Vec<String> = boards.iter().map(|b| render_board(b, format)).collect();
+            if let Some(last) = boards.last() {
+                parts.push(footer(last));
+            }
+            parts.join("\n\n")
+        }
+    }
+}
+
+/// One board without the footer.
+fn render_board(board: &Leaderboard, format: Format) -> String {
     match format {
         Format::Json => {
             serde_json::to_string_pretty(&Value::Array(json_rows(board))).unwrap_or_default()
@@ -23,6 +62,7 @@ pub fn render(board: &Leaderboard, format: Format) -> String {
                 header.push(format!("{c}_std"));
             }
             header.push("best_trial".into());
+            header.extend(EVIDENCE_KEYS.iter().map(|k| k.to_string()));
             let rows: Vec<Vec<String>> = board
                 .rows
                 .iter()
@@ -34,6 +74,11 @@ pub fn render(board: &Leaderboard, format: Format) -> String {
                         row.push(s.map(|s| s.std.to_string()).unwrap_or_default());
                     }
                     row.push(r.best_trial.to_string());
+                    row.extend(evidence_values(board, r).into_iter().map(|v| match v {
+                        Value::Null => String::new(),
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    }));
                     row
                 })
                 .collect();
@@ -42,7 +87,13 @@ pub fn render(board: &Leaderboard, format: Format) -> String {
         Format::Table | Format::Markdown => {
             let mut header = board.group_by.clone();
             header.push("n".into());
-            header.extend(board.columns.iter().cloned());
+            let evidence = board.evidence_note.is_some();
+            header.extend(board.columns.iter().take(1).cloned());
+            if evidence {
+                header.push(ci_header(board));
+                header.push("vs best".into());
+            }
+            header.extend(board.columns.iter().skip(1).cloned());
             header.push("best trial".into());
             let rows: Vec<Vec<String>> = board
                 .rows
@@ -50,7 +101,11 @@ pub fn render(board: &Leaderboard, format: Format) -> String {
                 .map(|r| {
                     let mut row = r.group.clone();
                     row.push(r.n.to_string());
-                    row.extend(r.stats.iter().map(cell));
+                    row.extend(r.stats.iter().take(1).map(cell));
+                    if evidence {
+                        row.extend(evidence_cells(r));
+                    }
+                    row.extend(r.stats.iter().skip(1).map(cell));
                     row.push(r.best_trial.to_string());
                     row
                 })
@@ -60,7 +115,16 @@ pub fn render(board: &Leaderboard, format: Format) -> String {
             } else {
                 grid(&header, &rows, format)
             };
-            format!("{table}\n\n{}", footer(board))
+            let mut notes = Vec::new();
+            notes.extend(board.split_note.clone());
+            notes.push(table);
+            notes.extend(
+                board
+                    .evidence_note
+                    .clone()
+                    .filter(|_| !board.rows.is_empty()),
+            );
+            notes.join("\n\n")
         }
     }
 }
@@ -69,6 +133,73 @@ fn cell(s: &Option<Summary>) -> String {
     match s {
         Some(s) => format!("{:.4} ± {:.4}", s.mean, s.std),
         None => "-".into(),
+    }
+}
+
+/// Keys of a row's evidence in CSV and JSON, in `evidence_values` order.
+const EVIDENCE_KEYS: [&str; 8] = [
+    "ci_low",
+    "ci_high",
+    "ci_method",
+    "ci_level",
+    "vs_best",
+    "p_value",
+    "p_adjusted",
+    "test_split",
+];
+
+fn evidence_values(board: &Leaderboard, r: &LeaderboardRow) -> Vec<Value> {
+    let e = r.evidence.as_ref();
+    let interval = e.and_then(|e| e.interval);
+    vec![
+        json!(interval.map(|i| i.0)),
+        json!(interval.map(|i| i.1)),
+        json!(e.filter(|e| e.interval.is_some()).map(|e| e.method)),
+        json!(e.filter(|e| e.interval.is_some()).map(|e| e.level)),
+        json!(e.map(|e| e.mark)),
+        json!(e.and_then(|e| e.p_value)),
+        json!(e.and_then(|e| e.p_adjusted)),
+        json!(board.test_split),
+    ]
+}
+
+fn ci_header(board: &Leaderboard) -> String {
+    let level = board
+        .rows
+        .iter()
+        .find_map(|r| r.evidence.as_ref().map(|e| e.level))
+        .unwrap_or(0.95);
+    format!("{:.0}% CI", level * 100.0)
+}
+
+/// The interval and the verdict against the best, as table cells.
+fn evidence_cells(r: &LeaderboardRow) -> [String; 2] {
+    let Some(e) = &r.evidence else {
+        return ["-".into(), "-".into()];
+    };
+    let interval = match e.interval {
+        Some((lo, hi)) => format!("[{lo:.4}, {hi:.4}]"),
+        None => "-".into(),
+    };
+    let p = e
+        .p_adjusted
+        .map(|p| format!(" (p={})", p_text(p)))
+        .unwrap_or_default();
+    let mark = match e.mark {
+        Mark::Best => "best".to_string(),
+        Mark::Indistinguishable => format!("≈ best{p}"),
+        Mark::Different => format!("worse{p}"),
+        Mark::TooFew => "n/a".to_string(),
+    };
+    [interval, mark]
+}
+
+/// A p-value to two significant digits, small ones as "<0.001".
+fn p_text(p: f64) -> String {
+    if p < 0.001 {
+        "<0.001".into()
+    } else {
+        format!("{p:.3}")
     }
 }
 
@@ -107,6 +238,9 @@ fn json_rows(board: &Leaderboard) -> Vec<Value> {
                 obj.insert(format!("{c}_std"), json!(s.map(|s| s.std)));
             }
             obj.insert("best_trial".into(), json!(r.best_trial));
+            for (k, v) in EVIDENCE_KEYS.iter().zip(evidence_values(board, r)) {
+                obj.insert(k.to_string(), v);
+            }
             Value::Object(obj)
         })
         .collect()
@@ -118,14 +252,19 @@ fn json_rows(board: &Leaderboard) -> Vec<Value> {
 pub fn render_all(store: &Store, opts: &LeaderboardOptions, format: Format) -> Result<String> {
     let mut boards = Vec::new();
     for exp in store.experiments()? {
-        let board =
-            leaderboard(store, &exp, opts).with_context(|| format!("experiment `{}`", exp.name))?;
-        boards.push(board);
+        let sections = leaderboards(store, &exp, opts)
+            .with_context(|| format!("experiment `{}`", exp.name))?;
+        boards.push((exp.name, sections));
     }
     if format == Format::Json {
         let obj: Map<String, Value> = boards
             .iter()
-            .map(|b| (b.experiment.clone(), Value::Array(json_rows(b))))
+            .map(|(name, b)| {
+                (
+                    name.clone(),
+                    Value::Array(b.iter().flat_map(json_rows).collect()),
+                )
+            })
             .collect();
         return Ok(serde_json::to_string_pretty(&Value::Object(obj))?);
     }
@@ -137,16 +276,16 @@ pub fn render_all(store: &Store, opts: &LeaderboardOptions, format: Format) -> R
     }
     let parts: Vec<String> = boards
         .iter()
-        .map(|b| {
+        .map(|(name, b)| {
             let heading = match format {
-                Format::Markdown => format!("## {}", b.experiment),
-                Format::Csv => format!("# experiment: {}", b.experiment),
-                _ => format!("experiment {}", b.experiment),
+                Format::Markdown => format!("## {name}"),
+                Format::Csv => format!("# experiment: {name}"),
+                _ => format!("experiment {name}"),
             };
             format!(
                 "{heading}\n{}{}",
                 if format == Format::Markdown { "\n" } else { "" },
-                render(b, format)
+                render_boards(b, format)
             )
         })
         .collect();

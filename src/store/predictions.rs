@@ -12,6 +12,7 @@ use super::{Result, Store};
 use anyhow::{bail, ensure, Context};
 use half::f16;
 use rusqlite::{params, OptionalExtension, Transaction};
+use std::collections::HashMap;
 
 const MAGIC: &[u8; 4] = b"LABP";
 const VERSION: u32 = 1;
@@ -254,6 +255,22 @@ impl Store {
             )
             .optional()?;
         Ok(found.flatten())
+    }
+
+    /// The test-split fingerprint of every trial of an experiment that has one,
+    /// by trial id.
+    ///
+    /// # Errors
+    /// The database cannot be read.
+    pub fn test_splits(&self, experiment_id: i64) -> Result<HashMap<i64, String>> {
+        if !self.has_version(6)? {
+            return Ok(HashMap::new());
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT id, test_split FROM trials WHERE experiment_id = ?1 AND test_split IS NOT NULL",
+        )?;
+        let rows = stmt.query_map([experiment_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }
 

@@ -248,7 +248,15 @@ fn csv_json_markdown_and_table_carry_the_rows() {
             "macro_f1_std",
             "accuracy_mean",
             "accuracy_std",
-            "best_trial"
+            "best_trial",
+            "ci_low",
+            "ci_high",
+            "ci_method",
+            "ci_level",
+            "vs_best",
+            "p_value",
+            "p_adjusted",
+            "test_split"
         ]
     );
     let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();

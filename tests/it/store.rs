@@ -114,6 +114,7 @@ fn open_creates_dirs_tables_and_version_and_reopens() {
             "epochs",
             "experiments",
             "metrics",
+            "predictions",
             "queue",
             "store_meta",
             "trials"
