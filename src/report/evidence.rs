@@ -132,7 +132,7 @@ pub fn assess(store: &Store, board: &mut super::Leaderboard, opts: &EvidenceOpti
     let tests = paired_tests(&loaded, metric, opts);
     let adjusted = holm_of(&tests);
     for (i, row) in board.rows.iter_mut().enumerate() {
-        let (interval, method) = interval(row, loaded[i].as_ref(), metric, opts, i as u64);
+        let (interval, method) = interval(row, loaded[i].as_ref(), metric, opts);
         let p_value = tests[i].map(|t| t.p_value);
         let mark = match (i, adjusted[i]) {
             (0, _) => Mark::Best,
@@ -149,7 +149,8 @@ pub fn assess(store: &Store, board: &mut super::Leaderboard, opts: &EvidenceOpti
             mark,
         });
     }
-    board.evidence_note = Some(note(board, metric, &loaded, opts));
+    let ran = tests.iter().flatten().count();
+    board.evidence_note = Some(note(board, metric, &loaded, ran, opts));
     Ok(())
 }
 
@@ -190,7 +191,8 @@ fn paired_tests(
                 truth: r.truth(),
                 preds: &preds,
             };
-            if r.classes() != best.classes() {
+            // Only rows scored on the very same test rows pair up.
+            if r.classes() != best.classes() || r.seeds[0].rows != best.seeds[0].rows {
                 return None;
             }
             stats::paired_bootstrap(
@@ -224,7 +226,6 @@ fn interval(
     loaded: Option<&RowPredictions>,
     metric: Option<ConfusionMetric>,
     opts: &EvidenceOptions,
-    stream: u64,
 ) -> (Option<(f64, f64)>, CiMethod) {
     let seeds = row.stats[0].and_then(|s| stats::t_interval(s.mean, s.std, s.n, opts.level));
     if opts.ci == CiMethod::None {
@@ -241,10 +242,8 @@ fn interval(
             truth: r.truth(),
             preds: &preds,
         };
-        let seed = opts
-            .seed
-            .wrapping_add(stream.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        stats::bootstrap_interval(arm, r.classes(), m, opts.level, opts.resamples, seed)
+        // The same resamples for every row: twins get the same interval.
+        stats::bootstrap_interval(arm, r.classes(), m, opts.level, opts.resamples, opts.seed)
     });
     match boot {
         Some(i) => (Some((i.low, i.high)), CiMethod::Bootstrap),
@@ -257,6 +256,7 @@ fn note(
     board: &super::Leaderboard,
     metric: Option<ConfusionMetric>,
     loaded: &[Option<RowPredictions>],
+    ran: usize,
     opts: &EvidenceOptions,
 ) -> String {
     let pct = opts.level * 100.0;
@@ -288,10 +288,10 @@ fn note(
             stats::MIN_TEST_ROWS
         ),
         (Some(_), Some(n)) => format!(
-            "vs best: paired bootstrap of the difference over {n} {} rows (seeds averaged), {} resamples, Holm-corrected across {} rows, alpha {}; ≈ = cannot be told apart from the best",
+            "vs best: paired bootstrap of the difference over {n} {} rows (seeds averaged), {} resamples, Holm-corrected across the {} rows tested, alpha {}; ≈ = cannot be told apart from the best",
             board.split,
             opts.resamples,
-            board.rows.len() - 1,
+            ran,
             opts.alpha
         ),
     };

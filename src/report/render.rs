@@ -41,7 +41,19 @@ pub fn render_boards(boards: &[Leaderboard], format: Format) -> String {
         Format::Table | Format::Markdown => {
             let mut parts: Vec<String> = boards.iter().map(|b| render_board(b, format)).collect();
             if let Some(last) = boards.last() {
-                parts.push(footer(last));
+                let total = Leaderboard {
+                    groups: boards.iter().map(|b| b.groups).sum(),
+                    rows: boards.iter().flat_map(|b| b.rows.clone()).collect(),
+                    ..last.clone()
+                };
+                let mut text = footer(&total);
+                if boards.len() > 1 {
+                    text.push_str(&format!(
+                        "\n{} test splits, each ranked on its own (--allow-mixed-splits ranks them together)",
+                        boards.len()
+                    ));
+                }
+                parts.push(text);
             }
             parts.join("\n\n")
         }

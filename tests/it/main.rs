@@ -16,6 +16,7 @@ mod dialects;
 mod docs;
 mod e2e;
 mod embeddings;
+mod evidence;
 mod fault;
 mod formats;
 mod fuzz;
