@@ -36,7 +36,7 @@ pub struct Provenance {
     /// Whether tracked files of that repository differ from the commit
     /// (untracked files are not counted); null when `git_commit` is.
     pub git_dirty: Option<bool>,
-    /// The data file as read (absolute path, or the `hf://` name).
+    /// The data file as read (its canonical path, or the `hf://` name).
     pub data_file: String,
     /// sha256 (hex) of the data file's bytes (an `hf://` dataset: of its Parquet
     /// files' bytes in reading order); null when it could not be read.
@@ -67,7 +67,9 @@ impl Provenance {
     /// (its recorded name); wall and CPU seconds are null.
     pub fn collect(config: &TrialConfig, base_dir: &Path, device: &str) -> Provenance {
         let path = data::data_path(&config.data, base_dir);
-        let path = std::path::absolute(&path).unwrap_or(path);
+        let path = std::fs::canonicalize(&path)
+            .or_else(|_| std::path::absolute(&path))
+            .unwrap_or(path);
         let git = git_state(base_dir);
         Provenance {
             lab_version: env!("CARGO_PKG_VERSION").into(),
