@@ -19,6 +19,9 @@ use std::path::{Path, PathBuf};
 pub const INFO: &str = "model.json";
 /// A word-list stopword file, copied into the export.
 const STOPWORDS: &str = "stopwords.txt";
+/// Where and how the trial ran, and its test split's fingerprint (see
+/// [`Evidence`]); in exports written since schema version 6.
+pub const PROVENANCE: &str = "provenance.json";
 /// The files every export holds, each listed in its `manifest.json`.
 const EXPORTED: [&str; 4] = [
     artifacts::WEIGHTS,
@@ -99,6 +102,36 @@ pub fn best_trial(store: &Store, experiment: &str, metric: &str) -> Result<i64> 
     }
 }
 
+/// What an export's `provenance.json` holds: where and how its trial ran and
+/// which test split it was scored on, as the store recorded them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The trial's id in the store it came from.
+    pub trial: i64,
+    /// The fingerprint of the test split (`stats::fingerprint::test_split`);
+    /// null for a trial recorded without one.
+    pub test_split: Option<String>,
+    /// The trial's provenance (the object `runner::provenance::Provenance`
+    /// records); null for a trial recorded without one.
+    pub provenance: serde_json::Value,
+}
+
+/// A trial's [`Evidence`] from the store (provenance text that is not JSON is
+/// kept as a string).
+///
+/// # Errors
+/// The database cannot be read.
+pub fn evidence(store: &Store, trial_id: i64) -> Result<Evidence> {
+    let provenance = store
+        .provenance(trial_id)?
+        .map(|text| serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)));
+    Ok(Evidence {
+        trial: trial_id,
+        test_split: store.test_split(trial_id)?,
+        provenance: provenance.unwrap_or_default(),
+    })
+}
+
 /// Experiment, config, test metrics and labels of a trial, from the store.
 pub fn model_info(store: &Store, trial_id: i64, labels: &[String]) -> Result<ModelInfo> {
     let trial = store
@@ -158,7 +191,7 @@ pub fn load_exported(dir: &Path, device: &Device) -> Result<(TrainedModel, Model
     })?;
     let info: ModelInfo = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a valid model description", info_path.display()))?;
-    verify::check_export(dir, &EXPORTED, &[STOPWORDS])?;
+    verify::check_export(dir, &EXPORTED, &[STOPWORDS, PROVENANCE])?;
     check_self_contained(dir)?;
     let model = TrainedModel::load(dir, device)?;
     Ok((model, info))
@@ -195,7 +228,8 @@ fn check_self_contained(dir: &Path) -> Result<()> {
 }
 
 /// Write weights, vocabulary, config (with relative paths resolved into the
-/// directory itself), `model.json` and `manifest.json` (every file's sha256) into
+/// directory itself), `model.json`, `provenance.json` ([`Evidence`]) and
+/// `manifest.json` (every file's sha256) into
 /// `out`, from a trial whose files match the store's record.
 ///
 /// # Errors
@@ -240,10 +274,13 @@ pub fn export(store: &Store, db: &Path, trial_id: i64, out: &Path) -> Result<Mod
         .with_context(|| format!("the export in {} does not load back", out.display()))?;
     let info = model_info(store, trial_id, &model.classes)?;
     std::fs::write(out.join(INFO), serde_json::to_string_pretty(&info)?)?;
+    let evidence = serde_json::to_string_pretty(&evidence(store, trial_id)?)?;
+    std::fs::write(out.join(PROVENANCE), evidence)?;
     // The copies must still be what the store recorded; then the manifest vouches
     // for every file of the export.
     verify::check_trial(&src, &store.artifacts(trial_id)?, "the store")?;
     let mut names = EXPORTED.to_vec();
+    names.push(PROVENANCE);
     if out.join(STOPWORDS).exists() {
         names.push(STOPWORDS);
     }

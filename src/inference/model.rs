@@ -50,15 +50,7 @@ impl TrainedModel {
         let vocab = Vocab {
             itos: vocab_file.itos,
         };
-        // A relative base_dir is an export's (relative to the directory itself) or,
-        // from trials recorded before base_dirs were stored absolute, the run's
-        // working directory's.
-        let raw = &config_file.base_dir;
-        let base_dir = if raw.is_relative() && !dir.join(raw).is_dir() {
-            raw.clone()
-        } else {
-            dir.join(raw)
-        };
+        let base_dir = resolve_base_dir(dir, &config_file.base_dir);
         check_stopword_list(&config.preprocess, &base_dir, &dir.join(CONFIG))?;
         let preprocessor = Preprocessor::new(&config.preprocess, &base_dir)?;
         let weights = dir.join(WEIGHTS);
@@ -132,6 +124,18 @@ const MAX_STOPWORDS_BYTES: u64 = 64 << 20;
 /// The config's stopword word-list, if it names one, is a regular file of bounded
 /// size: a tampered config naming `/dev/zero` or a FIFO must not hang or exhaust
 /// memory on load.
+/// The directory a trial or export directory's `config.json` resolves relative
+/// paths against, from its `base_dir`: an absolute one as it is; a relative one
+/// is an export's (relative to `dir` itself) or, from trials recorded before
+/// base_dirs were stored absolute, the run's working directory's.
+pub(super) fn resolve_base_dir(dir: &Path, raw: &Path) -> PathBuf {
+    if raw.is_relative() && !dir.join(raw).is_dir() {
+        raw.to_path_buf()
+    } else {
+        dir.join(raw)
+    }
+}
+
 fn check_stopword_list(pre: &PreprocessSection, base_dir: &Path, config: &Path) -> Result<()> {
     let Some(list) = pre.stopwords.file() else {
         return Ok(());

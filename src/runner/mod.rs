@@ -3,7 +3,8 @@
 //! A failing trial is recorded as failed and the sweep goes on.
 //!
 //! This file plans a spec's trials and records them; `trial` runs one claimed
-//! trial, `memo` prepares datasets once per process, `liveness` tells
+//! trial, `memo` prepares datasets once per process, `provenance` says where
+//! and how a trial ran, `liveness` tells
 //! abandoned trials from running ones, [`queue`] and [`slurm`] spread trials
 //! over workers and cluster nodes.
 
@@ -11,6 +12,7 @@ pub mod device;
 mod leftovers;
 mod liveness;
 mod memo;
+pub mod provenance;
 pub mod queue;
 pub mod slurm;
 mod trial;

@@ -4,6 +4,7 @@
 
 use super::liveness::{Heartbeat, LostLease};
 use super::memo::DatasetMemo;
+use super::provenance::{Clock, Provenance};
 use super::{device, RunEvent, RunOptions};
 use crate::data;
 use crate::inference::artifacts;
@@ -114,8 +115,9 @@ pub(super) fn execute(
 }
 
 /// Train one trial and record it; returns its test accuracy. Every write of the
-/// trial's state (data report, epochs, checkpoint file, artifacts, result) is
-/// made while owning the trial: a worker that lost it stops at the next epoch.
+/// trial's state (provenance, data report, epochs, checkpoint file, artifacts,
+/// result) is made while owning the trial: a worker that lost it stops at the
+/// next epoch.
 fn run_trial(
     store: &Store,
     job: &Job,
@@ -125,7 +127,12 @@ fn run_trial(
     on_event: &mut dyn FnMut(RunEvent),
 ) -> Result<f64> {
     let (trial_id, config) = (job.trial_id, job.config);
+    let clock = Clock::start();
     let device = device::select(job.device)?;
+    let provenance = Provenance::collect(config, job.base_dir, &device::label(&device));
+    store.while_owning(trial_id, worker, |o| {
+        o.record_provenance(&provenance.to_json())
+    })?;
     let dataset = datasets.get(config, job.base_dir, Some(&root.join("cache")))?;
     if let Some(report) = &dataset.report {
         let json = serde_json::to_string(report.as_ref())?;
@@ -212,6 +219,7 @@ fn run_trial(
     store
         .while_owning(trial_id, worker, |o| {
             o.finish(&outcome.epochs, &result)?;
+            o.record_provenance(&provenance.finished(&clock).to_json())?;
             artifacts.commit()
         })
         .with_context(|| format!("cannot record trial {trial_id}"))?;

@@ -31,6 +31,7 @@ mod pinned;
 mod plots;
 mod predict_formats;
 mod prepare;
+mod provenance;
 mod report;
 mod serve;
 mod serve_limits;
