@@ -87,9 +87,17 @@ impl RowPredictions {
     fn load(store: &Store, trials: &[i64], split: &str) -> Result<Option<RowPredictions>> {
         let mut seeds = Vec::with_capacity(trials.len());
         for &id in trials {
-            match store.predictions(id, split)? {
-                Some(p) => seeds.push(p),
-                None => return Ok(None),
+            match store.predictions(id, split) {
+                Ok(Some(p)) => seeds.push(p),
+                Ok(None) => return Ok(None),
+                // One damaged blob costs its row the test, not the leaderboard.
+                Err(e) => {
+                    tracing::warn!(
+                        "{}: trial {id}: {split} predictions left out: {e:#}",
+                        store.path().display()
+                    );
+                    return Ok(None);
+                }
             }
         }
         let first = seeds.first().map(|p| (&p.rows, &p.truth, p.classes));
@@ -117,8 +125,10 @@ impl RowPredictions {
 /// (`rows[0]`), Holm-corrected across the rows shown. The board's rows must
 /// share one test split (see `report::leaderboards`).
 ///
+/// A damaged predictions blob leaves its row untested, with a warning.
+///
 /// # Errors
-/// The store cannot be read, or a predictions blob is corrupt.
+/// The store cannot be read.
 pub fn assess(store: &Store, board: &mut super::Leaderboard, opts: &EvidenceOptions) -> Result<()> {
     let metric = confusion_metric(store, board)?;
     let mut loaded = Vec::with_capacity(board.rows.len());

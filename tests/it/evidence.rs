@@ -238,3 +238,35 @@ fn twins_are_never_told_apart_a_clearly_worse_config_always_is_and_splits_rank_a
     );
     assert!(String::from_utf8_lossy(&warned.stdout).contains("warning: ranked together"));
 }
+
+#[test]
+fn a_damaged_predictions_blob_costs_its_row_the_test_not_the_leaderboard() {
+    let t = trained();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("lab.db");
+    let conn = rusqlite::Connection::open(&t.db).unwrap();
+    conn.execute("VACUUM INTO ?1", [db.to_str().unwrap()])
+        .unwrap();
+    let json = |out: &Output| -> Vec<Value> { serde_json::from_str(&ok(out)).unwrap() };
+    let args = ["compare", "quick", "--db", "lab.db", "--format", "json"];
+    let before = json(&lab_in(dir.path(), &args));
+    let worst = before.last().unwrap()["best_trial"].as_i64().unwrap();
+    let copy = rusqlite::Connection::open(&db).unwrap();
+    copy.execute(
+        "UPDATE predictions SET blob = x'4c414250' WHERE trial_id = ?1 AND split = 'test'",
+        [worst],
+    )
+    .unwrap();
+    drop(copy);
+    let out = lab_in(dir.path(), &args);
+    let after = json(&out);
+    assert_eq!(after.len(), before.len());
+    assert_eq!(after[0]["vs_best"], "best");
+    assert_eq!(after.last().unwrap()["vs_best"], "too_few");
+    assert!(after.last().unwrap()["p_value"].is_null());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("trial {worst}: test predictions left out")),
+        "{stderr}"
+    );
+}
