@@ -6,6 +6,7 @@ mod args;
 mod compare;
 mod completions;
 mod data;
+mod diff;
 mod export;
 mod jobs;
 mod log;
@@ -114,6 +115,12 @@ enum Command {
     #[command(after_help = "Examples:\n  lab compare quick --top 5\n  \
         lab compare -e quick --group-by model.cell --format markdown")]
     Compare(compare::Args),
+    /// Two trials or configurations on the same test rows: metrics, the paired
+    /// bootstrap of the difference, the contingency table, the rows they disagree on.
+    #[command(after_help = "Examples:\n  lab diff 3 4\n  \
+        lab diff -e quick model.cell=lstm model.cell=gru --metric accuracy --show 20\n  \
+        lab diff 3 4 --format json")]
+    Diff(diff::Args),
     /// One trial: config, epochs, test metrics, confusion matrix.
     #[command(after_help = "Examples:\n  lab show 3\n  lab show 3 --format json\n  \
         lab show 3 --attention 5")]
@@ -205,6 +212,7 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Run(args) => run::execute(args, db),
         Command::Compare(args) => compare::execute(args, db),
+        Command::Diff(args) => diff::execute(args, db),
         Command::Show(args) => show::execute(args, db),
         Command::Predict(args) => predict::execute(args, db),
         Command::Prepare(args) => prepare::execute(args, db),

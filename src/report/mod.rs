@@ -2,6 +2,7 @@
 //! and the HTML report with SVG charts.
 //! Reads the store only; knows nothing of training.
 
+pub mod diff;
 pub mod evidence;
 mod flatten;
 mod grid;

@@ -13,6 +13,7 @@ mod crash;
 mod data;
 mod data_report;
 mod dialects;
+mod diff;
 mod docs;
 mod e2e;
 mod embeddings;
