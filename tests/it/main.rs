@@ -30,6 +30,7 @@ mod pinned;
 mod plots;
 mod predict_formats;
 mod prepare;
+mod race;
 mod report;
 mod serve;
 mod serve_limits;
