@@ -5,7 +5,8 @@ use super::out;
 use super::progress::Progress;
 use super::spec_args::SpecArgs;
 use crate::report::{self, Format, LeaderboardOptions};
-use crate::runner::{self, RunOptions};
+use crate::runner::race::{self, RaceOptions};
+use crate::runner::{self, RunOptions, RunSummary};
 use crate::spec;
 use crate::store::{Store, TrialStatus};
 use std::ffi::OsString;
@@ -39,6 +40,19 @@ pub struct Args {
     /// them): what each task of a Slurm array does.
     #[arg(long, value_name = "I")]
     trial_index: Option<usize>,
+    /// Race seeds: after the spec's seeds, round by round one more seed for each
+    /// configuration the paired test cannot yet tell from the best (and for the
+    /// best), until each is told apart or has --max-seeds seeds.
+    #[arg(long, conflicts_with = "trial_index")]
+    race: bool,
+    /// With --race: the most seeds a configuration gets, the spec's included (at
+    /// least as many as experiment.seeds lists) [default: 8].
+    #[arg(long, value_name = "N", requires = "race", value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    max_seeds: Option<u64>,
+    /// Metric the leaderboard ranks by, and --race decides by (as `lab compare
+    /// --metric`); `valid.macro_f1` keeps the test rows out of the race.
+    #[arg(long, default_value = "macro_f1")]
+    metric: String,
     /// Format of the leaderboard printed at the end (and of --dry-run's list).
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -49,18 +63,33 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
     if let Some(device) = &args.device {
         runner::device::select(device)?;
     }
-    if args.dry_run {
-        return dry_run(&loaded, args.format);
-    }
-    // Before the grid is recorded or a job started: a stop signal from here on
-    // is handled, never a silent death.
-    super::stop_on_signals()?;
+    let racing = args.race.then(|| RaceOptions {
+        max_seeds: args
+            .max_seeds
+            .map_or(race::DEFAULT_MAX_SEEDS, |n| n as usize),
+        metric: args.metric.clone(),
+    });
     let mut opts = RunOptions::new(db.to_path_buf());
     opts.device = args.device.clone();
     opts.max_trials = args.max_trials;
     opts.retry_failed = args.retry_failed;
     opts.lease = std::time::Duration::from_secs(args.lease_secs.max(1));
     opts.trial_index = args.trial_index;
+    if let Some(racing) = &racing {
+        race::check(&loaded, &opts, racing)?;
+    }
+    if args.dry_run {
+        if let Some(racing) = &racing {
+            tracing::info!(
+                "--race: these trials are round 0; later rounds add seeds (up to {} per configuration) as results come in",
+                racing.max_seeds
+            );
+        }
+        return dry_run(&loaded, args.format);
+    }
+    // Before the grid is recorded or a job started: a stop signal from here on
+    // is handled, never a silent death.
+    super::stop_on_signals()?;
     if args.jobs > 1 {
         if args.trial_index.is_some() {
             anyhow::bail!(
@@ -70,7 +99,10 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
         return run_jobs(&args, &loaded, &opts, db);
     }
     let mut progress = Progress::new();
-    let result = runner::run(&loaded, &opts, &mut |event| progress.on_event(event));
+    let result = match &racing {
+        None => runner::run(&loaded, &opts, &mut |event| progress.on_event(event)),
+        Some(racing) => run_race(&loaded, &opts, racing, &mut progress),
+    };
     progress.finish();
     let summary = match result {
         Ok(summary) => summary,
@@ -85,7 +117,7 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
 
     let store = Store::open(db)?;
     if let Some(experiment) = store.experiment_by_name(&loaded.spec.experiment.name)? {
-        let boards = report::leaderboards(&store, &experiment, &LeaderboardOptions::default())?;
+        let boards = report::leaderboards(&store, &experiment, &args.board_options())?;
         out::line(report::render_boards(&boards, args.format))?;
     }
     tracing::info!(
@@ -98,6 +130,38 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
     Ok(code)
 }
 
+/// `--race` in this process: the grid, then the rounds, each round's line and
+/// warnings through the log (above the progress bars).
+fn run_race(
+    loaded: &spec::LoadedSpec,
+    opts: &RunOptions,
+    racing: &RaceOptions,
+    progress: &mut Progress,
+) -> anyhow::Result<RunSummary> {
+    let summary = race::race(
+        loaded,
+        opts,
+        racing,
+        &mut |event| progress.on_event(event),
+        &mut |round| {
+            tracing::info!("{round}");
+            for label in &round.too_few {
+                tracing::warn!(
+                    "warning: racing stops for {label}: no paired test against the best on `{}` (no per-example predictions, or too few rows)",
+                    racing.metric
+                );
+            }
+        },
+    )?;
+    tracing::info!(
+        "race: {} rounds, {} trials added (at most {} seeds per configuration)",
+        summary.rounds,
+        summary.added,
+        racing.max_seeds
+    );
+    Ok(summary.run)
+}
+
 impl Args {
     /// The command that resumes this run: `lab run SPEC` with its `--set` flags.
     fn again(&self) -> String {
@@ -107,7 +171,30 @@ impl Args {
             quote(&self.spec.spec.to_string_lossy()),
         ];
         words.extend(self.spec.set_flags().iter().map(|w| quote(w)));
+        words.extend(self.race_flags().iter().map(|w| quote(w)));
         words.join(" ")
+    }
+
+    /// `--race`, `--max-seeds` and `--metric` as given (none without `--race`):
+    /// what a resumed run or a `--jobs` child needs to race the same way.
+    fn race_flags(&self) -> Vec<String> {
+        if !self.race {
+            return Vec::new();
+        }
+        let mut flags = vec!["--race".to_string()];
+        if let Some(n) = self.max_seeds {
+            flags.extend(["--max-seeds".into(), n.to_string()]);
+        }
+        flags.extend(["--metric".into(), self.metric.clone()]);
+        flags
+    }
+
+    /// The leaderboard printed at the end: ranked by `--metric`.
+    fn board_options(&self) -> LeaderboardOptions {
+        LeaderboardOptions {
+            metric: self.metric.clone(),
+            ..Default::default()
+        }
     }
 }
 
@@ -162,6 +249,7 @@ fn run_jobs(
         args.spec.spec.clone().into(),
     ]);
     child.extend(args.spec.set_flags().into_iter().map(OsString::from));
+    child.extend(args.race_flags().into_iter().map(OsString::from));
     if let Some(device) = &args.device {
         child.extend(["--device".into(), device.into()]);
     }
@@ -196,7 +284,7 @@ fn run_jobs(
         .collect();
     let count = |status| trials.iter().filter(|t| t.status == status).count();
     if let Some(experiment) = store.experiment(before.experiment_id)? {
-        let boards = report::leaderboards(&store, &experiment, &LeaderboardOptions::default())?;
+        let boards = report::leaderboards(&store, &experiment, &args.board_options())?;
         out::line(report::render_boards(&boards, args.format))?;
     }
     tracing::info!(

@@ -6,7 +6,8 @@
 //! trial, `memo` prepares datasets once per process, `provenance` says where
 //! and how a trial ran, `liveness` tells
 //! abandoned trials from running ones, [`queue`] and [`slurm`] spread trials
-//! over workers and cluster nodes.
+//! over workers and cluster nodes, and [`race`] adds seeds where the evidence
+//! is not yet conclusive (`lab run --race`).
 
 pub mod device;
 mod leftovers;
@@ -14,6 +15,7 @@ mod liveness;
 mod memo;
 pub mod provenance;
 pub mod queue;
+pub mod race;
 pub mod slurm;
 mod trial;
 
@@ -318,30 +320,68 @@ pub fn run(
         ran: 0,
         failed: 0,
     };
-    for (trial, &trial_id) in trials.iter().zip(&ids) {
-        // After a stop signal no further trial is claimed.
-        crate::interrupt::check()?;
-        let device = opts
-            .device
-            .clone()
-            .unwrap_or_else(|| trial.config.train.device.to_string());
-        if store
-            .claim_trial_id(trial_id, &opts.worker, &device)?
-            .is_none()
-        {
-            continue; // done, failed, cancelled, or taken by another process
-        }
-        let job = Job {
-            trial_id,
-            config: &trial.config,
-            label: &trial.label,
-            base_dir: &loaded.base_dir,
-            device: &device,
-        };
-        summary.ran += 1;
-        if !execute(&store, &job, opts, &mut datasets, on_event)? {
-            summary.failed += 1;
-        }
-    }
+    let mut runs = Runs {
+        store: &store,
+        loaded,
+        opts,
+        datasets: &mut datasets,
+        summary: &mut summary,
+    };
+    runs.each(&trials, &ids, on_event)?;
     Ok(summary)
+}
+
+/// What running claimed trials needs, and the counts it keeps.
+struct Runs<'a> {
+    store: &'a Store,
+    loaded: &'a LoadedSpec,
+    opts: &'a RunOptions,
+    datasets: &'a mut DatasetMemo,
+    summary: &'a mut RunSummary,
+}
+
+impl Runs<'_> {
+    /// Claim each of `trials` (ids in `ids`, same order) that is still pending
+    /// and run it; a trial done, failed, cancelled or taken by another process
+    /// is skipped. Returns how many this call claimed.
+    ///
+    /// # Errors
+    /// A stop signal (checked before each claim), or the store's errors.
+    fn each(
+        &mut self,
+        trials: &[PlannedTrial],
+        ids: &[i64],
+        on_event: &mut dyn FnMut(RunEvent),
+    ) -> Result<usize> {
+        let mut claimed = 0;
+        for (trial, &trial_id) in trials.iter().zip(ids) {
+            // After a stop signal no further trial is claimed.
+            crate::interrupt::check()?;
+            let device = self
+                .opts
+                .device
+                .clone()
+                .unwrap_or_else(|| trial.config.train.device.to_string());
+            if self
+                .store
+                .claim_trial_id(trial_id, &self.opts.worker, &device)?
+                .is_none()
+            {
+                continue; // done, failed, cancelled, or taken by another process
+            }
+            let job = Job {
+                trial_id,
+                config: &trial.config,
+                label: &trial.label,
+                base_dir: &self.loaded.base_dir,
+                device: &device,
+            };
+            claimed += 1;
+            self.summary.ran += 1;
+            if !execute(self.store, &job, self.opts, self.datasets, on_event)? {
+                self.summary.failed += 1;
+            }
+        }
+        Ok(claimed)
+    }
 }
