@@ -1,7 +1,7 @@
 //! `lab report [EXPERIMENT] -o DIR`: self-contained HTML reports with charts.
 
 use super::args::Experiment;
-use crate::inference::export;
+use crate::inference::{errors::most_confidently_wrong, export};
 use crate::report::{html_report, LeaderboardOptions};
 use crate::store::Store;
 use anyhow::{bail, Context, Result};
@@ -23,6 +23,9 @@ pub struct Args {
     #[arg(long, default_value = "macro_f1")]
     metric: String,
 }
+
+/// Wrong test texts shown for the best trial.
+const WRONG_TEXTS: usize = 10;
 
 pub fn execute(args: Args, db: &Path) -> Result<i32> {
     super::require_db(db)?;
@@ -67,7 +70,12 @@ pub fn execute(args: Args, db: &Path) -> Result<i32> {
             },
             None => None,
         };
-        let html = html_report(&store, exp, &opts, distribution.as_ref())?;
+        // The wrong texts need the data file and predictions; without them a sentence says why.
+        let errors = board.rows.first().map(|row| {
+            most_confidently_wrong(&store, db, row.best_trial, WRONG_TEXTS)
+                .map_err(|err| format!("{err:#}"))
+        });
+        let html = html_report(&store, exp, &opts, distribution.as_ref(), errors.as_ref())?;
         let file = args.output.join(format!("{}.html", exp.name));
         std::fs::write(&file, html).with_context(|| format!("cannot write {}", file.display()))?;
         tracing::info!("wrote {}", file.display());

@@ -1,11 +1,16 @@
 //! `lab report`: one self-contained HTML file per experiment (inline CSS and
-//! SVG, no scripts or network): leaderboard, curves per configuration, the best
-//! configuration's confusion matrices and per-class scores, class distribution
-//! and the spec.
+//! SVG, no scripts or network): leaderboards with their evidence (one per test
+//! split, intervals, verdicts against the best and an interval plot), curves per
+//! configuration, the best configuration's confusion matrices, per-class scores
+//! and most confidently wrong test texts, class distribution and the spec.
 
+use super::evidence::Mark;
 use super::flatten::flatten_config;
-use super::leaderboard::{leaderboard, Leaderboard, LeaderboardOptions};
-use super::svg::{bar_chart, heatmap, line_chart, Series, PALETTE};
+use super::leaderboard::{Leaderboard, LeaderboardOptions, LeaderboardRow};
+use super::render::{ci_header, evidence_cells};
+use super::splits::leaderboards;
+use super::svg::{bar_chart, heatmap, interval_chart, line_chart, IntervalRow, Series, PALETTE};
+use crate::inference::errors::ConfidentErrors;
 use crate::store::{ExperimentRow, Store, TrialStatus};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
@@ -28,16 +33,35 @@ const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;max-width:72rem;ma
 h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2.2rem;border-bottom:1px solid #ddd}h3{font-size:1rem}\
 table{border-collapse:collapse;margin:.6rem 0}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}\
 th{background:#f4f4f4}td.k,th.k{text-align:left}tr.best{background:#fff6d6;font-weight:bold}\
-.charts{display:flex;flex-wrap:wrap;gap:1rem}pre{background:#f7f7f7;padding:.8rem;overflow:auto}.muted{color:#666}";
+.charts{display:flex;flex-wrap:wrap;gap:1rem}pre{background:#f7f7f7;padding:.8rem;overflow:auto}.muted{color:#666}\
+caption{caption-side:top;text-align:left;padding:.3rem 0;color:#444}td.verdict{text-align:left;white-space:nowrap}\
+tr.indistinguishable{background:#e9f6ee}tr.indistinguishable td.verdict{color:#2b7a48;font-weight:bold}\
+tr.different td.verdict{color:#9b3b3b}tr.too-few td.verdict{color:#777}p.evidence-note{font-size:.9em}\
+table.wrong td.text{text-align:left;max-width:44rem}";
 
-/// The report of one experiment, ranked by `opts.metric`.
+/// The best trial's most confidently wrong test texts (`inference::errors`),
+/// or the sentence that says why there are none (e.g. a trial recorded without
+/// per-example predictions); computed by the caller, as they need the data file.
+pub type WrongTexts = std::result::Result<ConfidentErrors, String>;
+
+/// The report of one experiment, ranked by `opts.metric`, with the evidence
+/// `lab compare` states for the same options (`report::leaderboards`).
+/// `distribution` and `errors` come from the data file and are left out when
+/// `None`.
+///
+/// # Errors
+/// As `report::leaderboards`, or the store cannot be read.
 pub fn html_report(
     store: &Store,
     experiment: &ExperimentRow,
     opts: &LeaderboardOptions,
     distribution: Option<&ClassDistribution>,
+    errors: Option<&WrongTexts>,
 ) -> Result<String> {
-    let board = leaderboard(store, experiment, opts)?;
+    let boards = leaderboards(store, experiment, opts)?;
+    let Some(board) = boards.first() else {
+        anyhow::bail!("experiment `{}`: no leaderboard", experiment.name);
+    };
     let mut out = String::new();
     let _ = write!(
         out,
@@ -51,10 +75,23 @@ pub fn html_report(
         dir = if board.lower_is_better { "lower is better" } else { "higher is better" },
         now = crate::store::now(),
     );
-    leaderboard_table(&mut out, &board);
-    curves(&mut out, store, experiment, &board)?;
+    out.push_str("<h2>Leaderboard</h2>");
+    for b in &boards {
+        leaderboard_table(&mut out, b);
+    }
+    if boards.len() > 1 {
+        let _ = write!(
+            out,
+            "<p>{} test splits, each ranked on its own: rows scored on different test rows are not compared.</p>",
+            boards.len()
+        );
+    }
+    curves(&mut out, store, experiment, &boards)?;
     if let Some(row) = board.rows.first() {
         best_section(&mut out, store, row.best_trial)?;
+        if let Some(errors) = errors {
+            wrong_texts(&mut out, row.best_trial, errors);
+        }
     }
     if let Some(d) = distribution {
         out.push_str("<h2>Class distribution of the data splits</h2><div class=\"charts\">");
@@ -74,40 +111,134 @@ pub fn html_report(
     Ok(out)
 }
 
+/// One board: its split note as the caption, the rows with their interval and
+/// verdict against the best, the methods under it, then its interval plot.
 fn leaderboard_table(out: &mut String, board: &Leaderboard) {
-    out.push_str("<h2>Leaderboard</h2><table class=\"leaderboard\"><tr><th></th>");
+    let evidence = board.evidence_note.is_some();
+    out.push_str("<table class=\"leaderboard\">");
+    if let Some(note) = &board.split_note {
+        let _ = write!(out, "<caption>{}</caption>", esc(note));
+    }
+    out.push_str("<tr><th></th>");
     for k in &board.group_by {
         let _ = write!(out, "<th class=\"k\">{}</th>", esc(k));
     }
     out.push_str("<th>n</th>");
-    for c in &board.columns {
+    for (i, c) in board.columns.iter().enumerate() {
         let _ = write!(out, "<th>{}</th>", esc(c));
+        if i == 0 && evidence {
+            let _ = write!(
+                out,
+                "<th class=\"ci\">{}</th><th class=\"k\">vs best</th>",
+                esc(&ci_header(board))
+            );
+        }
     }
     out.push_str("<th>best trial</th></tr>");
     for (i, row) in board.rows.iter().enumerate() {
-        let (class, mark) = if i == 0 {
-            (" class=\"best\"", "★ best")
-        } else {
-            ("", "")
-        };
-        let _ = write!(out, "<tr{class}><td class=\"k\">{mark}</td>");
-        for g in &row.group {
-            let _ = write!(out, "<td class=\"k\">{}</td>", esc(g));
-        }
-        let _ = write!(out, "<td>{}</td>", row.n);
-        for s in &row.stats {
-            match s {
-                Some(s) => {
-                    let _ = write!(out, "<td>{:.4} ± {:.4}</td>", s.mean, s.std);
-                }
-                None => out.push_str("<td>-</td>"),
-            }
-        }
-        let _ = write!(out, "<td>{}</td></tr>", row.best_trial);
+        leaderboard_row(out, row, i == 0, evidence);
     }
     out.push_str("</table>");
     if board.rows.is_empty() {
         out.push_str("<p>No done trials yet.</p>");
+        return;
+    }
+    if let Some(note) = &board.evidence_note {
+        let lines: Vec<String> = note.lines().map(esc).collect();
+        let _ = write!(
+            out,
+            "<p class=\"evidence-note muted\">{}</p>",
+            lines.join("<br>")
+        );
+        let _ = write!(out, "<div class=\"charts\">{}</div>", interval_plot(board));
+    }
+}
+
+/// A row's CSS class: `best` for the first, else its verdict.
+fn row_class(first: bool, row: &LeaderboardRow) -> &'static str {
+    match row.evidence.as_ref().map(|e| e.mark) {
+        _ if first => "best",
+        Some(Mark::Indistinguishable) => "indistinguishable",
+        Some(Mark::Different) => "different",
+        Some(Mark::TooFew) => "too-few",
+        Some(Mark::Best) | None => "",
+    }
+}
+
+fn leaderboard_row(out: &mut String, row: &LeaderboardRow, first: bool, evidence: bool) {
+    let mark = if first { "★ best" } else { "" };
+    let _ = write!(
+        out,
+        "<tr class=\"{}\"><td class=\"k\">{mark}</td>",
+        row_class(first, row)
+    );
+    for g in &row.group {
+        let _ = write!(out, "<td class=\"k\">{}</td>", esc(g));
+    }
+    let _ = write!(out, "<td>{}</td>", row.n);
+    for (i, s) in row.stats.iter().enumerate() {
+        match s {
+            Some(s) => {
+                let _ = write!(out, "<td>{:.4} ± {:.4}</td>", s.mean, s.std);
+            }
+            None => out.push_str("<td>-</td>"),
+        }
+        if i == 0 && evidence {
+            let [interval, verdict] = evidence_cells(row);
+            let _ = write!(
+                out,
+                "<td class=\"ci\">{}</td><td class=\"verdict\">{}</td>",
+                esc(&interval),
+                esc(&verdict)
+            );
+        }
+    }
+    let _ = write!(out, "<td>{}</td></tr>", row.best_trial);
+}
+
+/// The board's interval plot: each row's mean and interval of the ranked metric.
+fn interval_plot(board: &Leaderboard) -> String {
+    let level = ci_header(board);
+    let rows: Vec<IntervalRow> = board
+        .rows
+        .iter()
+        .filter_map(|row| {
+            let mean = row.stats.first().copied().flatten()?.mean;
+            let evidence = row.evidence.as_ref()?;
+            let [interval, verdict] = evidence_cells(row);
+            Some(IntervalRow {
+                label: row_label(&board.group_by, &row.group),
+                mean,
+                interval: evidence.interval,
+                mark: evidence.mark,
+                note: format!("mean {mean:.4}, {level} {interval}; {verdict}"),
+            })
+        })
+        .collect();
+    let metric = board.columns.first().map_or("", String::as_str);
+    let better = if board.lower_is_better {
+        "lower is better"
+    } else {
+        "higher is better"
+    };
+    interval_chart(
+        &format!("{metric}: mean and {level} per configuration"),
+        &format!("{metric} ({better})"),
+        &rows,
+    )
+}
+
+/// `key = value, ...` of a row's group, or "all trials" without keys.
+fn row_label(keys: &[String], values: &[String]) -> String {
+    let parts: Vec<String> = keys
+        .iter()
+        .zip(values)
+        .map(|(k, v)| format!("{k} = {v}"))
+        .collect();
+    if parts.is_empty() {
+        "all trials".into()
+    } else {
+        parts.join(", ")
     }
 }
 
@@ -116,8 +247,11 @@ fn curves(
     out: &mut String,
     store: &Store,
     experiment: &ExperimentRow,
-    board: &Leaderboard,
+    boards: &[Leaderboard],
 ) -> Result<()> {
+    let Some(board) = boards.first() else {
+        return Ok(());
+    };
     let mut groups: BTreeMap<Vec<String>, Vec<(i64, u64)>> = BTreeMap::new();
     for t in store.readable_trials(experiment.id)? {
         if t.status != TrialStatus::Done {
@@ -136,21 +270,11 @@ fn curves(
         groups.entry(key).or_default().push((t.id, t.seed));
     }
     out.push_str("<h2>Training curves</h2>");
-    for row in &board.rows {
+    for row in boards.iter().flat_map(|b| &b.rows) {
         let Some(trials) = groups.get(&row.group) else {
             continue;
         };
-        let name: Vec<String> = board
-            .group_by
-            .iter()
-            .zip(&row.group)
-            .map(|(k, v)| format!("{k} = {v}"))
-            .collect();
-        let name = if name.is_empty() {
-            "all trials".to_string()
-        } else {
-            name.join(", ")
-        };
+        let name = row_label(&board.group_by, &row.group);
         let _ = write!(out, "<h3>{}</h3><div class=\"charts\">", esc(&name));
         let (mut loss, mut metric) = (Vec::new(), Vec::new());
         for (i, &(id, seed)) in trials.iter().enumerate() {
@@ -258,6 +382,56 @@ fn best_section(out: &mut String, store: &Store, trial_id: i64) -> Result<()> {
     ));
     out.push_str("</div>");
     Ok(())
+}
+
+/// The best trial's most confidently wrong test texts as a table, or the
+/// sentence that says why there are none.
+fn wrong_texts(out: &mut String, trial_id: i64, errors: &WrongTexts) {
+    out.push_str("<h3>Most confidently wrong test texts</h3>");
+    let e = match errors {
+        Ok(e) => e,
+        Err(why) => {
+            let _ = write!(
+                out,
+                "<p class=\"no-errors\">No wrong test texts to show for trial {trial_id}: {}.</p>",
+                esc(why.trim_end_matches('.'))
+            );
+            return;
+        }
+    };
+    let file = std::path::Path::new(&e.data_file)
+        .file_name()
+        .map_or(e.data_file.clone(), |f| f.to_string_lossy().into_owned());
+    if e.rows.is_empty() {
+        let _ = write!(
+            out,
+            "<p class=\"no-errors\">Trial {trial_id} got all {} of its test rows right.</p>",
+            e.test_rows
+        );
+        return;
+    }
+    let _ = write!(
+        out,
+        "<p>The {} test texts trial {} got wrong with the highest probability on its prediction ({} of {} test rows wrong), read back from {}.</p>",
+        e.rows.len(),
+        e.trial,
+        e.wrong,
+        e.test_rows,
+        esc(&file)
+    );
+    out.push_str("<table class=\"wrong\"><tr><th class=\"k\">true label</th><th class=\"k\">predicted</th><th>probability</th><th class=\"k\">text</th><th>data row</th></tr>");
+    for r in &e.rows {
+        let _ = write!(
+            out,
+            "<tr><td class=\"k\">{}</td><td class=\"k\">{}</td><td>{:.3}</td><td class=\"text\">{}</td><td>{}</td></tr>",
+            esc(&r.label),
+            esc(&r.predicted),
+            r.probability,
+            esc(&r.text),
+            r.data_row
+        );
+    }
+    out.push_str("</table>");
 }
 
 /// One chart of one trial, for `lab plot`: "loss", "metric" or "confusion".

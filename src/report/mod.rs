@@ -16,7 +16,7 @@ mod trial;
 
 pub use flatten::flatten_config;
 pub use grid::grid as render_rows;
-pub use html::{html_report, trial_chart, ClassDistribution};
+pub use html::{html_report, trial_chart, ClassDistribution, WrongTexts};
 pub use leaderboard::{leaderboard, Leaderboard, LeaderboardOptions, LeaderboardRow, Summary};
 pub use png::{png_support, svg_to_png};
 pub use render::{render, render_all, render_boards};

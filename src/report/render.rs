@@ -175,7 +175,8 @@ fn evidence_values(board: &Leaderboard, r: &LeaderboardRow) -> Vec<Value> {
     ]
 }
 
-fn ci_header(board: &Leaderboard) -> String {
+/// The interval column's header, e.g. "95% CI".
+pub(super) fn ci_header(board: &Leaderboard) -> String {
     let level = board
         .rows
         .iter()
@@ -184,8 +185,9 @@ fn ci_header(board: &Leaderboard) -> String {
     format!("{:.0}% CI", level * 100.0)
 }
 
-/// The interval and the verdict against the best, as table cells.
-fn evidence_cells(r: &LeaderboardRow) -> [String; 2] {
+/// The interval and the verdict against the best, as table cells (the text
+/// table's and the HTML report's wording).
+pub(super) fn evidence_cells(r: &LeaderboardRow) -> [String; 2] {
     let Some(e) = &r.evidence else {
         return ["-".into(), "-".into()];
     };

@@ -1,7 +1,8 @@
-//! Hand-written SVG charts (line, grouped bar, heatmap): small, dependency-free
-//! and self-contained, so a report opens offline. Every chart is one `<svg
-//! class="chart">` element with a title and drawn marks.
+//! Hand-written SVG charts (line, grouped bar, heatmap, interval plot): small,
+//! dependency-free and self-contained, so a report opens offline. Every chart is
+//! one `<svg class="chart">` element with a title and drawn marks.
 
+use super::evidence::Mark;
 use std::fmt::Write;
 
 pub const PALETTE: [&str; 8] = [
@@ -14,6 +15,47 @@ const LEFT: f64 = 56.0;
 const RIGHT: f64 = 130.0;
 const TOP: f64 = 30.0;
 const BOTTOM: f64 = 40.0;
+
+/// A chart's size and the margins around its plot area, in pixels.
+struct Frame {
+    width: f64,
+    height: f64,
+    left: f64,
+    right: f64,
+    top: f64,
+    bottom: f64,
+}
+
+impl Frame {
+    /// Plot area width.
+    fn pw(&self) -> f64 {
+        self.width - self.left - self.right
+    }
+
+    /// Plot area height.
+    fn ph(&self) -> f64 {
+        self.height - self.top - self.bottom
+    }
+}
+
+/// The frame of the line and bar charts.
+const STANDARD: Frame = Frame {
+    width: W,
+    height: H,
+    left: LEFT,
+    right: RIGHT,
+    top: TOP,
+    bottom: BOTTOM,
+};
+
+/// One legend entry: a short line in `color` (dashed by `dash`, an SVG
+/// `stroke-dasharray`), with a dot on it when `dot` is `Some(filled)`.
+struct Key<'a> {
+    name: &'a str,
+    color: &'a str,
+    dash: Option<&'a str>,
+    dot: Option<bool>,
+}
 
 /// One line of a line chart.
 pub struct Series {
@@ -48,24 +90,53 @@ fn bounds(lo: f64, hi: f64) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
-fn legend(out: &mut String, items: &[(&str, &str, bool)]) {
-    for (i, (name, color, dashed)) in items.iter().enumerate() {
-        let y = TOP + 10.0 + i as f64 * 16.0;
-        let x = W - RIGHT + 12.0;
-        let dash = if *dashed {
-            r#" stroke-dasharray="4 3""#
-        } else {
-            ""
-        };
+/// The legend, in the frame's right margin.
+fn legend(out: &mut String, frame: &Frame, items: &[Key]) {
+    for (i, key) in items.iter().enumerate() {
+        let y = frame.top + 10.0 + i as f64 * 16.0;
+        let x = frame.width - frame.right + 12.0;
+        let dash = key
+            .dash
+            .map(|d| format!(r#" stroke-dasharray="{d}""#))
+            .unwrap_or_default();
         let _ = write!(
             out,
-            r#"<line x1="{x}" y1="{y}" x2="{}" y2="{y}" stroke="{color}" stroke-width="2"{dash}/><text x="{}" y="{}">{}</text>"#,
+            r#"<line x1="{x}" y1="{y}" x2="{}" y2="{y}" stroke="{c}" stroke-width="2"{dash}/>"#,
             x + 18.0,
+            c = key.color
+        );
+        if let Some(filled) = key.dot {
+            dot(out, "key", x + 9.0, y, key.color, filled);
+        }
+        let _ = write!(
+            out,
+            r#"<text x="{}" y="{}">{}</text>"#,
             x + 22.0,
             y + 4.0,
-            esc(name)
+            esc(key.name)
         );
     }
+}
+
+/// A dot of class `class`: filled, or white with a coloured ring.
+fn dot(out: &mut String, class: &str, x: f64, y: f64, color: &str, filled: bool) {
+    let fill = if filled { color } else { "white" };
+    let _ = write!(
+        out,
+        r#"<circle class="{class}" cx="{x:.1}" cy="{y:.1}" r="4" fill="{fill}" stroke="{color}" stroke-width="2"/>"#
+    );
+}
+
+/// Dashed lines for the legends of line charts.
+fn line_keys<'a>(items: impl Iterator<Item = (&'a str, &'a str, bool)>) -> Vec<Key<'a>> {
+    items
+        .map(|(name, color, dashed)| Key {
+            name,
+            color,
+            dash: dashed.then_some("4 3"),
+            dot: None,
+        })
+        .collect()
 }
 
 /// Lines over a numeric x axis (epochs).
@@ -93,7 +164,7 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
 
     let mut out = String::new();
     open(&mut out, title, W, H);
-    axes(&mut out, x_label, y_label);
+    axes(&mut out, &STANDARD, x_label, y_label);
     for i in 0..=4 {
         let v = y0 + (y1 - y0) * i as f64 / 4.0;
         let _ = write!(
@@ -146,25 +217,24 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
             );
         }
     }
-    let items: Vec<(&str, &str, bool)> = series
-        .iter()
-        .map(|s| (s.name.as_str(), s.color, s.dashed))
-        .collect();
-    legend(&mut out, &items);
+    let items = line_keys(series.iter().map(|s| (s.name.as_str(), s.color, s.dashed)));
+    legend(&mut out, &STANDARD, &items);
     out.push_str("</svg>");
     out
 }
 
-fn axes(out: &mut String, x_label: &str, y_label: &str) {
-    let ph = H - TOP - BOTTOM;
+/// The y and x axis lines of the frame's plot area, and their labels.
+fn axes(out: &mut String, frame: &Frame, x_label: &str, y_label: &str) {
     let _ = write!(
         out,
-        r##"<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{b}" stroke="#444"/><line x1="{LEFT}" y1="{b}" x2="{r}" y2="{b}" stroke="#444"/><text x="{cx}" y="{xl}" text-anchor="middle">{x}</text><text transform="translate(14,{cy}) rotate(-90)" text-anchor="middle">{y}</text>"##,
-        b = TOP + ph,
-        r = W - RIGHT,
-        cx = LEFT + (W - LEFT - RIGHT) / 2.0,
-        xl = H - 8.0,
-        cy = TOP + ph / 2.0,
+        r##"<line x1="{l}" y1="{t}" x2="{l}" y2="{b}" stroke="#444"/><line x1="{l}" y1="{b}" x2="{r}" y2="{b}" stroke="#444"/><text x="{cx}" y="{xl}" text-anchor="middle">{x}</text><text transform="translate(14,{cy}) rotate(-90)" text-anchor="middle">{y}</text>"##,
+        l = frame.left,
+        t = frame.top,
+        b = frame.top + frame.ph(),
+        r = frame.width - frame.right,
+        cx = frame.left + frame.pw() / 2.0,
+        xl = frame.height - 8.0,
+        cy = frame.top + frame.ph() / 2.0,
         x = esc(x_label),
         y = esc(y_label),
     );
@@ -189,7 +259,7 @@ pub fn bar_chart(
     let bar_w = (group_w * 0.8) / series.len().max(1) as f64;
     let mut out = String::new();
     open(&mut out, title, W, H);
-    axes(&mut out, "", y_label);
+    axes(&mut out, &STANDARD, "", y_label);
     for i in 0..=4 {
         let v = max * i as f64 / 4.0;
         let y = TOP + ph - v / max * ph;
@@ -230,12 +300,13 @@ pub fn bar_chart(
             esc(category)
         );
     }
-    let items: Vec<(&str, &str, bool)> = series
-        .iter()
-        .enumerate()
-        .map(|(i, (n, _))| (n.as_str(), PALETTE[i % PALETTE.len()], false))
-        .collect();
-    legend(&mut out, &items);
+    let items = line_keys(
+        series
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _))| (n.as_str(), PALETTE[i % PALETTE.len()], false)),
+    );
+    legend(&mut out, &STANDARD, &items);
     out.push_str("</svg>");
     out
 }
@@ -297,4 +368,258 @@ pub fn heatmap(title: &str, labels: &[String], matrix: &[Vec<u64>]) -> String {
     }
     out.push_str("</svg>");
     out
+}
+
+/// One configuration of an interval plot.
+pub struct IntervalRow {
+    /// Shown left of the row (escaped here; long labels are shortened, the
+    /// full one is the row's tooltip).
+    pub label: String,
+    /// The ranked metric's mean over the row's seeds.
+    pub mean: f64,
+    /// The interval's (low, high), in the metric's units; `None`: a dot only.
+    pub interval: Option<(f64, f64)>,
+    /// The row's verdict against the best row.
+    pub mark: Mark,
+    /// Tooltip text after the label (the numbers and the verdict).
+    pub note: String,
+}
+
+/// Colour, whisker dash and filled dot of each verdict, and its legend text:
+/// never told apart by colour alone.
+fn mark_style(mark: Mark) -> (&'static str, Option<&'static str>, bool, &'static str) {
+    match mark {
+        Mark::Best => (PALETTE[0], None, true, "best (shaded: its CI)"),
+        Mark::Indistinguishable => (PALETTE[2], None, true, "≈ best"),
+        Mark::Different => (PALETTE[3], Some("5 3"), false, "worse"),
+        Mark::TooFew => (PALETTE[7], Some("1 3"), false, "n/a (not tested)"),
+    }
+}
+
+/// CSS class of a verdict's row group.
+fn mark_class(mark: Mark) -> &'static str {
+    match mark {
+        Mark::Best => "best",
+        Mark::Indistinguishable => "indistinguishable",
+        Mark::Different => "different",
+        Mark::TooFew => "too-few",
+    }
+}
+
+/// Label characters shown before a long label is cut.
+const LABEL_CHARS: usize = 34;
+
+/// A horizontal interval plot, one row per configuration in the given order
+/// (best first): a dot at the mean (`circle.mean`), a whisker over the interval
+/// (`line.whisker`, with end caps), the first row's interval shaded across the
+/// plot and its mean as a dashed vertical line; a legend of the verdicts.
+/// Rows with a non-finite mean are left out.
+pub fn interval_chart(title: &str, x_label: &str, rows: &[IntervalRow]) -> String {
+    let rows: Vec<&IntervalRow> = rows.iter().filter(|r| r.mean.is_finite()).collect();
+    let labels: Vec<String> = rows.iter().map(|r| short_label(&r.label)).collect();
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let left = (longest as f64 * 6.2 + 16.0).clamp(60.0, 240.0);
+    let row_h = 26.0;
+    let frame = Frame {
+        width: left + 320.0 + 170.0,
+        height: TOP + 8.0 + row_h * rows.len().max(1) as f64 + BOTTOM,
+        left,
+        right: 170.0,
+        top: TOP + 8.0,
+        bottom: BOTTOM,
+    };
+    let (lo, hi) = rows
+        .iter()
+        .flat_map(|r| {
+            let (lo, hi) = r.interval.unwrap_or((r.mean, r.mean));
+            [lo, hi, r.mean]
+        })
+        .filter(|v| v.is_finite())
+        .fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
+    let (x0, x1) = if lo > hi { (0.0, 1.0) } else { bounds(lo, hi) };
+    let sx = |x: f64| frame.left + (x.clamp(x0, x1) - x0) / (x1 - x0) * frame.pw();
+
+    let mut out = String::new();
+    open(&mut out, title, frame.width, frame.height);
+    let bottom = frame.top + frame.ph();
+    for i in 0..=4 {
+        let v = x0 + (x1 - x0) * i as f64 / 4.0;
+        let _ = write!(
+            out,
+            r##"<line x1="{x:.1}" x2="{x:.1}" y1="{t}" y2="{bottom}" stroke="#e4e4e4"/><text x="{x:.1}" y="{}" text-anchor="middle">{v:.3}</text>"##,
+            bottom + 14.0,
+            x = sx(v),
+            t = frame.top,
+        );
+    }
+    if let Some(best) = rows.first() {
+        best_reference(&mut out, &frame, best, &sx);
+    }
+    axes(&mut out, &frame, x_label, "");
+    for (i, (r, label)) in rows.iter().zip(&labels).enumerate() {
+        let y = frame.top + (i as f64 + 0.5) * row_h;
+        interval_row(&mut out, r, label, y, left, &sx);
+    }
+    let mut marks = vec![Mark::Best];
+    for r in &rows {
+        if !marks.contains(&r.mark) {
+            marks.push(r.mark);
+        }
+    }
+    let keys: Vec<Key> = marks
+        .into_iter()
+        .map(|m| {
+            let (color, dash, filled, name) = mark_style(m);
+            Key {
+                name,
+                color,
+                dash,
+                dot: Some(filled),
+            }
+        })
+        .collect();
+    legend(&mut out, &frame, &keys);
+    out.push_str("</svg>");
+    out
+}
+
+/// `label`, cut to `LABEL_CHARS` characters with an ellipsis.
+fn short_label(label: &str) -> String {
+    if label.chars().count() > LABEL_CHARS {
+        label.chars().take(LABEL_CHARS - 1).collect::<String>() + "…"
+    } else {
+        label.to_string()
+    }
+}
+
+/// The best row's interval shaded over the plot's height (`rect.best-band`)
+/// and its mean as a dashed vertical line (`line.best-mean`).
+fn best_reference(out: &mut String, frame: &Frame, best: &IntervalRow, sx: &dyn Fn(f64) -> f64) {
+    let color = PALETTE[0];
+    let (top, bottom) = (frame.top, frame.top + frame.ph());
+    if let Some((lo, hi)) = best
+        .interval
+        .filter(|(lo, hi)| lo.is_finite() && hi.is_finite())
+    {
+        let _ = write!(
+            out,
+            r#"<rect class="best-band" x="{:.1}" y="{top}" width="{:.1}" height="{}" fill="{color}" fill-opacity="0.12"/>"#,
+            sx(lo),
+            (sx(hi) - sx(lo)).max(1.0),
+            frame.ph()
+        );
+    }
+    let _ = write!(
+        out,
+        r#"<line class="best-mean" x1="{x:.1}" x2="{x:.1}" y1="{top}" y2="{bottom}" stroke="{color}" stroke-dasharray="2 3"/>"#,
+        x = sx(best.mean)
+    );
+}
+
+/// One row of the interval plot at height `y`: its label, whisker and dot.
+fn interval_row(
+    out: &mut String,
+    r: &IntervalRow,
+    label: &str,
+    y: f64,
+    left: f64,
+    sx: &dyn Fn(f64) -> f64,
+) {
+    let (color, dash, filled, _) = mark_style(r.mark);
+    let _ = write!(
+        out,
+        r#"<g class="row {}"><title>{}: {}</title><text class="label" x="{}" y="{:.1}" text-anchor="end">{}</text>"#,
+        mark_class(r.mark),
+        esc(&r.label),
+        esc(&r.note),
+        left - 6.0,
+        y + 4.0,
+        esc(label)
+    );
+    if let Some((lo, hi)) = r
+        .interval
+        .filter(|(lo, hi)| lo.is_finite() && hi.is_finite())
+    {
+        let dash = dash
+            .map(|d| format!(r#" stroke-dasharray="{d}""#))
+            .unwrap_or_default();
+        let _ = write!(
+            out,
+            r#"<line class="whisker" x1="{:.1}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="{color}" stroke-width="2"{dash}/>"#,
+            sx(lo),
+            sx(hi)
+        );
+        for end in [lo, hi] {
+            let _ = write!(
+                out,
+                r#"<line class="cap" x1="{x:.1}" x2="{x:.1}" y1="{:.1}" y2="{:.1}" stroke="{color}" stroke-width="2"/>"#,
+                y - 5.0,
+                y + 5.0,
+                x = sx(end)
+            );
+        }
+    }
+    dot(out, "mean", sx(r.mean), y, color, filled);
+    out.push_str("</g>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(label: &str, mean: f64, interval: Option<(f64, f64)>, mark: Mark) -> IntervalRow {
+        IntervalRow {
+            label: label.into(),
+            mean,
+            interval,
+            mark,
+            note: "p<0.05 & more".into(),
+        }
+    }
+
+    #[test]
+    fn interval_chart_draws_a_whisker_per_interval_and_a_legend_per_verdict() {
+        let long = "model.cell = <gru>, train.lr = 0.001, model.hidden = 128";
+        let svg = interval_chart(
+            "f1 & co",
+            "macro_f1",
+            &[
+                row("a", 0.8, Some((0.75, 0.85)), Mark::Best),
+                row(long, 0.7, Some((0.6, 0.8)), Mark::Different),
+                row("c", 0.6, None, Mark::TooFew),
+                row("d", f64::NAN, Some((0.1, 0.2)), Mark::Indistinguishable),
+            ],
+        );
+        assert!(svg.starts_with("<svg class=\"chart\"") && svg.ends_with("</svg>"));
+        // The NaN row is left out; the row without an interval has a dot only.
+        assert_eq!(svg.matches("<line class=\"whisker\"").count(), 2);
+        assert_eq!(svg.matches("<line class=\"cap\"").count(), 4);
+        assert_eq!(svg.matches("<circle class=\"mean\"").count(), 3);
+        assert_eq!(svg.matches("<rect class=\"best-band\"").count(), 1);
+        assert!(!svg.contains(">d</text>"));
+        // Escaped everywhere; a long label is cut, its tooltip is whole.
+        assert!(svg.contains("<title>f1 &amp; co</title>"));
+        assert!(svg.contains("model.cell = &lt;gru&gt;, train.lr = 0.001, model.hidden = 128: p&lt;0.05 &amp; more</title>"));
+        assert!(
+            svg.contains(">model.cell = &lt;gru&gt;, train.lr = 0.…</text>"),
+            "{svg}"
+        );
+        assert!(!svg.contains("<gru>"));
+        // A legend entry per verdict shown, none for verdicts absent.
+        for key in [">best (shaded: its CI)<", ">worse<", ">n/a (not tested)<"] {
+            assert!(svg.contains(key), "{key}");
+        }
+        assert!(!svg.contains(">≈ best<"));
+        // The worse row's whisker is dashed and its dot open.
+        assert!(svg.contains(r##"stroke="#b84a4a" stroke-width="2" stroke-dasharray="5 3"/>"##));
+        assert!(svg.contains(r##"fill="white" stroke="#b84a4a""##));
+    }
+
+    #[test]
+    fn interval_chart_of_no_rows_is_an_empty_frame() {
+        let svg = interval_chart("t", "x", &[]);
+        assert!(svg.ends_with("</svg>"));
+        assert_eq!(svg.matches("class=\"mean\"").count(), 0);
+        assert!(!svg.contains("NaN") && !svg.contains("inf"));
+    }
 }

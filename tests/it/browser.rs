@@ -207,16 +207,16 @@ async fn the_report_draws_every_chart() {
         &client,
         "return [...document.querySelectorAll('svg.chart')].map(s => {
             const box = s.getBoundingClientRect();
-            const marks = s.querySelectorAll('polyline.series, rect.bar, rect.cell');
+            const marks = s.querySelectorAll('polyline.series, rect.bar, rect.cell, line.whisker');
             const drawn = [...marks].filter(m => { const b = m.getBBox(); return b.width > 0 || b.height > 0; });
             return { title: s.querySelector('title').textContent, w: box.width, h: box.height, marks: drawn.length };
         })",
     )
     .await;
     let charts = charts.as_array().unwrap();
-    // 2 configurations x (loss, valid metric), test and valid confusion
-    // matrices, per-class scores, class distribution.
-    assert_eq!(charts.len(), 2 * 2 + 2 + 1 + 1, "{charts:?}");
+    // The interval plot, 2 configurations x (loss, valid metric), test and
+    // valid confusion matrices, per-class scores, class distribution.
+    assert_eq!(charts.len(), 1 + 2 * 2 + 2 + 1 + 1, "{charts:?}");
     for c in charts {
         assert!(
             c["w"].as_f64().unwrap() > 100.0 && c["h"].as_f64().unwrap() > 100.0,
@@ -235,6 +235,20 @@ async fn the_report_draws_every_chart() {
     assert_eq!(best, json!(1));
     let cells = js(&client, "return [...document.querySelectorAll('svg.chart')].filter(s => s.querySelector('title').textContent.includes('Confusion matrix (test)'))[0].querySelectorAll('rect.cell').length").await;
     assert_eq!(cells, json!(4));
+    // The interval plot: a whisker wider than its dot and a dot per configuration.
+    let whiskers = js(&client, "return [...[...document.querySelectorAll('svg.chart')].filter(s => s.querySelector('title').textContent.includes('per configuration'))[0].querySelectorAll('line.whisker, circle.mean')].map(m => m.getBoundingClientRect().width)").await;
+    let widths: Vec<f64> = whiskers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(widths.len(), 2 * 2, "{widths:?}");
+    assert!(widths.iter().all(|w| *w > 0.0), "{widths:?}");
+    assert!(
+        widths.iter().any(|w| *w > 10.0),
+        "a whisker spans its interval: {widths:?}"
+    );
 
     // A full-page screenshot for people to look at.
     let height = js(&client, "return document.documentElement.scrollHeight").await;
