@@ -22,6 +22,16 @@ const STOPWORDS: &str = "stopwords.txt";
 /// Where and how the trial ran, and its test split's fingerprint (see
 /// [`Evidence`]); in exports written since schema version 6.
 pub const PROVENANCE: &str = "provenance.json";
+/// The trial's per-example predictions on a split, the store's blob as is
+/// (`store::Predictions::encode`): `predictions-valid.labp`,
+/// `predictions-test.labp`; in exports written since schema version 6.
+pub fn predictions_file(split: &str) -> String {
+    format!("predictions-{split}.labp")
+}
+
+/// The splits whose predictions an export carries.
+const PREDICTION_SPLITS: [&str; 2] = ["valid", "test"];
+
 /// The files every export holds, each listed in its `manifest.json`.
 const EXPORTED: [&str; 4] = [
     artifacts::WEIGHTS,
@@ -191,7 +201,10 @@ pub fn load_exported(dir: &Path, device: &Device) -> Result<(TrainedModel, Model
     })?;
     let info: ModelInfo = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a valid model description", info_path.display()))?;
-    verify::check_export(dir, &EXPORTED, &[STOPWORDS, PROVENANCE])?;
+    let predictions = PREDICTION_SPLITS.map(predictions_file);
+    let mut optional = vec![STOPWORDS, PROVENANCE];
+    optional.extend(predictions.iter().map(String::as_str));
+    verify::check_export(dir, &EXPORTED, &optional)?;
     check_self_contained(dir)?;
     let model = TrainedModel::load(dir, device)?;
     Ok((model, info))
@@ -228,7 +241,8 @@ fn check_self_contained(dir: &Path) -> Result<()> {
 }
 
 /// Write weights, vocabulary, config (with relative paths resolved into the
-/// directory itself), `model.json`, `provenance.json` ([`Evidence`]) and
+/// directory itself), `model.json`, `provenance.json` ([`Evidence`]), the
+/// recorded predictions ([`predictions_file`]) and
 /// `manifest.json` (every file's sha256) into
 /// `out`, from a trial whose files match the store's record.
 ///
@@ -279,13 +293,45 @@ pub fn export(store: &Store, db: &Path, trial_id: i64, out: &Path) -> Result<Mod
     // The copies must still be what the store recorded; then the manifest vouches
     // for every file of the export.
     verify::check_trial(&src, &store.artifacts(trial_id)?, "the store")?;
+    let written = write_predictions(store, trial_id, out)?;
     let mut names = EXPORTED.to_vec();
     names.push(PROVENANCE);
+    names.extend(written.iter().map(String::as_str));
     if out.join(STOPWORDS).exists() {
         names.push(STOPWORDS);
     }
     verify::write_manifest(out, &names)?;
     Ok(info)
+}
+
+/// Write the trial's recorded predictions (valid, test) into `out`; returns the
+/// file names written (none for a trial recorded without them).
+fn write_predictions(store: &Store, trial_id: i64, out: &Path) -> Result<Vec<String>> {
+    let mut written = Vec::new();
+    for split in PREDICTION_SPLITS {
+        if let Some(p) = store.predictions(trial_id, split)? {
+            let name = predictions_file(split);
+            std::fs::write(out.join(&name), p.encode()?)
+                .with_context(|| format!("cannot write {}", out.join(&name).display()))?;
+            written.push(name);
+        }
+    }
+    Ok(written)
+}
+
+/// The predictions an export carries for `split`, `None` when it has none.
+///
+/// # Errors
+/// The file cannot be read or is not a predictions blob.
+pub fn exported_predictions(dir: &Path, split: &str) -> Result<Option<crate::store::Predictions>> {
+    let path = dir.join(predictions_file(split));
+    if !path.exists() {
+        return Ok(None);
+    }
+    let blob = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let p = crate::store::Predictions::decode(&blob)
+        .with_context(|| format!("{} is not a predictions file", path.display()))?;
+    Ok(Some(p))
 }
 
 /// Rows per class in the train, valid and test splits a trial was trained on

@@ -28,8 +28,10 @@ pub enum Mark {
     Indistinguishable,
     /// Different from the best at the chosen alpha (Holm-corrected).
     Different,
-    /// Too little evidence to say (too few test rows, or no predictions).
-    TooFew,
+    /// No paired test: too few test rows, no predictions, a metric that is not
+    /// a function of the confusion matrix, or another test split than the best
+    /// (`Evidence::reason` says which).
+    NotTested,
 }
 
 /// One row's evidence.
@@ -48,6 +50,8 @@ pub struct Evidence {
     pub p_adjusted: Option<f64>,
     /// The verdict.
     pub mark: Mark,
+    /// Why a row other than the best was not tested; `None` when it was.
+    pub reason: Option<String>,
 }
 
 /// How much evidence `lab compare` computes, and at what levels.
@@ -100,10 +104,9 @@ impl RowPredictions {
                 }
             }
         }
-        let first = seeds.first().map(|p| (&p.rows, &p.truth, p.classes));
-        let same = seeds
-            .iter()
-            .all(|p| Some((&p.rows, &p.truth, p.classes)) == first);
+        let key = |p: &Predictions| (p.rows.clone(), p.hashes.clone(), p.truth.clone(), p.classes);
+        let first = seeds.first().map(key);
+        let same = seeds.iter().all(|p| Some(key(p)) == first);
         Ok((same && !seeds.is_empty()).then_some(RowPredictions { seeds }))
     }
 
@@ -141,14 +144,17 @@ pub fn assess(store: &Store, board: &mut super::Leaderboard, opts: &EvidenceOpti
     }
     let tests = paired_tests(&loaded, metric, opts);
     let adjusted = holm_of(&tests);
+    let range = metric_range(&board.metric, metric);
+    let reasons = untested_reasons(board, &loaded, metric);
     for (i, row) in board.rows.iter_mut().enumerate() {
         let (interval, method) = interval(row, loaded[i].as_ref(), metric, opts);
+        let interval = interval.map(|(lo, hi)| (lo.max(range.0), hi.min(range.1)));
         let p_value = tests[i].map(|t| t.p_value);
         let mark = match (i, adjusted[i]) {
             (0, _) => Mark::Best,
             (_, Some(p)) if p < opts.alpha => Mark::Different,
             (_, Some(_)) => Mark::Indistinguishable,
-            (_, None) => Mark::TooFew,
+            (_, None) => Mark::NotTested,
         };
         row.evidence = Some(Evidence {
             interval,
@@ -157,11 +163,57 @@ pub fn assess(store: &Store, board: &mut super::Leaderboard, opts: &EvidenceOpti
             p_value,
             p_adjusted: adjusted[i],
             mark,
+            reason: if i == 0 || tests[i].is_some() {
+                None
+            } else {
+                Some(reasons[i].clone())
+            },
         });
     }
     let ran = tests.iter().flatten().count();
     board.evidence_note = Some(note(board, metric, &loaded, ran, opts));
     Ok(())
+}
+
+/// The range an interval is clipped to: [0, 1] for rates and scores, [0, ∞)
+/// for losses and counts; a t interval over 2 seeds can reach far outside.
+fn metric_range(name: &str, metric: Option<ConfusionMetric>) -> (f64, f64) {
+    if metric.is_some() || name == "roc_auc" || name == "average_precision" {
+        (0.0, 1.0)
+    } else if name == "loss" || name.ends_with("_loss") || name.starts_with("support.") {
+        (0.0, f64::INFINITY)
+    } else {
+        (f64::NEG_INFINITY, f64::INFINITY)
+    }
+}
+
+/// Why row i would get no paired test against row 0 (used where none ran).
+fn untested_reasons(
+    board: &super::Leaderboard,
+    loaded: &[Option<RowPredictions>],
+    metric: Option<ConfusionMetric>,
+) -> Vec<String> {
+    let best = loaded.first().and_then(|r| r.as_ref());
+    board
+        .rows
+        .iter()
+        .zip(loaded)
+        .map(|(row, r)| {
+            if metric.is_none() {
+                format!("`{}` has no paired test (not a function of the confusion matrix)", board.metric)
+            } else if row.test_split != board.rows[0].test_split {
+                "scored on other test rows than the best".into()
+            } else if let (Some(r), Some(b)) = (r, best) {
+                if r.seeds[0].rows != b.seeds[0].rows || r.seeds[0].hashes != b.seeds[0].hashes {
+                    "scored on other test rows than the best".into()
+                } else {
+                    format!("fewer than {} test rows", stats::MIN_TEST_ROWS)
+                }
+            } else {
+                "no per-example predictions for this row or the best (a damaged blob, or an older lab)".into()
+            }
+        })
+        .collect()
 }
 
 /// The ranked metric as a function of the confusion matrix, when it is one.
@@ -202,7 +254,8 @@ fn paired_tests(
                 preds: &preds,
             };
             // Only rows scored on the very same test rows pair up.
-            if r.classes() != best.classes() || r.seeds[0].rows != best.seeds[0].rows {
+            let (a, b) = (&r.seeds[0], &best.seeds[0]);
+            if a.classes != b.classes || a.rows != b.rows || a.hashes != b.hashes {
                 return None;
             }
             stats::paired_bootstrap(
@@ -255,9 +308,11 @@ fn interval(
         // The same resamples for every row: twins get the same interval.
         stats::bootstrap_interval(arm, r.classes(), m, opts.level, opts.resamples, opts.seed)
     });
-    match boot {
-        Some(i) => (Some((i.low, i.high)), CiMethod::Bootstrap),
-        None => (None, opts.ci),
+    match (boot, seeds) {
+        (Some(i), _) => (Some((i.low, i.high)), CiMethod::Bootstrap),
+        // Asked for a bootstrap the metric or the store cannot give: seeds.
+        (None, Some(i)) => (Some((i.low, i.high)), CiMethod::Seeds),
+        (None, None) => (None, opts.ci),
     }
 }
 
@@ -270,16 +325,41 @@ fn note(
     opts: &EvidenceOptions,
 ) -> String {
     let pct = opts.level * 100.0;
-    let ci = match opts.ci {
-        CiMethod::None => "no interval (--ci none)".to_string(),
-        CiMethod::Seeds => format!(
-            "{pct:.0}% CI: Student t over seeds (n ≥ 2), else a percentile bootstrap over {} rows",
-            board.split
-        ),
-        CiMethod::Bootstrap => format!(
-            "{pct:.0}% CI: percentile bootstrap over {} rows of the seed-averaged metric, {} resamples",
-            board.split, opts.resamples
-        ),
+    let used: Vec<CiMethod> = board
+        .rows
+        .iter()
+        .filter_map(|r| {
+            r.evidence
+                .as_ref()
+                .filter(|e| e.interval.is_some())
+                .map(|e| e.method)
+        })
+        .collect();
+    let (seeds, boot) = (
+        used.contains(&CiMethod::Seeds),
+        used.contains(&CiMethod::Bootstrap),
+    );
+    let t = "Student t over seeds";
+    let b = format!(
+        "a percentile bootstrap over {} rows of the seed-averaged metric ({} resamples)",
+        board.split, opts.resamples
+    );
+    let ci = match (opts.ci, seeds, boot) {
+        (CiMethod::None, ..) => "no interval (--ci none)".to_string(),
+        (_, false, false) => {
+            "no interval: one seed per row and no bootstrap for this metric".into()
+        }
+        (_, true, false) => format!("{pct:.0}% CI: {t}"),
+        (_, false, true) => format!("{pct:.0}% CI: {b}"),
+        (_, true, true) => format!("{pct:.0}% CI: {t} where a row has 2 or more, else {b}"),
+    };
+    let ci = if opts.ci == CiMethod::Bootstrap && seeds {
+        format!(
+            "{ci} (`{}` cannot be bootstrapped: seeds instead)",
+            board.metric
+        )
+    } else {
+        ci
     };
     let rows = loaded
         .first()
@@ -291,19 +371,24 @@ fn note(
             "vs best: no paired test for `{}` (only confusion-matrix metrics such as accuracy, macro_f1, f1.<class>)",
             board.metric
         ),
-        (Some(_), None) => "vs best: no per-example predictions for the best row (trained by an older lab?)".into(),
+        (Some(_), None) => "vs best: no per-example predictions for the best row (a damaged blob, or an older lab)".into(),
         (Some(_), Some(n)) if n < stats::MIN_TEST_ROWS => format!(
             "vs best: too few {} rows ({n} < {}) for a paired test",
             board.split,
             stats::MIN_TEST_ROWS
         ),
         (Some(_), Some(n)) => format!(
-            "vs best: paired bootstrap of the difference over {n} {} rows (seeds averaged), {} resamples, Holm-corrected across the {} rows tested, alpha {}; ≈ = cannot be told apart from the best",
+            "vs best: paired bootstrap of the difference over {n} {} rows (seeds averaged), {} resamples, Holm-corrected across {}, alpha {}; ≈ = cannot be told apart from the best",
             board.split,
             opts.resamples,
-            ran,
+            plural(ran, "row tested", "rows tested"),
             opts.alpha
         ),
     };
     format!("{ci}\n{test}")
+}
+
+/// "1 row tested", "3 rows tested".
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

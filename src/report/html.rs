@@ -160,7 +160,7 @@ fn row_class(first: bool, row: &LeaderboardRow) -> &'static str {
         _ if first => "best",
         Some(Mark::Indistinguishable) => "indistinguishable",
         Some(Mark::Different) => "different",
-        Some(Mark::TooFew) => "too-few",
+        Some(Mark::NotTested) => "too-few",
         Some(Mark::Best) | None => "",
     }
 }

@@ -85,6 +85,10 @@ pub struct LeaderboardRow {
     pub trials: Vec<i64>,
     /// Interval and verdict against the best row; `None` until computed.
     pub evidence: Option<super::evidence::Evidence>,
+    /// The test-split fingerprint the row's trials share (`report::leaderboards`
+    /// never pools trials of different test splits in one row); `None` from
+    /// `leaderboard`, or for trials recorded without one.
+    pub test_split: Option<String>,
 }
 
 /// A ranked table of groups, best first.
@@ -148,6 +152,17 @@ pub fn leaderboard(
     experiment: &ExperimentRow,
     opts: &LeaderboardOptions,
 ) -> Result<Leaderboard> {
+    leaderboard_by_split(store, experiment, opts, None)
+}
+
+/// As [`leaderboard`]; with `split_of` (trial id -> test-split fingerprint), two
+/// trials of one configuration on different test splits are two rows.
+pub(super) fn leaderboard_by_split(
+    store: &Store,
+    experiment: &ExperimentRow,
+    opts: &LeaderboardOptions,
+    split_of: Option<&HashMap<i64, String>>,
+) -> Result<Leaderboard> {
     let (split, metric) = parse_metric(&opts.metric)?;
     let lower_is_better = metric == "loss" || metric.ends_with("_loss");
     let mut trials = store.readable_trials(experiment.id)?;
@@ -195,7 +210,7 @@ pub fn leaderboard(
         }
     }
 
-    let mut groups: BTreeMap<Vec<String>, Vec<i64>> = BTreeMap::new();
+    let mut groups: BTreeMap<(Vec<String>, Option<String>), Vec<i64>> = BTreeMap::new();
     for (t, config) in trials.iter().zip(&configs) {
         if t.status != crate::store::TrialStatus::Done {
             continue;
@@ -204,7 +219,8 @@ pub fn leaderboard(
             .iter()
             .map(|k| config.get(k).cloned().unwrap_or_else(|| MISSING.into()))
             .collect();
-        groups.entry(key).or_default().push(t.id);
+        let split = split_of.and_then(|m| m.get(&t.id).cloned());
+        groups.entry((key, split)).or_default().push(t.id);
     }
     if !groups.is_empty() && !recorded.contains(&metric) {
         bail!(
@@ -217,7 +233,7 @@ pub fn leaderboard(
 
     let mut rows: Vec<LeaderboardRow> = groups
         .into_iter()
-        .map(|(group, ids)| {
+        .map(|((group, test_split), ids)| {
             let stats = wanted
                 .iter()
                 .map(|(s, name)| {
@@ -241,6 +257,7 @@ pub fn leaderboard(
                 best_trial,
                 trials: ids,
                 evidence: None,
+                test_split,
             }
         })
         .collect();

@@ -98,6 +98,14 @@ fn render_board(board: &Leaderboard, format: Format) -> String {
         }
         Format::Table | Format::Markdown => {
             let mut header = board.group_by.clone();
+            let mixed = board.test_split.is_none()
+                && board
+                    .rows
+                    .iter()
+                    .any(|r| r.test_split != board.rows[0].test_split);
+            if mixed {
+                header.push("test split".into());
+            }
             header.push("n".into());
             let evidence = board.evidence_note.is_some();
             header.extend(board.columns.iter().take(1).cloned());
@@ -112,6 +120,10 @@ fn render_board(board: &Leaderboard, format: Format) -> String {
                 .iter()
                 .map(|r| {
                     let mut row = r.group.clone();
+                    if mixed {
+                        let split = r.test_split.as_deref().unwrap_or("unknown");
+                        row.push(split.chars().take(12).collect());
+                    }
                     row.push(r.n.to_string());
                     row.extend(r.stats.iter().take(1).map(cell));
                     if evidence {
@@ -143,18 +155,21 @@ fn render_board(board: &Leaderboard, format: Format) -> String {
 
 fn cell(s: &Option<Summary>) -> String {
     match s {
+        // One value has no spread to show: "± 0.0000" would read as none.
+        Some(s) if s.n == 1 => format!("{:.4}", s.mean),
         Some(s) => format!("{:.4} ± {:.4}", s.mean, s.std),
         None => "-".into(),
     }
 }
 
 /// Keys of a row's evidence in CSV and JSON, in `evidence_values` order.
-const EVIDENCE_KEYS: [&str; 8] = [
+const EVIDENCE_KEYS: [&str; 9] = [
     "ci_low",
     "ci_high",
     "ci_method",
     "ci_level",
     "vs_best",
+    "vs_best_reason",
     "p_value",
     "p_adjusted",
     "test_split",
@@ -169,9 +184,10 @@ fn evidence_values(board: &Leaderboard, r: &LeaderboardRow) -> Vec<Value> {
         json!(e.filter(|e| e.interval.is_some()).map(|e| e.method)),
         json!(e.filter(|e| e.interval.is_some()).map(|e| e.level)),
         json!(e.map(|e| e.mark)),
+        json!(e.and_then(|e| e.reason.clone())),
         json!(e.and_then(|e| e.p_value)),
         json!(e.and_then(|e| e.p_adjusted)),
-        json!(board.test_split),
+        json!(r.test_split.as_ref().or(board.test_split.as_ref())),
     ]
 }
 
@@ -197,23 +213,23 @@ pub(super) fn evidence_cells(r: &LeaderboardRow) -> [String; 2] {
     };
     let p = e
         .p_adjusted
-        .map(|p| format!(" (p={})", p_text(p)))
+        .map(|p| format!(" (p{})", p_text(p)))
         .unwrap_or_default();
     let mark = match e.mark {
         Mark::Best => "best".to_string(),
         Mark::Indistinguishable => format!("≈ best{p}"),
         Mark::Different => format!("worse{p}"),
-        Mark::TooFew => "n/a".to_string(),
+        Mark::NotTested => "n/a".to_string(),
     };
     [interval, mark]
 }
 
-/// A p-value to two significant digits, small ones as "<0.001".
+/// A p-value after `p`: "=0.261", small ones as "<0.001".
 fn p_text(p: f64) -> String {
     if p < 0.001 {
         "<0.001".into()
     } else {
-        format!("{p:.3}")
+        format!("={p:.3}")
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::evidence::assess;
 use super::flatten::flatten_config;
-use super::leaderboard::{leaderboard, Leaderboard, LeaderboardOptions, LeaderboardRow};
+use super::leaderboard::{leaderboard_by_split, Leaderboard, LeaderboardOptions, LeaderboardRow};
 use crate::store::{ExperimentRow, Store};
 use anyhow::Result;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -14,8 +14,10 @@ const UNKNOWN: &str = "unknown";
 
 /// The experiment's leaderboards, one per test split (rows whose trials were
 /// scored on the same test rows), best split first, each with `top` applied
-/// and its rows' evidence (`evidence::assess`). With
-/// `opts.allow_mixed_splits`, one board of every row, with a warning in
+/// and its rows' evidence (`evidence::assess`). A row never pools trials of
+/// different test splits: a configuration scored on two splits (a changed data
+/// file, a `--group-by` that leaves out `data.split.seed`) is a row in each.
+/// With `opts.allow_mixed_splits`, one board of every row, with a warning in
 /// `split_note` when splits differ.
 ///
 /// # Errors
@@ -29,20 +31,12 @@ pub fn leaderboards(
         top: None,
         ..opts.clone()
     };
-    let board = leaderboard(store, experiment, &all)?;
     let splits = store.test_splits(experiment.id)?;
-    let key_of = |row: &LeaderboardRow| -> String {
-        let keys: BTreeSet<&str> = row
-            .trials
-            .iter()
-            .map(|id| splits.get(id).map_or(UNKNOWN, String::as_str))
-            .collect();
-        keys.into_iter().collect::<Vec<_>>().join("+")
-    };
+    let board = leaderboard_by_split(store, experiment, &all, Some(&splits))?;
     // Sections in order of their best row: the rows are ranked already.
     let mut sections: Vec<(String, Vec<LeaderboardRow>)> = Vec::new();
     for row in &board.rows {
-        let key = key_of(row);
+        let key = row.test_split.clone().unwrap_or_else(|| UNKNOWN.into());
         match sections.iter_mut().find(|(k, _)| *k == key) {
             Some((_, rows)) => rows.push(row.clone()),
             None => sections.push((key, vec![row.clone()])),
@@ -144,15 +138,22 @@ fn reasons(
                 .iter()
                 .map(|k| {
                     let vals: Vec<&str> = m.get(k).into_iter().flatten().copied().collect();
-                    format!("{k} = {}", if vals.is_empty() { "-".into() } else { vals.join("|") })
+                    format!(
+                        "{k} = {}",
+                        if vals.is_empty() {
+                            "-".into()
+                        } else {
+                            vals.join("|")
+                        }
+                    )
                 })
                 .collect();
-            let why = if key.contains('+') {
-                "each row's trials were scored on several test splits: group by the key that changes the split".to_string()
-            } else if key == UNKNOWN {
-                "recorded without a test-split fingerprint (an older lab): no paired tests".to_string()
+            let why = if key == UNKNOWN {
+                "recorded without a test-split fingerprint (an older lab): no paired tests"
+                    .to_string()
             } else if what.is_empty() {
-                "same data keys as the other splits: the data file's contents changed between runs".to_string()
+                "same data keys as the other splits: the data file's contents changed between runs"
+                    .to_string()
             } else {
                 what.join(", ")
             };

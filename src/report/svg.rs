@@ -392,7 +392,7 @@ fn mark_style(mark: Mark) -> (&'static str, Option<&'static str>, bool, &'static
         Mark::Best => (PALETTE[0], None, true, "best (shaded: its CI)"),
         Mark::Indistinguishable => (PALETTE[2], None, true, "≈ best"),
         Mark::Different => (PALETTE[3], Some("5 3"), false, "worse"),
-        Mark::TooFew => (PALETTE[7], Some("1 3"), false, "n/a (not tested)"),
+        Mark::NotTested => (PALETTE[7], Some("1 3"), false, "n/a (not tested)"),
     }
 }
 
@@ -402,7 +402,7 @@ fn mark_class(mark: Mark) -> &'static str {
         Mark::Best => "best",
         Mark::Indistinguishable => "indistinguishable",
         Mark::Different => "different",
-        Mark::TooFew => "too-few",
+        Mark::NotTested => "too-few",
     }
 }
 
@@ -586,7 +586,7 @@ mod tests {
             &[
                 row("a", 0.8, Some((0.75, 0.85)), Mark::Best),
                 row(long, 0.7, Some((0.6, 0.8)), Mark::Different),
-                row("c", 0.6, None, Mark::TooFew),
+                row("c", 0.6, None, Mark::NotTested),
                 row("d", f64::NAN, Some((0.1, 0.2)), Mark::Indistinguishable),
             ],
         );

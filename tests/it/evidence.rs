@@ -211,6 +211,27 @@ fn twins_are_never_told_apart_a_clearly_worse_config_always_is_and_splits_rank_a
     );
     assert!(table.contains("≈ best (p=1.000)"), "{table}");
 
+    // A grouping that leaves the split seed out still never pools two splits
+    // in one row: the twins (same rows) pool, the splits stay apart.
+    let pooled = ok(&lab_in(
+        dir.path(),
+        &[
+            "compare",
+            "twins",
+            "--db",
+            "lab.db",
+            "--group-by",
+            "train.lr",
+            "--format",
+            "json",
+        ],
+    ));
+    let pooled: Vec<Value> = serde_json::from_str(&pooled).unwrap();
+    assert_eq!(pooled.len(), 40, "one row per lr per split");
+    assert!(pooled
+        .iter()
+        .all(|r| r["n"] == 2 && r["test_split"].is_string()));
+
     // Forced together: one board, a warning, no paired test across splits.
     let mixed = ok(&lab_in(
         dir.path(),
@@ -226,7 +247,18 @@ fn twins_are_never_told_apart_a_clearly_worse_config_always_is_and_splits_rank_a
     ));
     let rows: Vec<Value> = serde_json::from_str(&mixed).unwrap();
     let best_split = rows[0]["test_split"].clone();
-    assert!(best_split.is_null(), "a mixed board has no single split");
+    assert!(best_split.is_string(), "each row names its own split");
+    for r in &rows[1..] {
+        if r["test_split"] == best_split {
+            assert!(r["p_value"].is_number(), "{r}");
+        } else {
+            assert_eq!(r["vs_best"], "not_tested", "{r}");
+            assert_eq!(
+                r["vs_best_reason"],
+                "scored on other test rows than the best"
+            );
+        }
+    }
     let tested = rows.iter().filter(|r| r["p_value"].is_number()).count();
     assert_eq!(
         tested, 3,
@@ -236,7 +268,12 @@ fn twins_are_never_told_apart_a_clearly_worse_config_always_is_and_splits_rank_a
         dir.path(),
         &["compare", "twins", "--db", "lab.db", "--allow-mixed-splits"],
     );
-    assert!(String::from_utf8_lossy(&warned.stdout).contains("warning: ranked together"));
+    let warned = String::from_utf8_lossy(&warned.stdout);
+    assert!(warned.contains("warning: ranked together"), "{warned}");
+    assert!(
+        warned.contains("test split"),
+        "a column names each row's split: {warned}"
+    );
 }
 
 #[test]
@@ -262,11 +299,84 @@ fn a_damaged_predictions_blob_costs_its_row_the_test_not_the_leaderboard() {
     let after = json(&out);
     assert_eq!(after.len(), before.len());
     assert_eq!(after[0]["vs_best"], "best");
-    assert_eq!(after.last().unwrap()["vs_best"], "too_few");
+    assert_eq!(after.last().unwrap()["vs_best"], "not_tested");
     assert!(after.last().unwrap()["p_value"].is_null());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(&format!("trial {worst}: test predictions left out")),
         "{stderr}"
     );
+}
+
+/// quick.toml's LSTM on a copy of the data, 2 epochs.
+const DRIFT: &str = r#"
+[experiment]
+name = "drift"
+seeds = [1]
+
+[data]
+path = "d.csv"
+limit = 1000
+
+[preprocess]
+min_freq = 2
+max_len = 32
+
+[model]
+cell = "lstm"
+embedding_dim = 16
+hidden = 16
+
+[train]
+epochs = 2
+"#;
+
+#[test]
+fn a_data_file_changed_between_seeds_splits_the_row_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/rotten_tomatoes.csv");
+    let text = std::fs::read_to_string(data).unwrap();
+    std::fs::write(dir.path().join("d.csv"), &text).unwrap();
+    std::fs::write(dir.path().join("drift.toml"), DRIFT).unwrap();
+    ok(&lab_in(
+        dir.path(),
+        &["run", "drift.toml", "--db", "lab.db", "-q"],
+    ));
+    // Every text edited: the same rows, other contents.
+    let edited: String = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                format!("{l}\n")
+            } else {
+                format!("\"{}\",{}\n", "x", l.rsplit(',').next().unwrap())
+            }
+        })
+        .collect();
+    std::fs::write(dir.path().join("d.csv"), edited).unwrap();
+    let seeds = "experiment.seeds=[1, 2]";
+    ok(&lab_in(
+        dir.path(),
+        &["run", "drift.toml", "--db", "lab.db", "-q", "--set", seeds],
+    ));
+
+    let json = ok(&lab_in(
+        dir.path(),
+        &["compare", "drift", "--db", "lab.db", "--format", "json"],
+    ));
+    let rows: Vec<Value> = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        rows.len(),
+        2,
+        "one row per test split, never one row of n=2: {rows:?}"
+    );
+    assert!(rows.iter().all(|r| r["n"] == 1));
+    assert_ne!(rows[0]["test_split"], rows[1]["test_split"]);
+    let table = ok(&lab_in(dir.path(), &["compare", "drift", "--db", "lab.db"]));
+    assert!(
+        table.contains("the data file's contents changed between runs"),
+        "{table}"
+    );
+    assert_eq!(table.matches("test split ").count(), 2, "{table}");
 }

@@ -163,7 +163,7 @@ fn compare_rows(db: &Path) -> Vec<Value> {
 /// A row's verdict as `lab compare`'s table words it, HTML-escaped, and its CSS class.
 fn verdict(row: &Value) -> (String, &'static str) {
     let p = match row["p_adjusted"].as_f64() {
-        Some(p) if p < 0.001 => " (p=&lt;0.001)".to_string(),
+        Some(p) if p < 0.001 => " (p&lt;0.001)".to_string(),
         Some(p) => format!(" (p={p:.3})"),
         None => String::new(),
     };
@@ -171,7 +171,7 @@ fn verdict(row: &Value) -> (String, &'static str) {
         "best" => ("best".into(), "best"),
         "indistinguishable" => (format!("≈ best{p}"), "indistinguishable"),
         "different" => (format!("worse{p}"), "different"),
-        "too_few" => ("n/a".into(), "too-few"),
+        "not_tested" => ("n/a".into(), "too-few"),
         other => panic!("unknown verdict {other}"),
     }
 }

@@ -254,6 +254,7 @@ fn csv_json_markdown_and_table_carry_the_rows() {
             "ci_method",
             "ci_level",
             "vs_best",
+            "vs_best_reason",
             "p_value",
             "p_adjusted",
             "test_split"

@@ -35,7 +35,7 @@ pub enum Verdict {
 /// A contender (any row but the first) marked
 /// [`Mark::Indistinguishable`] with fewer than `max_seeds` seeds grows; the
 /// best (row 0, [`Mark::Best`]) grows too whenever a contender does, unless
-/// it is at the cap. [`Mark::Different`] rows are separated, [`Mark::TooFew`]
+/// it is at the cap. [`Mark::Different`] rows are separated, [`Mark::NotTested`]
 /// rows and rows without evidence stop. A missing `seeds` entry reads as `None`.
 pub fn decide(board: &Leaderboard, seeds: &[Option<usize>], max_seeds: usize) -> Vec<Verdict> {
     let seeds_of = |i: usize| seeds.get(i).copied().flatten();
@@ -52,7 +52,7 @@ pub fn decide(board: &Leaderboard, seeds: &[Option<usize>], max_seeds: usize) ->
                 Some(Mark::Indistinguishable) if n < max_seeds => Verdict::Grow,
                 Some(Mark::Indistinguishable) => Verdict::Capped,
                 Some(Mark::Different) => Verdict::Separated,
-                Some(Mark::TooFew) | None => Verdict::Untested,
+                Some(Mark::NotTested) | None => Verdict::Untested,
             }
         })
         .collect();
@@ -173,7 +173,9 @@ mod tests {
                     p_value: None,
                     p_adjusted: None,
                     mark,
+                    reason: None,
                 }),
+                test_split: None,
             })
             .collect::<Vec<_>>();
         Leaderboard {
@@ -232,7 +234,7 @@ mod tests {
 
     #[test]
     fn too_few_and_missing_evidence_stop_and_never_make_the_best_grow() {
-        let b = board(&[Some(Best), Some(TooFew), None]);
+        let b = board(&[Some(Best), Some(NotTested), None]);
         assert_eq!(decide(&b, &[Some(2); 3], 8), [Leads, Untested, Untested]);
     }
 
