@@ -380,3 +380,31 @@ fn a_data_file_changed_between_seeds_splits_the_row_and_says_why() {
     );
     assert_eq!(table.matches("test split ").count(), 2, "{table}");
 }
+
+#[test]
+fn an_export_carries_the_predictions_byte_for_byte() {
+    let t = trained();
+    let store = Store::open(&t.db).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    let id = t.trials[0].to_string();
+    let db = t.db.to_str().unwrap();
+    ok(&lab_in(
+        dir.path(),
+        &["export", &id, "-o", out.to_str().unwrap(), "--db", db],
+    ));
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    for split in ["valid", "test"] {
+        let name = lab::inference::export::predictions_file(split);
+        assert!(manifest["sha256"][&name].is_string(), "{manifest}");
+        let exported = lab::inference::export::exported_predictions(&out, split).unwrap();
+        assert_eq!(exported, store.predictions(t.trials[0], split).unwrap());
+        assert!(exported.is_some());
+    }
+    // The export still loads (its manifest vouches for the new files).
+    ok(&lab_in(
+        dir.path(),
+        &["predict", "--model", out.to_str().unwrap(), "a fine film"],
+    ));
+}
