@@ -158,6 +158,17 @@ struct PlannedTrial {
     label: String,
 }
 
+impl PlannedTrial {
+    /// The store row that records this trial.
+    fn new_trial(&self) -> Result<NewTrial> {
+        Ok(NewTrial {
+            config_json: serde_json::to_string(&self.config)?,
+            config_hash: self.hash.clone(),
+            seed: self.config.seed,
+        })
+    }
+}
+
 /// Expand the spec into labelled trials (what `--dry-run` prints).
 pub fn plan(loaded: &LoadedSpec) -> Result<Vec<(String, String)>> {
     Ok(planned(loaded)?
@@ -239,13 +250,7 @@ fn record(loaded: &LoadedSpec, opts: &RunOptions) -> Result<(Store, Recorded)> {
         store.upsert_experiment(name, &loaded.source, &spec::spec_hash(&loaded.source))?;
     let rows: Vec<NewTrial> = trials
         .iter()
-        .map(|t| {
-            Ok(NewTrial {
-                config_json: serde_json::to_string(&t.config)?,
-                config_hash: t.hash.clone(),
-                seed: t.config.seed,
-            })
-        })
+        .map(PlannedTrial::new_trial)
         .collect::<Result<_>>()?;
     let ids = store.add_trials(experiment_id, &rows)?;
     // Trials whose worker died (this host) or stopped renewing its lease (any host)

@@ -18,7 +18,7 @@ use super::{is_stale, record, PlannedTrial, RunEvent, RunOptions, RunSummary, Ru
 use crate::report::{self, Leaderboard, LeaderboardOptions};
 use crate::spec::{self, LoadedSpec, TrialConfig};
 use crate::stats::ConfusionMetric;
-use crate::store::{NewTrial, Store, TrialStatus};
+use crate::store::{Store, TrialStatus};
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
@@ -175,13 +175,7 @@ pub fn race(
         }
         let rows = new
             .iter()
-            .map(|t| {
-                Ok(NewTrial {
-                    config_json: serde_json::to_string(&t.config)?,
-                    config_hash: t.hash.clone(),
-                    seed: t.config.seed,
-                })
-            })
+            .map(PlannedTrial::new_trial)
             .collect::<Result<Vec<_>>>()?;
         store.add_trials(racer.experiment_id, &rows)?;
         added += new.len();
