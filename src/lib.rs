@@ -19,6 +19,7 @@ pub mod kernels;
 pub mod model;
 pub mod report;
 pub mod runner;
+pub mod search;
 pub mod serve;
 pub mod spec;
 pub mod stats;

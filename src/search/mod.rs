@@ -1,0 +1,3 @@
+//! Search: samplers and pruners as pure functions of (spec, trials so far).
+
+pub mod prune;
