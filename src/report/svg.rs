@@ -1,4 +1,5 @@
-//! Hand-written SVG charts (line, grouped bar, heatmap, interval plot): small,
+//! Hand-written SVG charts (line, grouped bar, heatmap, interval plot, and a
+//! search's optimisation history and slice plots): small,
 //! dependency-free and self-contained, so a report opens offline. Every chart is
 //! one `<svg class="chart">` element with a title and drawn marks.
 
@@ -485,11 +486,7 @@ pub fn interval_chart(title: &str, x_label: &str, rows: &[IntervalRow]) -> Strin
 
 /// `label`, cut to `LABEL_CHARS` characters with an ellipsis.
 fn short_label(label: &str) -> String {
-    if label.chars().count() > LABEL_CHARS {
-        label.chars().take(LABEL_CHARS - 1).collect::<String>() + "…"
-    } else {
-        label.to_string()
-    }
+    cut(label, LABEL_CHARS)
 }
 
 /// The best row's interval shaded over the plot's height (`rect.best-band`)
@@ -563,6 +560,339 @@ fn interval_row(
     out.push_str("</g>");
 }
 
+/// A linear map from the data interval `d0..d1` to the pixels `p0..p1`
+/// (`d0 != d1`).
+#[derive(Clone, Copy)]
+struct Linear {
+    d0: f64,
+    d1: f64,
+    p0: f64,
+    p1: f64,
+}
+
+impl Linear {
+    fn at(&self, v: f64) -> f64 {
+        self.p0 + (v - self.d0) / (self.d1 - self.d0) * (self.p1 - self.p0)
+    }
+}
+
+/// The least and greatest finite value, `None` when there is none.
+fn finite_range(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    values.filter(|v| v.is_finite()).fold(None, |r, v| match r {
+        None => Some((v, v)),
+        Some((lo, hi)) => Some((v.min(lo), v.max(hi))),
+    })
+}
+
+/// The frame's y scale over the finite `values` (padded by [`bounds`]).
+fn y_scale(frame: &Frame, values: impl Iterator<Item = f64>) -> Linear {
+    let (d0, d1) = finite_range(values).map_or((0.0, 1.0), |(lo, hi)| bounds(lo, hi));
+    Linear {
+        d0,
+        d1,
+        p0: frame.top + frame.ph(),
+        p1: frame.top,
+    }
+}
+
+/// The frame's x scale from `d0` to `d1`.
+fn x_scale(frame: &Frame, (d0, d1): (f64, f64)) -> Linear {
+    Linear {
+        d0,
+        d1,
+        p0: frame.left,
+        p1: frame.width - frame.right,
+    }
+}
+
+/// A tick label: up to three decimals without trailing zeros, or `1.5e-4`
+/// style for very small and very large magnitudes.
+fn num(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    if v.abs() < 1e-3 || v.abs() >= 1e5 {
+        return format!("{v:.1e}");
+    }
+    let s = format!("{v:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// Five horizontal grid lines over the plot with their values at the left.
+fn y_grid(out: &mut String, frame: &Frame, ys: &Linear) {
+    for i in 0..=4 {
+        let v = ys.d0 + (ys.d1 - ys.d0) * i as f64 / 4.0;
+        let _ = write!(
+            out,
+            r##"<line x1="{}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#e4e4e4"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
+            frame.left,
+            frame.width - frame.right,
+            frame.left - 4.0,
+            ys.at(v) + 4.0,
+            num(v),
+            y = ys.at(v),
+        );
+    }
+}
+
+/// A label under the plot at pixel `x` (escaped).
+fn x_tick(out: &mut String, frame: &Frame, x: f64, label: &str) {
+    let _ = write!(
+        out,
+        r#"<text x="{x:.1}" y="{}" text-anchor="middle">{}</text>"#,
+        frame.top + frame.ph() + 14.0,
+        esc(label)
+    );
+}
+
+/// A dot of a search chart (`circle.trial`) with its tooltip.
+fn trial_dot(out: &mut String, x: f64, y: f64, tip: &str) {
+    let _ = write!(
+        out,
+        r#"<circle class="trial" cx="{x:.1}" cy="{y:.1}" r="3.5" fill="{c}" fill-opacity="0.7" stroke="{c}"><title>{}</title></circle>"#,
+        esc(tip),
+        c = PALETTE[0]
+    );
+}
+
+/// The best value after each point, in the order given.
+fn best_so_far(points: &[(i64, f64)], maximize: bool) -> Vec<(i64, f64)> {
+    let mut best: Option<f64> = None;
+    points
+        .iter()
+        .map(|&(n, y)| {
+            let b = match best {
+                Some(b) if (maximize && b >= y) || (!maximize && b <= y) => b,
+                _ => y,
+            };
+            best = Some(b);
+            (n, b)
+        })
+        .collect()
+}
+
+/// Optimisation history: one dot per finished trial (x = trial number in the
+/// order given, y = objective), and the best-so-far step line; `direction`
+/// decides "best".
+///
+/// `maximize` is the direction: the best so far is the running maximum, else
+/// the running minimum. Points with a non-finite objective are left out. Marks:
+/// `circle.trial` per point (tooltip: trial and value) and one
+/// `path.best-so-far` when there is a point.
+// Drawn by `lab report` once it reads searches (issue 16); until then only the tests call it.
+#[allow(dead_code)]
+pub fn optimization_history(
+    title: &str,
+    y_label: &str,
+    points: &[(i64, f64)],
+    maximize: bool,
+) -> String {
+    let points: Vec<(i64, f64)> = points.iter().copied().filter(|p| p.1.is_finite()).collect();
+    let frame = &STANDARD;
+    let xr = finite_range(points.iter().map(|p| p.0 as f64)).map_or((0.0, 1.0), |(lo, hi)| {
+        if lo == hi {
+            (lo - 1.0, hi + 1.0)
+        } else {
+            (lo, hi)
+        }
+    });
+    let (xs, ys) = (
+        x_scale(frame, xr),
+        y_scale(frame, points.iter().map(|p| p.1)),
+    );
+    let mut out = String::new();
+    open(&mut out, title, frame.width, frame.height);
+    y_grid(&mut out, frame, &ys);
+    let (first, last) = (xr.0.ceil() as i64, xr.1.floor() as i64);
+    let step = ((last - first) / 8).max(1) as usize;
+    for n in (first..=last).step_by(step) {
+        x_tick(&mut out, frame, xs.at(n as f64), &n.to_string());
+    }
+    axes(&mut out, frame, "trial", y_label);
+    let best = best_so_far(&points, maximize);
+    if let Some(&(n, b)) = best.first() {
+        let mut d = format!("M{:.1},{:.1}", xs.at(n as f64), ys.at(b));
+        for &(n, b) in &best[1..] {
+            let _ = write!(d, " H{:.1} V{:.1}", xs.at(n as f64), ys.at(b));
+        }
+        let _ = write!(
+            out,
+            r#"<path class="best-so-far" d="{d}" fill="none" stroke="{}" stroke-width="2"/>"#,
+            PALETTE[1]
+        );
+    }
+    for &(n, y) in &points {
+        trial_dot(
+            &mut out,
+            xs.at(n as f64),
+            ys.at(y),
+            &format!("trial {n}: {}", num(y)),
+        );
+    }
+    let keys = [
+        Key {
+            name: "trial",
+            color: PALETTE[0],
+            dash: None,
+            dot: Some(true),
+        },
+        Key {
+            name: "best so far",
+            color: PALETTE[1],
+            dash: None,
+            dot: None,
+        },
+    ];
+    legend(&mut out, frame, &keys);
+    out.push_str("</svg>");
+    out
+}
+
+/// The x values of a slice plot: one per trial, in the order of the objectives.
+// Drawn by `lab report` once it reads searches (issue 16); until then only the tests call it.
+#[allow(dead_code)]
+pub enum SliceX {
+    /// A numeric parameter's values, on a log axis when `log_x` (values that
+    /// are not positive are then left out).
+    Numeric {
+        /// The parameter's value per trial.
+        values: Vec<f64>,
+        /// Whether the x axis is logarithmic (decades).
+        log_x: bool,
+    },
+    /// A categorical parameter: the categories and each trial's index into them.
+    Categorical {
+        /// The categories, one evenly spaced column each, in this order.
+        labels: Vec<String>,
+        /// Each trial's category (an index into `labels`; out of range: left out).
+        index: Vec<usize>,
+    },
+}
+
+/// Slice plot of one searched parameter: objective (y) against the parameter's
+/// value (x); numeric values on a linear or log axis (`log_x`), categorical
+/// values as evenly spaced labelled columns.
+///
+/// `y[i]` is the objective of the trial whose value is `x`'s i-th; pairs with
+/// a NaN (or a value the axis cannot place) are left out. Marks: one
+/// `circle.trial` per point (tooltip: `param = value: objective`). A log axis
+/// spans whole decades, from the decade at or below the least value to the one
+/// at or above the greatest.
+// Drawn by `lab report` once it reads searches (issue 16); until then only the tests call it.
+#[allow(dead_code)]
+pub fn slice_plot(title: &str, param: &str, y_label: &str, x: &SliceX, y: &[f64]) -> String {
+    let frame = &STANDARD;
+    let mut ticks = String::new();
+    let points = slice_points(&mut ticks, frame, x, y);
+    let ys = y_scale(frame, points.iter().map(|p| p.1));
+    let mut out = String::new();
+    open(&mut out, title, frame.width, frame.height);
+    y_grid(&mut out, frame, &ys);
+    out.push_str(&ticks);
+    axes(&mut out, frame, param, y_label);
+    for (px, v, label) in &points {
+        trial_dot(
+            &mut out,
+            *px,
+            ys.at(*v),
+            &format!("{param} = {label}: {}", num(*v)),
+        );
+    }
+    out.push_str("</svg>");
+    out
+}
+
+/// The points of a slice plot as (x pixel, objective, x value's text), with
+/// the x axis's tick labels written to `ticks`.
+fn slice_points(
+    ticks: &mut String,
+    frame: &Frame,
+    x: &SliceX,
+    y: &[f64],
+) -> Vec<(f64, f64, String)> {
+    match x {
+        SliceX::Numeric { values, log_x } => {
+            let pairs: Vec<(f64, f64)> = values
+                .iter()
+                .zip(y)
+                .filter(|(v, o)| v.is_finite() && o.is_finite() && (!log_x || **v > 0.0))
+                .map(|(&v, &o)| (v, o))
+                .collect();
+            let xs = numeric_axis(ticks, frame, pairs.iter().map(|p| p.0), *log_x);
+            let place = |v: f64| xs.at(if *log_x { v.log10() } else { v });
+            pairs.iter().map(|&(v, o)| (place(v), o, num(v))).collect()
+        }
+        SliceX::Categorical { labels, index } => {
+            let col = frame.pw() / labels.len().max(1) as f64;
+            let at = |i: usize| frame.left + (i as f64 + 0.5) * col;
+            let fits = ((col / 6.5) as usize).max(3);
+            for (i, label) in labels.iter().enumerate() {
+                x_tick(ticks, frame, at(i), &cut(label, fits));
+            }
+            index
+                .iter()
+                .zip(y)
+                .filter(|(i, o)| **i < labels.len() && o.is_finite())
+                .map(|(&i, &o)| (at(i), o, labels[i].clone()))
+                .collect()
+        }
+    }
+}
+
+/// The x scale of a numeric slice plot over `values` (finite; positive when
+/// `log_x`, then in log10 units over whole decades), its ticks written to `ticks`.
+fn numeric_axis(
+    ticks: &mut String,
+    frame: &Frame,
+    values: impl Iterator<Item = f64>,
+    log_x: bool,
+) -> Linear {
+    if !log_x {
+        let range = finite_range(values).map_or((0.0, 1.0), |(lo, hi)| bounds(lo, hi));
+        let xs = x_scale(frame, range);
+        for i in 0..=4 {
+            let v = range.0 + (range.1 - range.0) * i as f64 / 4.0;
+            x_tick(ticks, frame, xs.at(v), &num(v));
+        }
+        return xs;
+    }
+    let (lo, hi) = finite_range(values.map(f64::log10))
+        .map_or((-1.0, 0.0), |(lo, hi)| (lo.floor(), hi.ceil()));
+    let (lo, hi) = if lo == hi {
+        (lo - 1.0, hi + 1.0)
+    } else {
+        (lo, hi)
+    };
+    let xs = x_scale(frame, (lo, hi));
+    let (first, last) = (lo as i32, hi as i32);
+    let step = ((last - first) / 8).max(1) as usize;
+    for k in (first..=last).step_by(step) {
+        x_tick(ticks, frame, xs.at(k as f64), &decade(k));
+    }
+    xs
+}
+
+/// The label of 10^k: `1`, `10`, `100`, `1000`, else `1e-4` style.
+fn decade(k: i32) -> String {
+    match k {
+        0..=3 => 10_i64.pow(k as u32).to_string(),
+        _ => format!("1e{k}"),
+    }
+}
+
+/// `label` cut to `max` characters with an ellipsis.
+fn cut(label: &str, max: usize) -> String {
+    if label.chars().count() > max {
+        label
+            .chars()
+            .take(max.saturating_sub(1))
+            .collect::<String>()
+            + "…"
+    } else {
+        label.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -621,5 +951,161 @@ mod tests {
         assert!(svg.ends_with("</svg>"));
         assert_eq!(svg.matches("class=\"mean\"").count(), 0);
         assert!(!svg.contains("NaN") && !svg.contains("inf"));
+    }
+
+    /// The `cx` of every `circle.trial`, in drawing order.
+    fn trial_xs(svg: &str) -> Vec<f64> {
+        svg.split(r#"<circle class="trial" cx=""#)
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap().parse().unwrap())
+            .collect()
+    }
+
+    /// The best-so-far path's starting y and the y of each vertical move after it.
+    fn best_path(svg: &str) -> Option<(String, Vec<String>)> {
+        let d = svg.split(r#"<path class="best-so-far" d=""#).nth(1)?;
+        let d = d.split('"').next()?;
+        let start_y = d.split(',').nth(1)?.split(' ').next()?.to_string();
+        let vs = d
+            .split(" V")
+            .skip(1)
+            .map(|v| v.split(' ').next().unwrap_or("").to_string())
+            .collect();
+        Some((start_y, vs))
+    }
+
+    #[test]
+    fn optimization_history_draws_a_dot_per_trial_and_the_best_so_far() {
+        let points = [(1, 0.5), (2, 0.7), (3, 0.6), (4, f64::NAN), (5, 0.8)];
+        let svg = optimization_history("search <1> & co", "valid <f1>", &points, true);
+        assert!(svg.starts_with("<svg class=\"chart\"") && svg.ends_with("</svg>"));
+        // The NaN trial is left out; one step line through the other four.
+        assert_eq!(svg.matches("<circle class=\"trial\"").count(), 4);
+        assert_eq!(svg.matches("<path class=\"best-so-far\"").count(), 1);
+        let (start, vs) = best_path(&svg).unwrap();
+        // Maximizing, the best so far is 0.5 0.7 0.7 0.8: three steps, the
+        // second flat (same y as the first), the third higher (smaller y).
+        assert_eq!(vs.len(), 3);
+        assert_eq!(vs[0], vs[1]);
+        assert_ne!(start, vs[0]);
+        assert!(vs[2].parse::<f64>().unwrap() < vs[1].parse::<f64>().unwrap());
+        // Minimizing, the first trial (0.5) stays the best: a flat line.
+        let svg_min = optimization_history("t", "loss", &points, false);
+        let (start, vs) = best_path(&svg_min).unwrap();
+        assert!(vs.iter().all(|v| *v == start), "{start} {vs:?}");
+        // Trials left to right in trial order.
+        let xs = trial_xs(&svg);
+        assert!(xs.windows(2).all(|w| w[0] < w[1]), "{xs:?}");
+        // Escaped everywhere.
+        assert!(svg.contains("<title>search &lt;1&gt; &amp; co</title>"));
+        assert!(svg.contains(">valid &lt;f1&gt;</text>"));
+        assert!(!svg.contains("<f1>") && !svg.contains("NaN"));
+        assert!(svg.contains("<title>trial 5: 0.8</title>"));
+    }
+
+    #[test]
+    fn optimization_history_of_zero_or_one_point_draws_what_there_is() {
+        for points in [vec![], vec![(7, f64::NAN)]] {
+            let svg = optimization_history("t", "y", &points, true);
+            assert!(svg.ends_with("</svg>"));
+            assert_eq!(svg.matches("class=\"trial\"").count(), 0);
+            assert_eq!(svg.matches("class=\"best-so-far\"").count(), 0);
+            assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
+        }
+        let svg = optimization_history("t", "y", &[(7, 0.5)], false);
+        assert_eq!(svg.matches("class=\"trial\"").count(), 1);
+        let (_, vs) = best_path(&svg).unwrap();
+        assert!(vs.is_empty());
+        // A lone trial sits mid-plot: (56 + 390) / 2 = 223.
+        assert_eq!(trial_xs(&svg), [223.0]);
+        assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
+    }
+
+    #[test]
+    fn slice_plot_on_a_log_axis_puts_the_decades_at_the_ends() {
+        let x = SliceX::Numeric {
+            values: vec![1e-4, 1e-3, 1e-2, f64::NAN, -1.0, 5e-3],
+            log_x: true,
+        };
+        let y = [0.5, 0.6, 0.7, 0.8, 0.9, f64::NAN];
+        let svg = slice_plot("lr <slice>", "train.lr", "valid f1", &x, &y);
+        // NaN x, a negative x on a log axis and a NaN objective are left out.
+        assert_eq!(svg.matches("<circle class=\"trial\"").count(), 3);
+        // 1e-4 at the plot's left edge (56), 1e-2 at its right edge (520 - 130),
+        // 1e-3 half way between: (56 + 390) / 2.
+        assert_eq!(trial_xs(&svg), [56.0, 223.0, 390.0]);
+        for tick in [">1e-4</text>", ">1e-3</text>", ">1e-2</text>"] {
+            assert!(svg.contains(tick), "{tick}");
+        }
+        assert!(svg.contains("<title>lr &lt;slice&gt;</title>"));
+        assert!(svg.contains("<title>train.lr = 1.0e-4: 0.5</title>"));
+        assert!(!svg.contains("NaN"));
+    }
+
+    #[test]
+    fn slice_plot_on_a_linear_axis_spaces_values_in_proportion() {
+        let x = SliceX::Numeric {
+            values: vec![0.0, 0.15, 0.6],
+            log_x: false,
+        };
+        let svg = slice_plot("t", "model.dropout", "f1", &x, &[0.7, 0.72, 0.6]);
+        let xs = trial_xs(&svg);
+        assert_eq!(xs.len(), 3);
+        // 0.15 is a quarter of the way from 0.0 to 0.6.
+        assert!(
+            (xs[1] - (xs[0] + (xs[2] - xs[0]) / 4.0)).abs() < 0.11,
+            "{xs:?}"
+        );
+        assert!(svg.contains(">model.dropout</text>"));
+    }
+
+    #[test]
+    fn slice_plot_of_a_category_draws_a_labelled_column_per_value() {
+        let x = SliceX::Categorical {
+            labels: vec!["lstm".into(), "<gru>".into()],
+            index: vec![0, 1, 1, 5],
+        };
+        let svg = slice_plot("t", "model.cell", "f1", &x, &[0.5, 0.6, f64::NAN, 0.7]);
+        // The NaN objective and the index past the labels are left out.
+        assert_eq!(svg.matches("<circle class=\"trial\"").count(), 2);
+        // Columns at the centres of two halves of the 334-pixel plot:
+        // 56 + 83.5 and 56 + 250.5.
+        assert_eq!(trial_xs(&svg), [139.5, 306.5]);
+        assert!(svg.contains(">lstm</text>") && svg.contains(">&lt;gru&gt;</text>"));
+        assert!(svg.contains("<title>model.cell = &lt;gru&gt;: 0.6</title>"));
+        assert!(!svg.contains("<gru>"));
+    }
+
+    #[test]
+    fn slice_plot_of_zero_or_one_point_does_not_break() {
+        let empty = [
+            SliceX::Numeric {
+                values: vec![],
+                log_x: true,
+            },
+            SliceX::Numeric {
+                values: vec![f64::NAN],
+                log_x: false,
+            },
+            SliceX::Categorical {
+                labels: vec![],
+                index: vec![0],
+            },
+        ];
+        for x in &empty {
+            let svg = slice_plot("t", "p", "y", x, &[0.5]);
+            assert!(svg.ends_with("</svg>"));
+            assert_eq!(svg.matches("class=\"trial\"").count(), 0);
+            assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
+        }
+        let one = SliceX::Numeric {
+            values: vec![1e-3],
+            log_x: true,
+        };
+        let svg = slice_plot("t", "p", "y", &one, &[0.5]);
+        // One decade either side: 1e-4 .. 1e-2, the point in the middle.
+        assert_eq!(trial_xs(&svg), [223.0]);
+        assert!(svg.contains(">1e-4</text>") && svg.contains(">1e-2</text>"));
+        assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
     }
 }
