@@ -41,7 +41,7 @@ struct AddArgs {
 
 #[derive(clap::Args)]
 struct ListArgs {
-    /// Also list finished (done, failed) trials.
+    /// Also list finished (done, failed, pruned) trials.
     #[arg(long)]
     all: bool,
     /// How to print the queue.

@@ -116,12 +116,14 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
     out::set_outcome(code);
 
     let store = Store::open(db)?;
+    let mut pruned = String::new();
     if let Some(experiment) = store.experiment_by_name(&loaded.spec.experiment.name)? {
         let boards = report::leaderboards(&store, &experiment, &args.board_options())?;
         out::line(report::render_boards(&boards, args.format))?;
+        pruned = pruned_note(&store, experiment.id)?;
     }
     tracing::info!(
-        "{} trials: {} done before, {} run now, {} failed",
+        "{} trials: {} done before, {} run now, {} failed{pruned}",
         summary.total,
         summary.already_done,
         summary.ran,
@@ -288,11 +290,23 @@ fn run_jobs(
         out::line(report::render_boards(&boards, args.format))?;
     }
     tracing::info!(
-        "{} trials: {} done before, {} done now, {} failed ({jobs} jobs)",
+        "{} trials: {} done before, {} done now, {} failed{} ({jobs} jobs)",
         before.total,
         before.already_done,
         count(TrialStatus::Done).saturating_sub(before.already_done),
-        count(TrialStatus::Failed)
+        count(TrialStatus::Failed),
+        pruned_note(&store, before.experiment_id)?
     );
     Ok(code)
+}
+
+/// ", N pruned" for the end-of-run summary when the experiment has pruned
+/// trials (stopped early by a search's pruner), else nothing.
+fn pruned_note(store: &Store, experiment_id: i64) -> anyhow::Result<String> {
+    let pruned = store.status_counts(experiment_id)?.pruned;
+    Ok(if pruned > 0 {
+        format!(", {pruned} pruned")
+    } else {
+        String::new()
+    })
 }

@@ -58,17 +58,17 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
         }
         counts.push((
             experiment.name.as_str(),
-            [c.pending, c.running, c.done, c.failed, stale],
+            [c.pending, c.running, c.done, c.failed, c.pruned, stale],
         ));
     }
     out::line(render_counts(&counts, args.format))?;
     Ok(super::exit::OK)
 }
 
-/// Per experiment: pending, running, done, failed and stale trials. JSON has
-/// numbers; the other formats a grid.
-fn render_counts(counts: &[(&str, [usize; 5])], format: Format) -> String {
-    const NAMES: [&str; 5] = ["pending", "running", "done", "failed", "stale"];
+/// Per experiment: pending, running, done, failed, pruned and stale trials.
+/// JSON has numbers; the other formats a grid.
+fn render_counts(counts: &[(&str, [usize; 6])], format: Format) -> String {
+    const NAMES: [&str; 6] = ["pending", "running", "done", "failed", "pruned", "stale"];
     if format == Format::Json {
         let rows: Vec<serde_json::Value> = counts
             .iter()

@@ -65,10 +65,11 @@ pub fn html_report(
     let mut out = String::new();
     let _ = write!(
         out,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>lab report: {name}</title><style>{STYLE}</style></head><body><h1>Experiment {name}</h1><p class=\"muted\">{done} done, {failed} failed, {pending} pending, {running} running trials; ranked by {metric} ({dir}). Generated {now}.</p>",
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>lab report: {name}</title><style>{STYLE}</style></head><body><h1>Experiment {name}</h1><p class=\"muted\">{done} done, {failed} failed, {pruned} pruned, {pending} pending, {running} running trials; ranked by {metric} ({dir}). Generated {now}.</p>",
         name = esc(&experiment.name),
         done = board.counts.done,
         failed = board.counts.failed,
+        pruned = board.counts.pruned,
         pending = board.counts.pending,
         running = board.counts.running,
         metric = esc(&opts.metric),
@@ -85,6 +86,9 @@ pub fn html_report(
             "<p>{} test splits, each ranked on its own: rows scored on different test rows are not compared.</p>",
             boards.len()
         );
+    }
+    if let Some(line) = board.counts.pruned_line() {
+        let _ = write!(out, "<p>{}; pruned trials are not ranked.</p>", esc(&line));
     }
     curves(&mut out, store, experiment, &boards)?;
     if let Some(row) = board.rows.first() {

@@ -10,8 +10,10 @@ use anyhow::{Context, Result};
 use serde_json::{json, Map, Value};
 
 /// Print one leaderboard. Table and markdown show "mean ± std" cells and a
-/// footer with trial counts; CSV and JSON carry `<stat>_mean` and `<stat>_std`
-/// separately and no footer.
+/// footer with trial counts (and a line counting pruned trials by epoch, when
+/// any was pruned); CSV and JSON carry `<stat>_mean` and `<stat>_std`
+/// separately and no footer; each JSON row carries the experiment's `pruned`
+/// count.
 pub fn render(board: &Leaderboard, format: Format) -> String {
     render_boards(std::slice::from_ref(board), format)
 }
@@ -233,6 +235,8 @@ fn p_text(p: f64) -> String {
     }
 }
 
+/// The counts under the tables; pruned trials (never ranked) on a line of
+/// their own, by the epoch they were stopped at.
 fn footer(board: &Leaderboard) -> String {
     let c = &board.counts;
     let shown = if board.rows.len() < board.groups {
@@ -240,7 +244,7 @@ fn footer(board: &Leaderboard) -> String {
     } else {
         String::new()
     };
-    format!(
+    let mut text = format!(
         "ranked by {} {} ({} is better); {} done in {} groups{shown}; {} pending, {} running, {} failed",
         board.split,
         board.metric,
@@ -250,7 +254,12 @@ fn footer(board: &Leaderboard) -> String {
         c.pending,
         c.running,
         c.failed
-    )
+    );
+    if let Some(line) = c.pruned_line() {
+        text.push('\n');
+        text.push_str(&line);
+    }
+    text
 }
 
 fn json_rows(board: &Leaderboard) -> Vec<Value> {
@@ -268,6 +277,7 @@ fn json_rows(board: &Leaderboard) -> Vec<Value> {
                 obj.insert(format!("{c}_std"), json!(s.map(|s| s.std)));
             }
             obj.insert("best_trial".into(), json!(r.best_trial));
+            obj.insert("pruned".into(), json!(board.counts.pruned));
             for (k, v) in EVIDENCE_KEYS.iter().zip(evidence_values(board, r)) {
                 obj.insert(k.to_string(), v);
             }

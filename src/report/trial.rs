@@ -63,6 +63,8 @@ impl TrialView {
             "started_at": t.started_at,
             "finished_at": t.finished_at,
             "error": t.error,
+            "pruned_reason": t.pruned_reason,
+            "search_number": t.search_number,
             "config_hash": t.config_hash,
             "config": self.config,
             "epochs": self.epochs.iter().map(|e| json!({
@@ -190,8 +192,14 @@ fn header_section(trial: &TrialRow, experiment: &str) -> Section {
         vec!["finished".into(), opt(&trial.finished_at)],
         vec!["config hash".into(), trial.config_hash.clone()],
     ];
+    if let Some(n) = trial.search_number {
+        rows.push(vec!["search proposal".into(), n.to_string()]);
+    }
     if let Some(e) = &trial.error {
         rows.push(vec!["error".into(), e.clone()]);
+    }
+    if let Some(reason) = &trial.pruned_reason {
+        rows.push(vec!["pruned".into(), reason.clone()]);
     }
     Section {
         title: format!("trial {}", trial.id),

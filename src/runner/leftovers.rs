@@ -1,7 +1,7 @@
 //! Files a killed run can leave in an experiment's directory, removed on the
 //! next run of that experiment: temporary files (`PendingFile` names) whose
 //! writer process is gone, in the directory of a trial nobody runs, and the
-//! checkpoint directory of a trial this store knows is done; and, in the
+//! checkpoint directory of a trial this store knows is done or pruned; and, in the
 //! dataset cache, temporary files of a dead writer untouched for an hour.
 //! Nothing of a trial this store does not know, and nothing of a running trial,
 //! is touched.
@@ -47,7 +47,8 @@ pub(super) fn clean(
                     let checkpoint = trial_dir.join("checkpoint");
                     remove_dead_temp_files(trial_dir, None);
                     remove_dead_temp_files(&checkpoint, None);
-                    if *status == TrialStatus::Done {
+                    // Done and pruned trials never run again.
+                    if matches!(status, TrialStatus::Done | TrialStatus::Pruned) {
                         let _ = std::fs::remove_dir_all(&checkpoint);
                     }
                 }

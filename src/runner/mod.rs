@@ -165,6 +165,7 @@ impl PlannedTrial {
             config_json: serde_json::to_string(&self.config)?,
             config_hash: self.hash.clone(),
             seed: self.config.seed,
+            search_number: None,
         })
     }
 }

@@ -1,9 +1,12 @@
 //! Folding one lab database into another (`lab merge`): the shards that Slurm
 //! array tasks write, into the main store. Experiments are matched by name and
 //! trials by config hash, as `lab run` matches them; only finished trials
-//! (done, failed) are merged, and a trial is only ever moved to a better state
-//! (pending < failed < done), so merging twice adds nothing and a done trial is
-//! never overwritten. Artifact files are copied beside the target database.
+//! (done, failed, pruned) are merged, and a trial is only ever moved to a
+//! better state (pending < failed < pruned < done), so merging twice adds
+//! nothing, a done trial is never overwritten and a pruned one only by a done
+//! one (a result beats a stopped run of the same config). A pruned trial
+//! brings its epochs and its reason. Artifact files are copied beside the
+//! target database.
 //!
 //! A shard is untrusted input: an experiment name must be one `lab run` would
 //! accept (it becomes a directory), an artifact path must stay inside the
@@ -27,7 +30,8 @@ pub struct MergeSummary {
     pub experiments: usize,
     /// Trials new to the target.
     pub added: usize,
-    /// Trials the target had in a worse state (pending, failed), now replaced.
+    /// Trials the target had in a worse state (pending, failed, or pruned
+    /// where the shard's is done), now replaced.
     pub updated: usize,
     /// Trials the target already has as good (or has running): left alone.
     pub unchanged: usize,
@@ -42,18 +46,21 @@ pub struct MergeSummary {
     pub refused: Vec<String>,
 }
 
+/// How good a state is: a trial is only replaced by a better one.
 fn rank(status: TrialStatus) -> u8 {
     match status {
         TrialStatus::Pending | TrialStatus::Running => 0,
         TrialStatus::Failed => 1,
-        TrialStatus::Done => 2,
+        TrialStatus::Pruned => 2,
+        TrialStatus::Done => 3,
     }
 }
 
 impl Store {
-    /// Merge `shard`'s experiments and finished trials into this store, one
-    /// transaction per trial. A trial or experiment failing a check is refused
-    /// (listed in [`MergeSummary::refused`]) and the rest merged.
+    /// Merge `shard`'s experiments and finished (done, failed, pruned) trials
+    /// into this store, one transaction per trial. A trial or experiment
+    /// failing a check is refused (listed in [`MergeSummary::refused`]) and the
+    /// rest merged.
     ///
     /// # Errors
     /// The shard cannot be read.
@@ -87,7 +94,7 @@ impl Store {
                 ));
             }
             for trial in shard.trials(experiment.id)? {
-                if !matches!(trial.status, TrialStatus::Done | TrialStatus::Failed) {
+                if rank(trial.status) == 0 {
                     summary.unfinished += 1;
                     continue;
                 }
@@ -147,12 +154,14 @@ impl Store {
                 |r| Ok((r.get("id")?, r.get("status")?)),
             )
             .optional()?;
-        let target_id = match existing {
+        // Counted once committed: a refused trial is neither added nor updated.
+        let (target_id, added) = match existing {
             None => {
                 let id = tx.query_row(
                     "INSERT INTO trials (experiment_id, config_json, config_hash, seed, status,
-                                         device, worker, started_at, finished_at, error)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+                                         device, worker, started_at, finished_at, error,
+                                         search_number, pruned_reason)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id",
                     params![
                         experiment_id,
                         trial.config_json,
@@ -163,12 +172,13 @@ impl Store {
                         trial.worker,
                         trial.started_at,
                         trial.finished_at,
-                        trial.error
+                        trial.error,
+                        trial.search_number,
+                        trial.pruned_reason
                     ],
                     |r| r.get("id"),
                 )?;
-                summary.added += 1;
-                id
+                (id, true)
             }
             Some((id, status)) => {
                 let status: TrialStatus = status.parse()?;
@@ -184,9 +194,11 @@ impl Store {
                     summary.unchanged += 1;
                     return Ok(());
                 }
+                // The target's search number stands; a grid trial here takes the shard's.
                 tx.execute(
                     "UPDATE trials SET status = ?2, device = ?3, worker = ?4, started_at = ?5,
-                         finished_at = ?6, error = ?7, heartbeat_at = NULL
+                         finished_at = ?6, error = ?7, heartbeat_at = NULL,
+                         pruned_reason = ?8, search_number = COALESCE(search_number, ?9)
                      WHERE id = ?1",
                     params![
                         id,
@@ -195,14 +207,15 @@ impl Store {
                         trial.worker,
                         trial.started_at,
                         trial.finished_at,
-                        trial.error
+                        trial.error,
+                        trial.pruned_reason,
+                        trial.search_number
                     ],
                 )?;
                 for table in ["epochs", "metrics", "confusion", "artifacts", "predictions"] {
                     tx.execute(&format!("DELETE FROM {table} WHERE trial_id = ?1"), [id])?;
                 }
-                summary.updated += 1;
-                id
+                (id, false)
             }
         };
         copy_results(&tx, shard, trial.id, target_id)?;
@@ -250,6 +263,11 @@ impl Store {
             insert_artifact(&tx, target_id, &ArtifactRow { path, ..artifact })?;
         }
         tx.commit()?;
+        if added {
+            summary.added += 1;
+        } else {
+            summary.updated += 1;
+        }
         Ok(())
     }
 }

@@ -166,6 +166,30 @@ impl Owned<'_> {
         write_result(self.tx, self.trial_id, result)
     }
 
+    /// Mark the trial pruned: stopped early by a search's pruner, for `reason`
+    /// (e.g. "pruned at epoch 2: 0.61 < median 0.68 of 5 finished trials").
+    /// Its recorded epochs and artifacts stay; it has no metrics, confusion
+    /// matrices or predictions (any are deleted) and no test split. Final like
+    /// done: no claim, requeue of stale trials or `--retry-failed` takes it.
+    ///
+    /// # Errors
+    /// The database cannot be written.
+    pub fn prune(&self, reason: &str) -> Result<()> {
+        self.tx.execute(
+            "UPDATE trials SET status = 'pruned', pruned_reason = ?2, finished_at = ?3,
+                 error = NULL, test_split = NULL, heartbeat_at = NULL
+             WHERE id = ?1",
+            params![self.trial_id, reason, super::now()],
+        )?;
+        for table in ["metrics", "confusion", "predictions"] {
+            self.tx.execute(
+                &format!("DELETE FROM {table} WHERE trial_id = ?1"),
+                [self.trial_id],
+            )?;
+        }
+        Ok(())
+    }
+
     /// Mark the trial failed with the error text.
     ///
     /// # Errors
@@ -206,6 +230,7 @@ mod tests {
             config_json: "{}".into(),
             config_hash: "c".into(),
             seed: 1,
+            search_number: None,
         };
         let id = store.add_trials(experiment, &[new]).unwrap()[0];
         let err = store.while_owning(id, "a:1", |_| Ok(())).unwrap_err();

@@ -59,7 +59,7 @@ pub struct Cancelled {
     pub cancelled: Vec<i64>,
     /// Running trials, left to finish; if their worker dies they are not run again.
     pub running: Vec<i64>,
-    /// Done, failed or already cancelled: nothing to do.
+    /// Done, failed, pruned or already cancelled: nothing to do.
     pub unchanged: Vec<i64>,
 }
 

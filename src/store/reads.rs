@@ -3,16 +3,28 @@
 
 use super::rows::{
     ArtifactRow, ConfusionRow, ExperimentRow, MetricRow, TrialLease, TrialMetric, TrialRow,
-    EXPERIMENT_COLUMNS, TRIAL_COLUMNS,
+    EXPERIMENT_COLUMNS, TRIAL_COLUMNS, TRIAL_COLUMNS_V6,
 };
 use super::{EpochRecord, Result, StatusCounts, Store};
 use anyhow::Context;
 use rusqlite::types::ValueRef;
 use rusqlite::{params, OptionalExtension};
+use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 impl Store {
-    /// How many of the experiment's trials are in each status.
+    /// The columns `TrialRow::from_row` reads, as this database has them: a
+    /// shard opened read-only may predate schema version 7.
+    fn trial_columns(&self) -> Result<&'static str> {
+        Ok(if self.has_version(7)? {
+            TRIAL_COLUMNS
+        } else {
+            TRIAL_COLUMNS_V6
+        })
+    }
+
+    /// How many of the experiment's trials are in each status, and the
+    /// pruned ones by the epoch they were stopped at.
     ///
     /// # Errors
     /// The database cannot be read.
@@ -35,7 +47,31 @@ impl Store {
                 ),
             }
         }
+        if counts.pruned > 0 {
+            counts.pruned_at = self.pruned_epochs(experiment_id)?;
+        }
         Ok(counts)
+    }
+
+    /// The experiment's pruned trials by their last recorded epoch (0 when they
+    /// have none): epoch → trials.
+    fn pruned_epochs(&self, experiment_id: i64) -> Result<BTreeMap<usize, usize>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT COALESCE((SELECT MAX(e.epoch) FROM epochs e WHERE e.trial_id = t.id), 0)
+                        AS epoch,
+                    COUNT(*) AS n
+             FROM trials t WHERE t.experiment_id = ?1 AND t.status = 'pruned'
+             GROUP BY epoch",
+        )?;
+        let rows = stmt.query_map([experiment_id], |r| {
+            Ok((r.get::<_, i64>("epoch")?, r.get::<_, i64>("n")?))
+        })?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (epoch, n) = row?;
+            out.insert(epoch.max(0) as usize, n as usize);
+        }
+        Ok(out)
     }
 
     /// Every experiment, oldest first.
@@ -89,7 +125,8 @@ impl Store {
     /// The database cannot be read.
     pub fn trials(&self, experiment_id: i64) -> Result<Vec<TrialRow>> {
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT {TRIAL_COLUMNS} FROM trials WHERE experiment_id = ?1 ORDER BY id"
+            "SELECT {} FROM trials WHERE experiment_id = ?1 ORDER BY id",
+            self.trial_columns()?
         ))?;
         let rows = stmt.query_map([experiment_id], TrialRow::from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -104,7 +141,8 @@ impl Store {
     /// The database cannot be read.
     pub fn readable_trials(&self, experiment_id: i64) -> Result<Vec<TrialRow>> {
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT {TRIAL_COLUMNS} FROM trials WHERE experiment_id = ?1 ORDER BY id"
+            "SELECT {} FROM trials WHERE experiment_id = ?1 ORDER BY id",
+            self.trial_columns()?
         ))?;
         let rows = stmt.query_map([experiment_id], |r| {
             Ok((r.get::<_, i64>("id"), TrialRow::from_row(r)))
@@ -128,7 +166,7 @@ impl Store {
     /// # Errors
     /// The database cannot be read.
     pub fn trial(&self, trial_id: i64) -> Result<Option<TrialRow>> {
-        let sql = format!("SELECT {TRIAL_COLUMNS} FROM trials WHERE id = ?1");
+        let sql = format!("SELECT {} FROM trials WHERE id = ?1", self.trial_columns()?);
         Ok(self
             .conn
             .query_row(&sql, [trial_id], TrialRow::from_row)

@@ -59,7 +59,8 @@ impl Store {
 /// ones replaced), inside the caller's transaction.
 pub(crate) fn write_result(tx: &Transaction, trial_id: i64, result: &TrialResult) -> Result<()> {
     tx.execute(
-        "UPDATE trials SET status = 'done', finished_at = ?2, error = NULL, test_split = ?3
+        "UPDATE trials SET status = 'done', finished_at = ?2, error = NULL, test_split = ?3,
+             pruned_reason = NULL
          WHERE id = ?1",
         params![trial_id, super::now(), result.test_split],
     )?;

@@ -31,7 +31,7 @@ pub struct TrialRow {
     pub config_hash: String,
     /// The trial's seed.
     pub seed: u64,
-    /// pending, running, done or failed.
+    /// pending, running, done, failed or pruned.
     pub status: TrialStatus,
     /// Device it ran (or runs) on, e.g. `cpu`, `cuda:0`.
     pub device: Option<String>,
@@ -39,10 +39,17 @@ pub struct TrialRow {
     pub worker: Option<String>,
     /// RFC 3339 UTC time of the claim.
     pub started_at: Option<String>,
-    /// RFC 3339 UTC time it ended (done or failed).
+    /// RFC 3339 UTC time it ended (done, failed or pruned).
     pub finished_at: Option<String>,
     /// Why it failed.
     pub error: Option<String>,
+    /// The number of the search proposal it belongs to (all seeds of one
+    /// proposed configuration share it); `None` for a grid trial, and for
+    /// trials recorded before schema version 7.
+    pub search_number: Option<i64>,
+    /// Why the pruner stopped it (status pruned), e.g. "pruned at epoch 2:
+    /// 0.61 < median 0.68 of 5 finished trials".
+    pub pruned_reason: Option<String>,
 }
 
 /// A trial to add: `Store::add_trials`'s input.
@@ -54,6 +61,8 @@ pub struct NewTrial {
     pub config_hash: String,
     /// The trial's seed.
     pub seed: u64,
+    /// The search proposal it belongs to; `None` for a grid trial.
+    pub search_number: Option<i64>,
 }
 
 /// A trial's lease: who holds it and when they last renewed it. What
@@ -129,7 +138,14 @@ pub struct TrialResult {
 
 /// The `trials` columns `TrialRow::from_row` reads.
 pub(crate) const TRIAL_COLUMNS: &str = "id, experiment_id, config_json, config_hash, seed, \
-                                        status, device, worker, started_at, finished_at, error";
+                                        status, device, worker, started_at, finished_at, error, \
+                                        search_number, pruned_reason";
+
+/// `TRIAL_COLUMNS` of a database older than schema version 7 (a shard opened
+/// read-only), whose trials have neither a search number nor a pruned reason.
+pub(crate) const TRIAL_COLUMNS_V6: &str = "id, experiment_id, config_json, config_hash, seed, \
+                                           status, device, worker, started_at, finished_at, \
+                                           error, NULL AS search_number, NULL AS pruned_reason";
 
 /// The `experiments` columns `ExperimentRow::from_row` reads.
 pub(crate) const EXPERIMENT_COLUMNS: &str = "id, name, spec_toml, spec_hash, created_at";
@@ -155,6 +171,8 @@ impl TrialRow {
             started_at: row.get("started_at")?,
             finished_at: row.get("finished_at")?,
             error: row.get("error")?,
+            search_number: row.get("search_number")?,
+            pruned_reason: row.get("pruned_reason")?,
         })
     }
 }

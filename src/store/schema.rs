@@ -113,6 +113,47 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE trials ADD COLUMN test_split TEXT;
     ALTER TABLE trials ADD COLUMN provenance TEXT;
     ",
+    // 7: searches with pruning: status `pruned` (stopped early by a pruner, and
+    // why: pruned_reason) and the search proposal a trial belongs to
+    // (search_number, NULL for grid trials). SQLite cannot alter a CHECK, so
+    // `trials` is rebuilt by the 12-step procedure of
+    // https://www.sqlite.org/lang_altertable.html#otheralter: `migrate` turns
+    // foreign keys off around it (else dropping `trials` would cascade to every
+    // result) and runs `PRAGMA foreign_key_check` before committing. The tables
+    // referencing `trials` name it, so they refer to the new table once renamed.
+    "
+    CREATE TABLE trials_v7 (
+        id            INTEGER PRIMARY KEY,
+        experiment_id INTEGER NOT NULL REFERENCES experiments(id) ON DELETE CASCADE,
+        config_json   TEXT NOT NULL,
+        config_hash   TEXT NOT NULL,
+        seed          INTEGER NOT NULL,
+        status        TEXT NOT NULL DEFAULT 'pending'
+                      CHECK (status IN ('pending', 'running', 'done', 'failed', 'pruned')),
+        device        TEXT,
+        worker        TEXT,
+        started_at    TEXT,
+        finished_at   TEXT,
+        error         TEXT,
+        heartbeat_at  TEXT,
+        data_report   TEXT,
+        test_split    TEXT,
+        provenance    TEXT,
+        search_number INTEGER,
+        pruned_reason TEXT,
+        UNIQUE (experiment_id, config_hash)
+    );
+    INSERT INTO trials_v7 (id, experiment_id, config_json, config_hash, seed, status, device,
+                           worker, started_at, finished_at, error, heartbeat_at, data_report,
+                           test_split, provenance)
+        SELECT id, experiment_id, config_json, config_hash, seed, status, device,
+               worker, started_at, finished_at, error, heartbeat_at, data_report,
+               test_split, provenance
+        FROM trials;
+    DROP TABLE trials;
+    ALTER TABLE trials_v7 RENAME TO trials;
+    CREATE INDEX trials_experiment_status ON trials(experiment_id, status);
+    ",
 ];
 
 /// The schema version this build writes.
@@ -127,12 +168,35 @@ fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
 /// Refuse databases from a newer build, then apply the missing steps, one
 /// transaction each. The version is re-read inside each write transaction so
 /// that two processes opening a fresh file at once do not both apply a step.
+///
+/// Foreign keys are off while steps are applied (SQLite only changes that
+/// outside a transaction), so a step may rebuild a table that others reference
+/// without cascading deletes; each step's transaction runs `PRAGMA
+/// foreign_key_check` and is rolled back when it reports a row. They are
+/// turned back on before returning, whatever the outcome.
 pub fn migrate(conn: &Connection, path: &Path) -> Result<()> {
-    let latest = latest_version();
     // Up to date (the common case): no write lock, so readers never wait on writers.
-    if user_version(conn).ok() == Some(latest) {
+    if user_version(conn).ok() == Some(latest_version()) {
         return Ok(());
     }
+    let foreign_keys: i64 = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0))?;
+    conn.pragma_update(None, "foreign_keys", "OFF")
+        .with_context(|| {
+            format!(
+                "{}: cannot turn foreign keys off to migrate",
+                path.display()
+            )
+        })?;
+    let applied = apply_missing(conn, path);
+    let restored = conn
+        .pragma_update(None, "foreign_keys", foreign_keys)
+        .with_context(|| format!("{}: cannot turn foreign keys back on", path.display()));
+    applied.and(restored)
+}
+
+/// The migration loop of [`migrate`], with foreign keys off.
+fn apply_missing(conn: &Connection, path: &Path) -> Result<()> {
+    let latest = latest_version();
     loop {
         let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
             .with_context(|| format!("{}: cannot start a migration transaction", path.display()))?;
@@ -151,14 +215,16 @@ pub fn migrate(conn: &Connection, path: &Path) -> Result<()> {
         if version == latest {
             return Ok(());
         }
-        let step = MIGRATIONS[version as usize];
-        tx.execute_batch(step).with_context(|| {
+        let failed = || {
             format!(
                 "{}: migration from schema version {version} to {} failed",
                 path.display(),
                 version + 1
             )
-        })?;
+        };
+        tx.execute_batch(MIGRATIONS[version as usize])
+            .with_context(failed)?;
+        check_foreign_keys(&tx).with_context(failed)?;
         tx.pragma_update(None, "user_version", version + 1)?;
         tx.commit().with_context(|| {
             format!(
@@ -168,4 +234,33 @@ pub fn migrate(conn: &Connection, path: &Path) -> Result<()> {
             )
         })?;
     }
+}
+
+/// `PRAGMA foreign_key_check`: an error naming the first few rows whose
+/// reference leads nowhere (table, rowid, referenced table).
+fn check_foreign_keys(conn: &Connection) -> Result<()> {
+    let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(format!(
+            "{} row {} -> {}",
+            r.get::<_, String>(0)?,
+            r.get::<_, Option<i64>>(1)?
+                .map_or_else(|| "?".into(), |id| id.to_string()),
+            r.get::<_, String>(2)?
+        ))
+    })?;
+    let broken: Vec<String> = rows.collect::<rusqlite::Result<_>>()?;
+    if !broken.is_empty() {
+        bail!(
+            "{} row(s) refer to rows that do not exist (PRAGMA foreign_key_check): {}",
+            broken.len(),
+            broken
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
+    Ok(())
 }

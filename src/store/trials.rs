@@ -64,8 +64,9 @@ impl Store {
         Ok(id)
     }
 
-    /// Insert trials as pending unless (experiment, config_hash) exists; returns every
-    /// trial's id in input order.
+    /// Insert trials as pending (with their search number) unless (experiment,
+    /// config_hash) exists, which is left as it is; returns every trial's id in
+    /// input order.
     ///
     /// # Errors
     /// No experiment `experiment_id`, or the database cannot be written.
@@ -74,8 +75,9 @@ impl Store {
         let mut ids = Vec::with_capacity(trials.len());
         {
             let mut insert = tx.prepare(
-                "INSERT INTO trials (experiment_id, config_json, config_hash, seed, status)
-                 VALUES (?1, ?2, ?3, ?4, 'pending')
+                "INSERT INTO trials (experiment_id, config_json, config_hash, seed, status,
+                                     search_number)
+                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5)
                  ON CONFLICT(experiment_id, config_hash) DO NOTHING",
             )?;
             let mut select =
@@ -86,7 +88,8 @@ impl Store {
                         experiment_id,
                         t.config_json,
                         t.config_hash,
-                        t.seed as i64
+                        t.seed as i64,
+                        t.search_number
                     ])
                     .with_context(|| {
                         format!(
@@ -339,7 +342,8 @@ fn reset(tx: &Transaction, ids: &[i64], how: Reset) -> Result<()> {
                 tx.execute(
                     "UPDATE trials SET status = 'pending', worker = NULL, device = NULL,
                          started_at = NULL, finished_at = NULL, error = NULL, heartbeat_at = NULL,
-                         data_report = NULL, test_split = NULL, provenance = NULL
+                         data_report = NULL, test_split = NULL, provenance = NULL,
+                         pruned_reason = NULL
                      WHERE id = ?1",
                     [id],
                 )?;
@@ -347,7 +351,7 @@ fn reset(tx: &Transaction, ids: &[i64], how: Reset) -> Result<()> {
             Reset::Resume => {
                 tx.execute(
                     "UPDATE trials SET status = 'pending', worker = NULL, device = NULL,
-                         heartbeat_at = NULL, error = NULL
+                         heartbeat_at = NULL, error = NULL, pruned_reason = NULL
                      WHERE id = ?1",
                     [id],
                 )?;

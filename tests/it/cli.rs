@@ -71,6 +71,7 @@ fn status_prints_json() {
         .unwrap_or_else(|| panic!("{rows}"));
     assert_eq!(quick["done"], t.trials.len());
     assert_eq!(quick["failed"], 0);
+    assert_eq!(quick["pruned"], 0);
     assert_eq!(quick["stale"], 0);
     // The experiment positionally or with -e; the other formats are grids.
     let by_flag = json(&ok(&lab(&[
@@ -81,7 +82,7 @@ fn status_prints_json() {
     let csv = ok(&lab(&["status", "quick", "--db", db, "--format", "csv"]));
     assert_eq!(
         csv.lines().next(),
-        Some("experiment,pending,running,done,failed,stale")
+        Some("experiment,pending,running,done,failed,pruned,stale")
     );
 }
 

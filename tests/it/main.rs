@@ -33,6 +33,7 @@ mod plots;
 mod predict_formats;
 mod prepare;
 mod provenance;
+mod pruned;
 mod race;
 mod report;
 mod serve;

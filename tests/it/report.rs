@@ -77,6 +77,7 @@ fn setup(store: &Store, name: &str) -> Vec<Vec<i64>> {
                 config_json: json.clone(),
                 config_hash: json,
                 seed: seed as u64,
+                search_number: None,
             };
             let id = store.add_trials(exp, &[trial]).unwrap()[0];
             store.claim_trial_id(id, "w", "cpu").unwrap().unwrap();
@@ -95,6 +96,7 @@ fn setup(store: &Store, name: &str) -> Vec<Vec<i64>> {
                     config_json: c.clone(),
                     config_hash: c.clone(),
                     seed: 0,
+                    search_number: None,
                 })
                 .collect::<Vec<_>>(),
         )

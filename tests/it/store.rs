@@ -24,6 +24,7 @@ fn new_trial(config_json: &str, config_hash: &str, seed: u64) -> NewTrial {
         config_json: config_json.into(),
         config_hash: config_hash.into(),
         seed,
+        search_number: None,
     }
 }
 

@@ -32,7 +32,9 @@ pub enum Check {
     Artifacts,
     /// A trial left `running` by a worker of this host that is no longer alive.
     DeadWorker,
-    /// A pending or failed trial with metrics, confusion rows or artifacts.
+    /// A pending or failed trial with metrics, confusion rows or artifacts; a
+    /// pruned trial with metrics, confusion rows or predictions, or without
+    /// the reason it was pruned.
     StrayResults,
     /// A `.tmp` file, or a done trial's checkpoint directory, under the store's
     /// directory (only from [`leftovers`]).
@@ -111,7 +113,10 @@ fn check_all(conn: &Connection, db: &Path, out: &mut Vec<Violation>) -> Sql<()> 
     for trial in trials(conn)? {
         match trial.status.as_str() {
             "done" => check_done(conn, &trial, out)?,
-            "pending" | "failed" => check_no_results(conn, &trial, out)?,
+            "pending" | "failed" => {
+                check_no_results(conn, &trial, &["metrics", "confusion", "artifacts"], out)?
+            }
+            "pruned" => check_pruned(conn, &trial, out)?,
             "running" => check_worker_alive(&trial, out),
             other => push(
                 out,
@@ -382,8 +387,13 @@ fn confusion_problems(
     problems
 }
 
-fn check_no_results(conn: &Connection, trial: &Trial, out: &mut Vec<Violation>) -> Sql<()> {
-    for table in ["metrics", "confusion", "artifacts"] {
+fn check_no_results(
+    conn: &Connection,
+    trial: &Trial,
+    tables: &[&str],
+    out: &mut Vec<Violation>,
+) -> Sql<()> {
+    for table in tables {
         let n: i64 = conn.query_row(
             &format!("SELECT count(*) FROM {table} WHERE trial_id = ?1"),
             [trial.id],
@@ -393,6 +403,22 @@ fn check_no_results(conn: &Connection, trial: &Trial, out: &mut Vec<Violation>) 
             let msg = format!("{} is {} with {n} {table} rows", trial.name(), trial.status);
             push(out, Check::StrayResults, msg);
         }
+    }
+    Ok(())
+}
+
+/// A pruned trial keeps its epochs and artifacts, has no result rows, and
+/// says why it was pruned.
+fn check_pruned(conn: &Connection, trial: &Trial, out: &mut Vec<Violation>) -> Sql<()> {
+    check_no_results(conn, trial, &["metrics", "confusion", "predictions"], out)?;
+    let reason: Option<String> = conn.query_row(
+        "SELECT pruned_reason FROM trials WHERE id = ?1",
+        [trial.id],
+        |r| r.get(0),
+    )?;
+    if reason.is_none_or(|r| r.is_empty()) {
+        let msg = format!("{} is pruned without a pruned_reason", trial.name());
+        push(out, Check::StrayResults, msg);
     }
     Ok(())
 }

@@ -21,7 +21,8 @@ pub struct TaskRow {
     pub epochs: String,
     /// Test accuracy, 4 decimals, once done.
     pub test_accuracy: String,
-    /// The error of a failed trial, a stale worker, or why the shard is unreadable.
+    /// The error of a failed trial, why a pruned one was stopped, a stale
+    /// worker, or why the shard is unreadable.
     pub note: String,
 }
 
@@ -54,6 +55,8 @@ pub struct TaskCounts {
     pub done: usize,
     /// Tasks whose trial failed.
     pub failed: usize,
+    /// Tasks whose trial was stopped early by a pruner.
+    pub pruned: usize,
     /// Tasks with no shard database yet.
     pub not_started: usize,
 }
@@ -73,6 +76,7 @@ pub struct ShardStatus {
 
 impl ShardStatus {
     /// The summary line: `array JOB (EXPERIMENT): N tasks: d done, r running, ...`
+    /// (pruned tasks only when there are some)
     /// (the directory stands in for the array without its description).
     pub fn summary(&self, dir: &Path) -> String {
         let title = match &self.info {
@@ -80,8 +84,13 @@ impl ShardStatus {
             None => dir.display().to_string(),
         };
         let c = &self.counts;
+        let pruned = if c.pruned > 0 {
+            format!(", {} pruned", c.pruned)
+        } else {
+            String::new()
+        };
         format!(
-            "{title}: {} tasks: {} done, {} running, {} failed, {} pending, {} not started",
+            "{title}: {} tasks: {} done{pruned}, {} running, {} failed, {} pending, {} not started",
             self.tasks, c.done, c.running, c.failed, c.pending, c.not_started
         )
     }
@@ -131,6 +140,7 @@ pub fn shard_status(dir: &Path, lease: Duration) -> Result<ShardStatus> {
                     TrialStatus::Running => &mut counts.running,
                     TrialStatus::Done => &mut counts.done,
                     TrialStatus::Failed => &mut counts.failed,
+                    TrialStatus::Pruned => &mut counts.pruned,
                 } += 1;
                 row
             }
@@ -163,6 +173,7 @@ fn task_row(task: usize, file: &Path, lease: Duration) -> Result<(TrialStatus, T
                 .unwrap_or_default();
             let note = match trial.status {
                 TrialStatus::Failed => trial.error.clone().unwrap_or_default(),
+                TrialStatus::Pruned => trial.pruned_reason.clone().unwrap_or_default(),
                 TrialStatus::Running => running
                     .iter()
                     .find(|t| t.id == trial.id)
