@@ -25,6 +25,149 @@ pub struct Spec {
     pub train: TrainSection,
     /// Dotted key path (e.g. "model.cell") -> list of values (an axis of the grid).
     pub sweep: BTreeMap<String, Vec<toml::Value>>,
+    /// `[search]`: sample configurations from distributions instead of (or
+    /// on top of) the grid, and prune poor trials early.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search: Option<SearchSection>,
+}
+
+/// `[search]`: a budget of configurations drawn from `space` by `strategy`,
+/// each run once per seed (and per point of `[sweep]`, whose axes stay a grid).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchSection {
+    /// How configurations are proposed.
+    #[serde(default)]
+    pub strategy: Strategy,
+    /// Configurations to try (required but for `grid`, which tries every point).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trials: Option<usize>,
+    /// What the search optimises; a validation number recorded every epoch.
+    #[serde(default)]
+    pub objective: Objective,
+    /// The sampler's own seed: the same spec proposes the same configurations.
+    #[serde(default)]
+    pub seed: u64,
+    /// TPE: configurations drawn at random before the model takes over
+    /// (Optuna's `n_startup_trials`, default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_trials: Option<usize>,
+    /// Dotted key path (e.g. "train.lr") -> its distribution.
+    #[serde(default)]
+    pub space: BTreeMap<String, Distribution>,
+    /// Stops poor trials after an epoch; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pruner: Option<PrunerSection>,
+}
+
+/// `search.strategy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Every combination of the `choice` and `int` values (today's grid).
+    Grid,
+    /// Independent uniform draws (seeded).
+    Random,
+    /// A scrambled Sobol sequence: quasi-random, fills the space evenly.
+    Sobol,
+    /// Tree-structured Parzen estimator (Bergstra et al. 2011), after
+    /// `startup_trials` random draws.
+    #[default]
+    Tpe,
+}
+
+impl Strategy {
+    /// The name the spec uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Grid => "grid",
+            Self::Random => "random",
+            Self::Sobol => "sobol",
+            Self::Tpe => "tpe",
+        }
+    }
+}
+
+/// `search.objective`: a validation number and its direction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Objective {
+    /// "valid.macro_f1" (default) | "valid.accuracy" | "valid.loss"
+    pub metric: Monitor,
+    /// Must be the metric's own direction when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+}
+
+impl Default for Objective {
+    fn default() -> Self {
+        Self {
+            metric: Monitor::ValidMacroF1,
+            mode: None,
+        }
+    }
+}
+
+/// One searched parameter: exactly one of `uniform`, `loguniform`, `int`,
+/// `choice`, and optionally `when` (sampled only where every listed key has
+/// the listed value).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Distribution {
+    /// `[low, high]`: uniform over the interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uniform: Option<[f64; 2]>,
+    /// `[low, high]`, `0 < low`: uniform in the logarithm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loguniform: Option<[f64; 2]>,
+    /// `[low, high]`: a whole number, both ends included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub int: Option<[i64; 2]>,
+    /// One of these values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choice: Option<Vec<toml::Value>>,
+    /// Dotted key -> value that must hold for this parameter to be sampled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<BTreeMap<String, toml::Value>>,
+}
+
+/// `[search.pruner]`: when to stop a trial early.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrunerSection {
+    /// "none" | "median" | "asha"
+    pub kind: PrunerKind,
+    /// No trial is pruned before this epoch; ASHA's first rung.
+    #[serde(default = "one")]
+    pub min_epochs: usize,
+    /// ASHA: each rung keeps the top 1/`reduction` (at least 2).
+    #[serde(default = "three")]
+    pub reduction: usize,
+    /// Median: finished trials needed before any is pruned (Optuna's default 5).
+    #[serde(default = "five")]
+    pub startup_trials: usize,
+}
+
+fn one() -> usize {
+    1
+}
+fn three() -> usize {
+    3
+}
+fn five() -> usize {
+    5
+}
+
+/// `search.pruner.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrunerKind {
+    /// Never prune.
+    None,
+    /// Optuna's median rule.
+    Median,
+    /// Asynchronous successive halving.
+    Asha,
 }
 
 /// One point of the grid: everything a single training run needs.

@@ -24,14 +24,7 @@ pub(crate) fn trials(
     layers: &Layers,
 ) -> Result<Vec<TrialConfig>, SpecError> {
     validate::experiment(&spec.experiment).map_err(|p| layers.error(p))?;
-    let fixed = TrialConfig {
-        experiment: spec.experiment.name.clone(),
-        seed: 0,
-        data: spec.data.clone(),
-        preprocess: spec.preprocess.clone(),
-        model: spec.model.clone(),
-        train: spec.train.clone(),
-    };
+    let fixed = fixed(spec);
     // Checked before the JSON round trip below, which turns NaN and infinity
     // into null. A field some axis overrides is checked per grid point instead.
     if let Err(p) = validate::trial(&fixed, base_dir) {
@@ -77,14 +70,28 @@ pub(crate) fn trials(
     Ok(out)
 }
 
+/// The configuration every grid point starts from (seed 0).
+pub(crate) fn fixed(spec: &Spec) -> TrialConfig {
+    TrialConfig {
+        experiment: spec.experiment.name.clone(),
+        seed: 0,
+        data: spec.data.clone(),
+        preprocess: spec.preprocess.clone(),
+        model: spec.model.clone(),
+        train: spec.train.clone(),
+    }
+}
+
 /// The number of trials of `spec`, counted from its axes' lengths and its
 /// seeds without expanding anything; `None` when the product overflows.
 pub(crate) fn size(spec: &Spec) -> Option<usize> {
+    let searched = super::search::configurations(spec)?;
     spec.sweep
         .values()
         .try_fold(spec.experiment.seeds.len(), |n, axis| {
             n.checked_mul(axis.len())
-        })
+        })?
+        .checked_mul(searched)
 }
 
 /// Refuses a grid of more than `max_trials` trials before any of it is
@@ -99,6 +106,13 @@ pub(crate) fn check_size(spec: &Spec, max_trials: usize) -> Result<(), Problem> 
         .iter()
         .map(|(key, axis)| format!("{key}: {} values", axis.len()))
         .collect();
+    if let Some(search) = &spec.search {
+        let n = super::search::configurations(spec).unwrap_or(usize::MAX);
+        factors.push(format!(
+            "search: {n} {} configurations",
+            search.strategy.name()
+        ));
+    }
     let seeds = spec.experiment.seeds.len();
     factors.push(format!("{seeds} seed{}", if seeds == 1 { "" } else { "s" }));
     let factors = factors.join(" x ");
@@ -176,7 +190,7 @@ fn axis(schema: &Schema, base: &Value, key: &str, raw: &[toml::Value]) -> Result
     })
 }
 
-fn to_json(v: &toml::Value) -> Value {
+pub(super) fn to_json(v: &toml::Value) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
@@ -222,7 +236,7 @@ pub(crate) fn swept_values(trial: &TrialConfig, axes: &[String]) -> Vec<(String,
 }
 
 /// A value as a person would write it on the command line.
-fn display(v: &Value) -> String {
+pub(super) fn display(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Null => "none".into(),
@@ -230,11 +244,11 @@ fn display(v: &Value) -> String {
     }
 }
 
-fn pointer<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
+pub(super) fn pointer<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
     path.iter().try_fold(v, |v, seg| v.get(seg))
 }
 
-fn set(v: &mut Value, path: &[String], value: Value) {
+pub(super) fn set(v: &mut Value, path: &[String], value: Value) {
     let mut v = v;
     for seg in path {
         if !v.is_object() {

@@ -8,11 +8,13 @@ mod layers;
 mod locate;
 mod merge;
 mod schema;
+mod search;
 mod validate;
 mod values;
 
 pub use config::*;
 pub use hash::{config_hash, spec_hash};
+pub use search::{apply, Param, ParamKind};
 pub use validate::{check_experiment_name, MAX_NAME_LEN};
 pub use values::{nearest, ValueError};
 
@@ -104,6 +106,7 @@ pub fn load_with_env_limited(
     grid::check_size(&spec, max_trials).map_err(|p| layers.error(p))?;
     let base_dir = crate::files::parent_dir(path);
     grid::trials(&spec, &base_dir, &layers)?;
+    search::resolve(&spec, &grid::fixed(&spec), &base_dir).map_err(|p| layers.error(p))?;
     Ok(LoadedSpec {
         path: path.to_path_buf(),
         base_dir,
@@ -117,6 +120,22 @@ pub fn load_with_env_limited(
 pub fn expand(spec: &LoadedSpec) -> Result<Vec<TrialConfig>, SpecError> {
     let layers = Layers::file_only(&spec.path, &spec.source);
     grid::trials(&spec.spec, &spec.base_dir, &layers)
+}
+
+/// How many trials the spec runs in all: grid points times search
+/// configurations times seeds; `None` on overflow.
+pub fn trial_count(spec: &Spec) -> Option<usize> {
+    grid::size(spec)
+}
+
+/// The parameters of the spec's `[search]`, checked and typed (empty without one).
+///
+/// # Errors
+/// As [`load`] for the `[search]` section.
+pub fn search_space(spec: &LoadedSpec) -> Result<Vec<Param>, SpecError> {
+    let layers = Layers::file_only(&spec.path, &spec.source);
+    search::resolve(&spec.spec, &grid::fixed(&spec.spec), &spec.base_dir)
+        .map_err(|p| layers.error(p))
 }
 
 /// An error about `key` (a dotted path such as `model.embedding_dim`) found after

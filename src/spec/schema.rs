@@ -39,6 +39,23 @@ impl Schema {
             mode: Mode::Min,
             patience: 1,
         });
+        full.search = Some(super::config::SearchSection {
+            strategy: Default::default(),
+            trials: Some(1),
+            objective: super::config::Objective {
+                metric: Monitor::ValidMacroF1,
+                mode: Some(Mode::Max),
+            },
+            seed: 0,
+            startup_trials: Some(1),
+            space: Default::default(),
+            pruner: Some(super::config::PrunerSection {
+                kind: super::config::PrunerKind::Asha,
+                min_epochs: 1,
+                reduction: 3,
+                startup_trials: 5,
+            }),
+        });
         let root = serde_json::to_value(&full).expect("spec types serialize to JSON");
         Self { root }
     }
@@ -186,7 +203,7 @@ impl Schema {
 /// Tables whose contents the schema does not describe.
 fn is_opaque(path: &[String]) -> bool {
     let dotted = path.join(".");
-    FREE_MAPS.contains(&dotted.as_str()) || dotted == "sweep"
+    FREE_MAPS.contains(&dotted.as_str()) || dotted == "sweep" || dotted == "search.space"
 }
 
 fn collect_scalars(node: &Value, path: String, out: &mut Vec<String>) {
