@@ -114,6 +114,14 @@ impl Progress {
                     self.trial
                 );
             }
+            RunEvent::TrialPruned { reason, .. } => {
+                let line = format!("{} {reason}", self.trial);
+                if let Some(b) = &self.bars {
+                    b.epoch.finish_and_clear();
+                    b.sweep.inc(1);
+                }
+                tracing::info!("{line}");
+            }
             RunEvent::TrialFailed { error, .. } => {
                 let line = format!("{} FAILED: {error}", self.trial);
                 if let Some(b) = &self.bars {

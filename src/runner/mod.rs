@@ -13,6 +13,7 @@ pub mod device;
 mod leftovers;
 mod liveness;
 mod memo;
+mod propose;
 pub mod provenance;
 pub mod queue;
 pub mod race;
@@ -23,7 +24,7 @@ pub use liveness::{is_stale, this_host, worker_name};
 use memo::{check_data, DatasetMemo};
 use trial::{execute, Job};
 
-use crate::spec::{self, LoadedSpec, TrialConfig};
+use crate::spec::{self, LoadedSpec, Strategy, TrialConfig};
 use crate::store::{NewTrial, Store, TrialStatus};
 use crate::train::Progress;
 use anyhow::Result;
@@ -125,6 +126,16 @@ pub enum RunEvent<'a> {
         /// Its grid label.
         label: &'a str,
     },
+    /// The search's pruner stopped a trial after an epoch; it is recorded as
+    /// pruned with its epochs.
+    TrialPruned {
+        /// The trial's id in the store.
+        trial_id: i64,
+        /// Its grid label.
+        label: &'a str,
+        /// The pruner's reason, e.g. `pruned at epoch 2: 0.61 < median 0.68 ...`.
+        reason: &'a str,
+    },
     /// A trial failed (its error is recorded, unless another worker took it over).
     TrialFailed {
         /// The trial's id in the store.
@@ -156,6 +167,8 @@ struct PlannedTrial {
     config: TrialConfig,
     hash: String,
     label: String,
+    /// The search proposal it belongs to (`None` outside a search).
+    number: Option<usize>,
 }
 
 impl PlannedTrial {
@@ -165,12 +178,13 @@ impl PlannedTrial {
             config_json: serde_json::to_string(&self.config)?,
             config_hash: self.hash.clone(),
             seed: self.config.seed,
-            search_number: None,
+            search_number: self.number.map(|n| n as i64),
         })
     }
 }
 
-/// Expand the spec into labelled trials (what `--dry-run` prints).
+/// Expand the spec into labelled trials (what `--dry-run` prints). A TPE
+/// search lists its random start: the proposals that do not depend on results.
 pub fn plan(loaded: &LoadedSpec) -> Result<Vec<(String, String)>> {
     Ok(planned(loaded)?
         .into_iter()
@@ -178,16 +192,68 @@ pub fn plan(loaded: &LoadedSpec) -> Result<Vec<(String, String)>> {
         .collect())
 }
 
+/// The spec's `[search]`, if any.
+fn search_of(loaded: &LoadedSpec) -> Option<&crate::spec::SearchSection> {
+    loaded.spec.search.as_ref()
+}
+
+/// Whether the spec is a TPE search, whose trials after the random start are
+/// proposed as results come in.
+fn is_tpe(loaded: &LoadedSpec) -> bool {
+    search_of(loaded).is_some_and(|s| s.strategy == Strategy::Tpe)
+}
+
+/// Every trial of the grid, or of a grid, random or Sobol search (each
+/// proposal on every grid point, seeds innermost); for TPE, its random start.
 fn planned(loaded: &LoadedSpec) -> Result<Vec<PlannedTrial>> {
-    let axes: Vec<String> = loaded.spec.sweep.keys().cloned().collect();
-    Ok(spec::expand(loaded)?
-        .into_iter()
-        .map(|config| PlannedTrial {
-            hash: spec::config_hash(&config),
-            label: spec::trial_label(&config, &axes),
-            config,
-        })
-        .collect())
+    let grid = spec::expand(loaded)?;
+    let axes = label_axes(loaded);
+    let Some(search) = search_of(loaded) else {
+        return Ok(grid
+            .into_iter()
+            .map(|config| PlannedTrial {
+                hash: spec::config_hash(&config),
+                label: spec::trial_label(&config, &axes),
+                config,
+                number: None,
+            })
+            .collect());
+    };
+    let params = spec::search_space(loaded)?;
+    let (strategy, count) = match search.strategy {
+        Strategy::Tpe => (Strategy::Random, propose::startup(search)),
+        s => (s, search.trials.unwrap_or(0)),
+    };
+    let proposals = crate::search::sample::fixed(&params, strategy, search.seed, count)
+        .map_err(|e| spec::key_error(loaded, "search.strategy", e))?;
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for proposal in &proposals {
+        for t in propose::expand_proposal(loaded, &grid, &params, proposal, &axes)? {
+            if seen.insert(t.hash.clone()) {
+                out.push(t);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Trials a run covers: those planned, or for TPE its whole budget.
+fn total(loaded: &LoadedSpec, planned: usize) -> usize {
+    if is_tpe(loaded) {
+        spec::trial_count(&loaded.spec).unwrap_or(planned)
+    } else {
+        planned
+    }
+}
+
+/// The keys a trial's label shows: the sweep axes, then the searched keys.
+fn label_axes(loaded: &LoadedSpec) -> Vec<String> {
+    let mut axes: Vec<String> = loaded.spec.sweep.keys().cloned().collect();
+    if let Some(search) = search_of(loaded) {
+        axes.extend(search.space.keys().cloned());
+    }
+    axes
 }
 
 /// The grid's trials that this run covers: all of them, or the one `trial_index`
@@ -314,14 +380,15 @@ pub fn run(
             already_done,
         },
     ) = record(loaded, opts)?;
+    let total = total(loaded, trials.len());
     on_event(RunEvent::Planned {
-        total: trials.len(),
+        total,
         done: already_done,
     });
 
     let mut summary = RunSummary {
         experiment_id,
-        total: trials.len(),
+        total,
         already_done,
         ran: 0,
         failed: 0,
@@ -332,8 +399,12 @@ pub fn run(
         opts,
         datasets: &mut datasets,
         summary: &mut summary,
+        pruning: propose::Pruning::of(loaded, experiment_id),
     };
     runs.each(&trials, &ids, on_event)?;
+    if is_tpe(loaded) && opts.trial_index.is_none() {
+        runs.search(experiment_id, on_event)?;
+    }
     Ok(summary)
 }
 
@@ -344,6 +415,8 @@ struct Runs<'a> {
     opts: &'a RunOptions,
     datasets: &'a mut DatasetMemo,
     summary: &'a mut RunSummary,
+    /// The search's pruner, if the spec has one.
+    pruning: Option<propose::Pruning>,
 }
 
 impl Runs<'_> {
@@ -381,6 +454,7 @@ impl Runs<'_> {
                 label: &trial.label,
                 base_dir: &self.loaded.base_dir,
                 device: &device,
+                pruning: self.pruning.as_ref(),
             };
             claimed += 1;
             self.summary.ran += 1;

@@ -2,6 +2,7 @@
 //! them without running any (`lab queue add`); `work` claims queued trials of
 //! any experiment, highest priority first, and runs them (`lab worker`).
 
+use super::propose::Pruning;
 use super::{execute, is_stale, record, DatasetMemo, Job, RunEvent, RunOptions};
 use crate::spec::{LoadedSpec, TrialConfig};
 use crate::store::{QueueItem, Store};
@@ -24,6 +25,13 @@ pub struct EnqueueSummary {
 /// Check the spec and its data, record its trials and queue them with
 /// `priority` (higher runs first). Trials already done stay done.
 pub fn enqueue(loaded: &LoadedSpec, opts: &RunOptions, priority: i64) -> Result<EnqueueSummary> {
+    if super::is_tpe(loaded) {
+        anyhow::bail!(
+            "{}: the queue holds fixed trials, but a TPE search proposes each configuration from the results before it; run it with `lab run {} --jobs N` (or one `lab run` per GPU with --device) on this store, or queue a random or sobol search",
+            loaded.path.display(),
+            loaded.path.display()
+        );
+    }
     let (store, recorded) = record(loaded, opts)?;
     // Workers may run from another directory: keep the absolute one.
     let base_dir = loaded
@@ -140,12 +148,17 @@ pub fn work(
             }
         };
         let device = trial.device.clone().unwrap_or_else(|| "cpu".into());
+        // The pruner of the spec as it was queued.
+        let pruning = store
+            .experiment(trial.experiment_id)?
+            .and_then(|e| Pruning::of_stored(&e.spec_toml, e.id));
         let job = Job {
             trial_id: trial.id,
             config: &config,
             label: &queued.label,
             base_dir: &queued.base_dir,
             device: &device,
+            pruning: pruning.as_ref(),
         };
         if !execute(&store, &job, run, &mut datasets, on_event)? {
             summary.failed += 1;

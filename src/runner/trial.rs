@@ -4,6 +4,7 @@
 
 use super::liveness::{Heartbeat, LostLease};
 use super::memo::DatasetMemo;
+use super::propose::Pruning;
 use super::provenance::{Clock, Provenance};
 use super::{device, RunEvent, RunOptions};
 use crate::data;
@@ -31,6 +32,16 @@ pub(super) struct Job<'a> {
     /// Where the spec's relative paths (data, stopword list) resolve.
     pub(super) base_dir: &'a Path,
     pub(super) device: &'a str,
+    /// The search's pruner, asked after every epoch; `None` never prunes.
+    pub(super) pruning: Option<&'a Pruning>,
+}
+
+/// How a trial that did not fail ended.
+enum Ended {
+    /// Trained to the end; its test accuracy.
+    Done(f64),
+    /// Stopped by the pruner, for this reason.
+    Pruned(String),
 }
 
 /// Run a claimed trial under a heartbeat and record its result. A failure (an
@@ -63,7 +74,15 @@ pub(super) fn execute(
     });
     beat.stop();
     match outcome {
-        Ok(test_accuracy) => {
+        Ok(Ended::Pruned(reason)) => {
+            on_event(RunEvent::TrialPruned {
+                trial_id,
+                label: job.label,
+                reason: &reason,
+            });
+            Ok(true)
+        }
+        Ok(Ended::Done(test_accuracy)) => {
             on_event(RunEvent::TrialDone {
                 trial_id,
                 label: job.label,
@@ -114,7 +133,8 @@ pub(super) fn execute(
     }
 }
 
-/// Train one trial and record it; returns its test accuracy. Every write of the
+/// Train one trial and record it; returns its test accuracy, or why the
+/// pruner stopped it (recorded as pruned, its checkpoint removed). Every write of the
 /// trial's state (provenance, data report, epochs, checkpoint file, artifacts,
 /// result) is made while owning the trial: a worker that lost it stops at the
 /// next epoch.
@@ -125,7 +145,7 @@ fn run_trial(
     datasets: &mut DatasetMemo,
     worker: &str,
     on_event: &mut dyn FnMut(RunEvent),
-) -> Result<f64> {
+) -> Result<Ended> {
     let (trial_id, config) = (job.trial_id, job.config);
     let clock = Clock::start();
     let device = device::select(job.device)?;
@@ -188,12 +208,29 @@ fn run_trial(
         seed: config.seed,
         device: &device,
     };
-    let outcome = train::train_resumable(
+    let mut prune = |record: &train::EpochRecord| {
+        job.pruning
+            .and_then(|p| p.decide(store, trial_id, record.epoch))
+    };
+    let trained = train::train_prunable(
         &fit,
         &mut |progress| on_event(RunEvent::Train(&progress)),
         Some(&mut checkpoints),
-    )
-    .map_err(|e| checkpoints.training_failed(e))?;
+        &mut prune,
+    );
+    let outcome = match trained {
+        Err(TrainError::Pruned { reason, .. }) => {
+            store
+                .while_owning(trial_id, worker, |o| {
+                    o.prune(&reason)?;
+                    o.record_provenance(&provenance.finished(&clock).to_json())
+                })
+                .with_context(|| format!("cannot record trial {trial_id} as pruned"))?;
+            let _ = checkpoints.files.clear();
+            return Ok(Ended::Pruned(reason));
+        }
+        other => other.map_err(|e| checkpoints.training_failed(e))?,
+    };
     let artifacts = artifacts::write_pending(
         &dir,
         root,
@@ -225,7 +262,9 @@ fn run_trial(
         .with_context(|| format!("cannot record trial {trial_id}"))?;
     // The trial is recorded: its checkpoint is no longer needed.
     let _ = checkpoints.files.clear();
-    Ok(outcome.test.get("accuracy").unwrap_or(f64::NAN))
+    Ok(Ended::Done(
+        outcome.test.get("accuracy").unwrap_or(f64::NAN),
+    ))
 }
 
 /// What a trial's checkpoint is bound to: this store, the trial, its config and

@@ -17,6 +17,7 @@ mod reads;
 mod results;
 mod rows;
 mod schema;
+mod search;
 mod status;
 mod trials;
 
@@ -30,6 +31,7 @@ pub use rows::{
     TrialResult, TrialRow,
 };
 pub use schema::{latest_version, MIGRATIONS};
+pub use search::{EpochCurve, Proposer, SearchTrial};
 pub use status::{StatusCounts, TrialStatus};
 pub use trials::{Requeue, Reset, Scope};
 

@@ -51,6 +51,15 @@ pub enum TrainError {
         /// Weights of the model (`Trainable::vars`).
         expected: usize,
     },
+    /// The pruner stopped the trial after `epoch` (not a failure: the trial is
+    /// recorded as pruned, its epochs kept).
+    #[error("{reason}")]
+    Pruned {
+        /// The last epoch trained, from 1.
+        epoch: usize,
+        /// The pruner's one-line reason, e.g. `pruned at epoch 2: 0.61 < median 0.68 ...`.
+        reason: String,
+    },
     /// A stop signal (SIGINT, SIGTERM) arrived: the epoch in progress was
     /// abandoned; the last checkpoint (if any) still holds the finished epochs.
     #[error(transparent)]

@@ -65,7 +65,22 @@ pub fn train<M: Trainable + ?Sized>(
 pub fn train_resumable<M: Trainable + ?Sized>(
     ctx: &FitContext<'_, M>,
     progress: &mut dyn FnMut(Progress),
+    checkpointer: Option<&mut dyn Checkpointer>,
+) -> Result<TrainOutcome, TrainError> {
+    train_prunable(ctx, progress, checkpointer, &mut |_| None)
+}
+
+/// `train_resumable`, asking `prune` after each epoch (once the epoch's
+/// checkpoint is saved) whether the trial stops there; a reason ends training
+/// with `TrainError::Pruned`, without scoring valid or test.
+///
+/// # Errors
+/// Those of `train_resumable`, and `TrainError::Pruned`.
+pub fn train_prunable<M: Trainable + ?Sized>(
+    ctx: &FitContext<'_, M>,
+    progress: &mut dyn FnMut(Progress),
     mut checkpointer: Option<&mut dyn Checkpointer>,
+    prune: &mut dyn FnMut(&EpochRecord) -> Option<String>,
 ) -> Result<TrainOutcome, TrainError> {
     let mut fit = Fit::new(ctx)?;
     if let Some(c) = checkpointer
@@ -77,9 +92,15 @@ pub fn train_resumable<M: Trainable + ?Sized>(
         fit.resume(c)?;
     }
     while fit.next_epoch().is_some() {
-        fit.run_epoch(progress)?;
+        let record = fit.run_epoch(progress)?;
         if let Some(c) = checkpointer.as_mut() {
             c.save(&fit.checkpoint()?)?;
+        }
+        if let Some(reason) = prune(&record) {
+            return Err(TrainError::Pruned {
+                epoch: record.epoch,
+                reason,
+            });
         }
     }
     fit.finish()

@@ -16,7 +16,7 @@ pub use checkpoint::{Checkpoint, Checkpointer, DirCheckpointer};
 pub use clip::{clip_grad_norm, clip_grad_norm_with_rows};
 pub use early_stopping::{Monitor, Patience, StoppingPolicy, Verdict};
 pub use error::{BoxError, TrainError};
-pub use fit::{train, train_resumable, Fit, FitContext};
+pub use fit::{train, train_prunable, train_resumable, Fit, FitContext};
 pub use loss::{cross_entropy, nll_per_row};
 pub use metrics::evaluate;
 pub use optim::Optimizer;

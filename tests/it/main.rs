@@ -36,6 +36,7 @@ mod provenance;
 mod pruned;
 mod race;
 mod report;
+mod search;
 mod serve;
 mod serve_limits;
 mod signals;

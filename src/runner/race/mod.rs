@@ -77,6 +77,9 @@ pub fn check(loaded: &LoadedSpec, opts: &RunOptions, race: &RaceOptions) -> Resu
             race.max_seeds
         );
     }
+    if loaded.spec.search.is_some() {
+        bail!("{path}: --race adds seeds to the configurations of a grid; a [search] decides itself which configurations run (rank its results with `lab compare`)");
+    }
     if opts.trial_index.is_some() {
         bail!("--race decides from results which trials to add: it cannot run one trial of the grid (--trial-index)");
     }
@@ -149,6 +152,7 @@ pub fn race(
         opts,
         datasets: &mut datasets,
         summary: &mut summary,
+        pruning: None,
     };
     runs.each(&recorded.trials, &recorded.ids, on_event)?;
     if opts.retry_failed {
@@ -263,6 +267,7 @@ impl<'a> Racer<'a> {
             hash: spec::config_hash(&config),
             label: spec::trial_label(&config, &self.axes),
             config,
+            number: None,
         }
     }
 
