@@ -91,6 +91,7 @@ pub fn html_report(
         let _ = write!(out, "<p>{}; pruned trials are not ranked.</p>", esc(&line));
     }
     curves(&mut out, store, experiment, &boards)?;
+    super::search::search_section(&mut out, store, experiment)?;
     if let Some(row) = board.rows.first() {
         best_section(&mut out, store, row.best_trial)?;
         if let Some(errors) = errors {

@@ -10,6 +10,7 @@ mod html;
 mod leaderboard;
 mod png;
 mod render;
+mod search;
 mod splits;
 mod svg;
 mod trial;

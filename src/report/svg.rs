@@ -679,8 +679,6 @@ fn best_so_far(points: &[(i64, f64)], maximize: bool) -> Vec<(i64, f64)> {
 /// the running minimum. Points with a non-finite objective are left out. Marks:
 /// `circle.trial` per point (tooltip: trial and value) and one
 /// `path.best-so-far` when there is a point.
-// Drawn by `lab report` once it reads searches (issue 16); until then only the tests call it.
-#[allow(dead_code)]
 pub fn optimization_history(
     title: &str,
     y_label: &str,
@@ -749,8 +747,6 @@ pub fn optimization_history(
 }
 
 /// The x values of a slice plot: one per trial, in the order of the objectives.
-// Drawn by `lab report` once it reads searches (issue 16); until then only the tests call it.
-#[allow(dead_code)]
 pub enum SliceX {
     /// A numeric parameter's values, on a log axis when `log_x` (values that
     /// are not positive are then left out).
@@ -778,8 +774,6 @@ pub enum SliceX {
 /// `circle.trial` per point (tooltip: `param = value: objective`). A log axis
 /// spans whole decades, from the decade at or below the least value to the one
 /// at or above the greatest.
-// Drawn by `lab report` once it reads searches (issue 16); until then only the tests call it.
-#[allow(dead_code)]
 pub fn slice_plot(title: &str, param: &str, y_label: &str, x: &SliceX, y: &[f64]) -> String {
     let frame = &STANDARD;
     let mut ticks = String::new();
