@@ -116,12 +116,16 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
     out::set_outcome(code);
 
     let store = Store::open(db)?;
-    let mut pruned = String::new();
     if let Some(experiment) = store.experiment_by_name(&loaded.spec.experiment.name)? {
         let boards = report::leaderboards(&store, &experiment, &args.board_options())?;
         out::line(report::render_boards(&boards, args.format))?;
-        pruned = pruned_note(&store, experiment.id)?;
     }
+    // "done before" counts the pruned too: finished, never run again.
+    let pruned = if summary.pruned > 0 {
+        format!(", {} pruned", summary.pruned)
+    } else {
+        String::new()
+    };
     tracing::info!(
         "{} trials: {} done before, {} run now, {} failed{pruned}",
         summary.total,
@@ -214,7 +218,16 @@ fn quote(word: &str) -> String {
 /// hash prefix and swept values; a plain list for `table`, else a grid.
 fn dry_run(loaded: &spec::LoadedSpec, format: Format) -> anyhow::Result<i32> {
     let trials = runner::plan(loaded)?;
-    let title = format!("{}: {} trials", loaded.spec.experiment.name, trials.len());
+    let name = &loaded.spec.experiment.name;
+    let title = match &loaded.spec.search {
+        Some(s) if s.strategy == spec::Strategy::Tpe => format!(
+            "{name}: the random start of a TPE search of {} configurations: {} trials; TPE proposes the rest from their results",
+            s.trials.unwrap_or(0),
+            trials.len()
+        ),
+        Some(s) => format!("{name}: {} trials ({} search)", trials.len(), s.strategy.name()),
+        None => format!("{name}: {} trials", trials.len()),
+    };
     if format != Format::Table {
         tracing::info!("{title}");
         let header = ["index", "trial", "swept values"].map(String::from);
@@ -279,10 +292,12 @@ fn run_jobs(
         .into_iter()
         .map(|(hash, _)| hash)
         .collect();
+    // A TPE search's trials are proposed as it goes: all of them count.
+    let search = loaded.spec.search.is_some();
     let trials: Vec<_> = store
         .trials(before.experiment_id)?
         .into_iter()
-        .filter(|t| grid.contains(&t.config_hash))
+        .filter(|t| search || grid.contains(&t.config_hash))
         .collect();
     let count = |status| trials.iter().filter(|t| t.status == status).count();
     if let Some(experiment) = store.experiment(before.experiment_id)? {
@@ -293,20 +308,12 @@ fn run_jobs(
         "{} trials: {} done before, {} done now, {} failed{} ({jobs} jobs)",
         before.total,
         before.already_done,
-        count(TrialStatus::Done).saturating_sub(before.already_done),
+        (count(TrialStatus::Done) + count(TrialStatus::Pruned)).saturating_sub(before.already_done),
         count(TrialStatus::Failed),
-        pruned_note(&store, before.experiment_id)?
+        match count(TrialStatus::Pruned) {
+            0 => String::new(),
+            n => format!(", {n} pruned"),
+        }
     );
     Ok(code)
-}
-
-/// ", N pruned" for the end-of-run summary when the experiment has pruned
-/// trials (stopped early by a search's pruner), else nothing.
-fn pruned_note(store: &Store, experiment_id: i64) -> anyhow::Result<String> {
-    let pruned = store.status_counts(experiment_id)?.pruned;
-    Ok(if pruned > 0 {
-        format!(", {pruned} pruned")
-    } else {
-        String::new()
-    })
 }

@@ -64,6 +64,7 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
         max_trials: args.max_trials,
         dry_run: args.dry_run,
     };
+    tpe_note(&opts)?;
     match slurm::submit(&opts)? {
         Submitted::DryRun { script } => out::text(&script)?,
         Submitted::Array {
@@ -85,4 +86,24 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
         }
     }
     Ok(super::exit::OK)
+}
+
+/// A TPE search's array holds only its random start: say so, and how the
+/// rest runs (docs/search.md, "Proposals are a function of the store").
+fn tpe_note(opts: &SubmitOptions) -> anyhow::Result<()> {
+    let loaded = crate::spec::load_limited(&opts.spec, &opts.overrides, opts.max_trials)?;
+    if let Some(search) = loaded
+        .spec
+        .search
+        .as_ref()
+        .filter(|s| s.strategy == crate::spec::Strategy::Tpe)
+    {
+        tracing::warn!(
+            "a TPE search proposes from results: this array runs its random start only (the first configurations of {}); \
+             after `lab merge`, run `lab run {}` on the merged store to propose the rest",
+            search.trials.unwrap_or(0),
+            opts.spec.display()
+        );
+    }
+    Ok(())
 }

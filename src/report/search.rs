@@ -1,5 +1,5 @@
 //! A search's charts in the report: the optimisation history (the objective
-//! of each finished trial by proposal number, and the best so far) and one
+//! of each finished trial by trial id, and the best so far) and one
 //! slice plot per searched parameter (the objective against its value).
 
 use super::svg::{optimization_history, slice_plot, SliceX};
@@ -29,8 +29,12 @@ pub(super) fn search_section(
         return Ok(());
     };
     let metric = search.objective.metric.name();
-    let done: Vec<(SearchTrial, Value)> = store
-        .search_trials(experiment.id, metric)?
+    let trials = store.search_trials(experiment.id, metric)?;
+    let pruned = trials
+        .iter()
+        .filter(|t| t.status == TrialStatus::Pruned)
+        .count();
+    let done: Vec<(SearchTrial, Value)> = trials
         .into_iter()
         .filter(|t| t.status == TrialStatus::Done && t.objective.is_some())
         .filter_map(|t| {
@@ -48,15 +52,16 @@ pub(super) fn search_section(
     let points: Vec<(i64, f64)> = done
         .iter()
         .zip(&y)
-        .map(|((t, _), &v)| (t.search_number.unwrap_or(t.id), v))
+        // Trial ids, as the leaderboard names trials (they follow the proposals).
+        .map(|((t, _), &v)| (t.id, v))
         .collect();
     let maximize = search.objective.metric.mode() == Mode::Max;
     let _ = write!(
         out,
-        "<h2>Search</h2><p class=\"muted\">{} {} search; objective {metric}; {} finished trials.</p><div class=\"charts\">",
+        "<h2>Search</h2><p class=\"muted\">A {} search, objective {metric}: {} done trials below; {} pruned trials are not drawn.</p><div class=\"charts\">",
         search.strategy.name(),
-        if search.pruner.is_some() { "pruned" } else { "unpruned" },
-        done.len()
+        done.len(),
+        pruned
     );
     out.push_str(&optimization_history(
         "Optimisation history",

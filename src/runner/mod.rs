@@ -25,7 +25,7 @@ use memo::{check_data, DatasetMemo};
 use trial::{execute, Job};
 
 use crate::spec::{self, LoadedSpec, Strategy, TrialConfig};
-use crate::store::{NewTrial, Store, TrialStatus};
+use crate::store::{NewTrial, Store, TrialRow, TrialStatus};
 use crate::train::Progress;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
@@ -152,14 +152,17 @@ pub enum RunEvent<'a> {
 pub struct RunSummary {
     /// The experiment's id in the store.
     pub experiment_id: i64,
-    /// Trials in the grid (or the one `trial_index` names).
+    /// Trials in the grid (or the one `trial_index` names; for a TPE search,
+    /// its whole budget).
     pub total: usize,
-    /// Of them, done before this run.
+    /// Of them, finished (done or pruned) before this run.
     pub already_done: usize,
     /// Trials this run claimed and ran.
     pub ran: usize,
     /// Of those, the ones that failed.
     pub failed: usize,
+    /// Of those, the ones the search's pruner stopped.
+    pub pruned: usize,
 }
 
 /// One grid point with its identity, as the runner records it.
@@ -329,13 +332,19 @@ fn record(loaded: &LoadedSpec, opts: &RunOptions) -> Result<(Store, Recorded)> {
         store.requeue_failed(&ids)?;
     }
     leftovers::clean(&store, &opts.root(), name, experiment_id)?;
-    let already_done = ids
-        .iter()
-        .map(|&id| store.trial(id))
-        .collect::<Result<Vec<_>>>()?
-        .iter()
-        .filter(|t| matches!(t, Some(row) if row.status == TrialStatus::Done))
-        .count();
+    let finished = |t: &Option<TrialRow>| matches!(t, Some(row) if matches!(row.status, TrialStatus::Done | TrialStatus::Pruned));
+    let already_done = if is_tpe(loaded) {
+        // Proposed as it went: every finished trial of the search counts.
+        let counts = store.status_counts(experiment_id)?;
+        counts.done + counts.pruned
+    } else {
+        ids.iter()
+            .map(|&id| store.trial(id))
+            .collect::<Result<Vec<_>>>()?
+            .iter()
+            .filter(|t| finished(t))
+            .count()
+    };
     let recorded = Recorded {
         experiment_id,
         trials,
@@ -356,6 +365,7 @@ pub fn prepare(loaded: &LoadedSpec, opts: &RunOptions) -> Result<RunSummary> {
         already_done: recorded.already_done,
         ran: 0,
         failed: 0,
+        pruned: 0,
     })
 }
 
@@ -392,6 +402,7 @@ pub fn run(
         already_done,
         ran: 0,
         failed: 0,
+        pruned: 0,
     };
     let mut runs = Runs {
         store: &store,
@@ -420,6 +431,17 @@ struct Runs<'a> {
 }
 
 impl Runs<'_> {
+    /// Count a trial `execute` ran: failed, or pruned (read back from the store).
+    fn count(&mut self, succeeded: bool, trial_id: i64) -> Result<()> {
+        if !succeeded {
+            self.summary.failed += 1;
+        } else if matches!(self.store.trial(trial_id)?, Some(t) if t.status == TrialStatus::Pruned)
+        {
+            self.summary.pruned += 1;
+        }
+        Ok(())
+    }
+
     /// Claim each of `trials` (ids in `ids`, same order) that is still pending
     /// and run it; a trial done, failed, cancelled or taken by another process
     /// is skipped. Returns how many this call claimed.
@@ -458,9 +480,8 @@ impl Runs<'_> {
             };
             claimed += 1;
             self.summary.ran += 1;
-            if !execute(self.store, &job, self.opts, self.datasets, on_event)? {
-                self.summary.failed += 1;
-            }
+            let succeeded = execute(self.store, &job, self.opts, self.datasets, on_event)?;
+            self.count(succeeded, trial_id)?;
         }
         Ok(claimed)
     }

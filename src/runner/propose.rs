@@ -213,10 +213,8 @@ impl Runs<'_> {
             pruning: self.pruning.as_ref(),
         };
         self.summary.ran += 1;
-        if !execute(self.store, &job, self.opts, self.datasets, on_event)? {
-            self.summary.failed += 1;
-        }
-        Ok(())
+        let succeeded = execute(self.store, &job, self.opts, self.datasets, on_event)?;
+        self.count(succeeded, row.id)
     }
 }
 

@@ -208,8 +208,11 @@ fn run_trial(
         seed: config.seed,
         device: &device,
     };
+    // The last epoch is paid for: a trial that reached it is kept and ranked.
     let mut prune = |record: &train::EpochRecord| {
+        let last = record.epoch >= config.train.epochs;
         job.pruning
+            .filter(|_| !last)
             .and_then(|p| p.decide(store, trial_id, record.epoch))
     };
     let trained = train::train_prunable(

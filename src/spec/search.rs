@@ -120,9 +120,9 @@ pub(crate) fn resolve(
     match search.trials {
         None if !grid => {
             return Err(Problem::at_key(
-                "search.trials",
+                "search",
                 format!(
-                    "missing: how many configurations should the {} search try?",
+                    "missing `trials`: how many configurations should the {} search try? (e.g. trials = 40)",
                     search.strategy.name()
                 ),
             ))
@@ -381,12 +381,10 @@ fn conditions(
 ) -> Result<Vec<Condition>, (String, Option<String>)> {
     let mut out = Vec::new();
     for (key, raw) in map {
-        schema.check_axis(key).map_err(|(msg, s)| {
+        schema.check_axis(key).map_err(|(_, s)| {
+            let why = "a condition tests a dotted key of data, preprocess, model or train";
             (
-                format!(
-                    "`{key}`: {}",
-                    msg.replace("sweepable key", "key a condition can test")
-                ),
+                format!("`{key}` is not a key a condition can test: {why}"),
                 s,
             )
         })?;

@@ -143,6 +143,7 @@ pub fn race(
         already_done: recorded.already_done,
         ran: 0,
         failed: 0,
+        pruned: 0,
     };
     let racer = Racer::new(loaded, opts, race, recorded.experiment_id, &recorded.trials);
     let mut datasets = recorded.datasets;
