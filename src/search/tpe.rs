@@ -74,7 +74,17 @@ pub fn propose(
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7470_655f_7470_655f);
         rng.set_stream(number as u64);
         for _ in 0..32 {
-            let values = ask(params, history, direction, &mut rng)?;
+            let values = match ask(params, history, direction, &mut rng) {
+                Ok(values) => values,
+                // An estimator that refuses its input must not stop the
+                // search: this proposal comes from the random stream.
+                Err(e) => {
+                    tracing::warn!(
+                        "TPE could not propose configuration {number} ({e}); drawing it at random"
+                    );
+                    break;
+                }
+            };
             if fresh(&values) {
                 return Ok(Some(Proposal { number, values }));
             }
@@ -122,6 +132,9 @@ fn ask(
                 }
                 kind => {
                     let (low, high) = bounds(kind);
+                    // The crate's range is half-open: widen it so `high`
+                    // itself (a value at the upper bound) can be told.
+                    let high = high + (high - low).abs() * 1e-9 + f64::EPSILON;
                     let range = tpe::range(low, high).map_err(|e| e.to_string())?;
                     draw(
                         tpe::TpeOptimizer::new(tpe::parzen_estimator(), range),
@@ -224,6 +237,34 @@ mod tests {
         // Uniform draws are 0.34 from 0.8 on average ((0.8² + 0.2²) / 2).
         let tpe = distance(&history[20..]);
         assert!(tpe < 0.15, "mean distance {tpe}: {:?}", &history[20..]);
+    }
+
+    #[test]
+    fn values_at_both_bounds_are_accepted() {
+        let params = [param(ParamKind::LogUniform {
+            low: 1e-4,
+            high: 3e-2,
+        })];
+        let history: Vec<Observation> = [1e-4, 3e-2, 1e-3]
+            .iter()
+            .map(|&x: &f64| Observation {
+                values: vec![Some(x.ln())],
+                objective: x,
+            })
+            .collect();
+        let p = propose(
+            &params,
+            &history,
+            Direction::Maximize,
+            0,
+            5,
+            2,
+            &HashSet::new(),
+        )
+        .unwrap()
+        .unwrap();
+        let x = p.values[0].as_f64().unwrap();
+        assert!((1e-4..=3e-2).contains(&x), "{x}");
     }
 
     #[test]

@@ -514,7 +514,11 @@ fn merge_carries_pruned_trials_and_a_done_one_wins() {
     let run = lab(&shard, &["run", spec.to_str().unwrap(), "--retry-failed"]);
     ok(&run);
     let log = String::from_utf8_lossy(&run.stderr);
-    assert!(log.contains("0 run now, 0 failed, 2 pruned"), "{log}");
+    // The pruned trial is finished: counted as done before, never run again.
+    assert!(
+        log.contains("4 done before, 0 run now, 0 failed\n"),
+        "{log}"
+    );
     let pruned_g = (TrialStatus::Pruned, Some(REASON_2.to_string()), 2, 0);
     assert_eq!(state(&shard, g), pruned_g);
 

@@ -79,7 +79,7 @@ fn bad_search_sections_are_refused_with_file_line_and_key() {
     let cases: &[(&str, &str, &[&str])] = &[
         (
             "[search]\nstrategy = \"random\"\n[search.space]\n\"train.lr\" = { uniform = [0.1, 0.2] }\n",
-            "", &["search.trials", "missing"],
+            "[search]", &["key `search`", "missing `trials`"],
         ),
         (
             "[search]\ntrials = 4\n[search.space]\n\"train.lr\" = { loguniform = [1e-2, 1e-4] }\n",
