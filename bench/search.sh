@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Grid vs random + ASHA vs TPE + ASHA on one search space (bench/search.toml,
-# 108 points on Rotten Tomatoes), same machine, sampler runs interleaved.
+# 108 points on Rotten Tomatoes), same machine, sampler runs interleaved. The
+# samplers get 54 configurations (half the grid) and ASHA's first rung at
+# epoch 2 of 6 (reduction 3).
 #   bench/search.sh [--seeds N] [--trials N] [--limit ROWS] [--epochs N]
 # Prints, per run: total training seconds, the best validation macro-F1 and the
 # test accuracy of that trial, and the training seconds spent until a trial
@@ -10,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seeds=3 trials=36 limit="" epochs=""
+seeds=3 trials=54 limit="" epochs=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --seeds) seeds="$2"; shift ;;
@@ -44,7 +46,7 @@ run grid
 for s in $(seq 0 $((seeds - 1))); do
   for strategy in random tpe; do
     run "$strategy-asha-$s" --set "search.strategy=$strategy" --set "search.trials=$trials" \
-      --set "search.seed=$s" --set search.pruner.kind=asha
+      --set "search.seed=$s" --set search.pruner.kind=asha --set search.pruner.min_epochs=2
   done
 done
 python3 bench/search_table.py "$db" --json "$out/search.json"

@@ -106,7 +106,7 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
     progress.finish();
     let summary = match result {
         Ok(summary) => summary,
-        Err(err) => return super::stopped(err, &args.again()),
+        Err(err) => return super::stopped(err, &args.again(db)),
     };
     let code = if summary.failed > 0 {
         super::exit::TRIAL_FAILED
@@ -170,12 +170,13 @@ fn run_race(
 
 impl Args {
     /// The command that resumes this run: `lab run SPEC` with its `--set` flags.
-    fn again(&self) -> String {
-        let mut words = vec![
-            "lab".to_string(),
-            "run".into(),
-            quote(&self.spec.spec.to_string_lossy()),
-        ];
+    fn again(&self, db: &Path) -> String {
+        let mut words = vec!["lab".to_string()];
+        // Another store than the default is named, or the resume would miss it.
+        if db != Path::new("runs/lab.db") {
+            words.extend(["--db".to_string(), quote(&db.to_string_lossy())]);
+        }
+        words.extend(["run".into(), quote(&self.spec.spec.to_string_lossy())]);
         words.extend(self.spec.set_flags().iter().map(|w| quote(w)));
         words.extend(self.race_flags().iter().map(|w| quote(w)));
         words.join(" ")
@@ -283,7 +284,7 @@ fn run_jobs(
     if let Some(signal) = crate::interrupt::requested() {
         // The jobs stopped and said so; the leaderboard would be partial.
         let stop = crate::interrupt::Interrupted { signal };
-        return super::stopped(stop.into(), &args.again());
+        return super::stopped(stop.into(), &args.again(db));
     }
     out::set_outcome(code);
 
