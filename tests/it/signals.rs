@@ -230,7 +230,8 @@ fn stop_then_resume(stop: Signal, extra: &[&str]) {
     };
     assert!(log.contains(&format!("interrupted by {name}")), "{log}");
     assert!(log.contains("again to resume"), "{log}");
-    assert!(log.contains("lab run "), "{log}");
+    // The resume command names the test's store, not the default one.
+    assert!(log.contains("`lab --db ") && log.contains(" run "), "{log}");
     assert_none_failed(&db, "sig");
     let trials = trials(&db, "sig");
     assert!(
