@@ -3,17 +3,11 @@
 //! slice plot per searched parameter (the objective against its value).
 
 use super::svg::{optimization_history, slice_plot, SliceX};
-use crate::spec::{Distribution, Mode, SearchSection};
+use crate::spec::{Distribution, Mode};
 use crate::store::{ExperimentRow, SearchTrial, Store, TrialStatus};
 use anyhow::Result;
 use serde_json::Value;
 use std::fmt::Write;
-
-/// The spec's `[search]` as recorded with the experiment, if it has one.
-pub(super) fn recorded_search(experiment: &ExperimentRow) -> Option<SearchSection> {
-    let table: toml::Table = toml::from_str(&experiment.spec_toml).ok()?;
-    table.get("search")?.clone().try_into().ok()
-}
 
 /// The section: nothing for an experiment that is not a search, or whose
 /// search has no finished trial yet.
@@ -25,7 +19,7 @@ pub(super) fn search_section(
     store: &Store,
     experiment: &ExperimentRow,
 ) -> Result<()> {
-    let Some(search) = recorded_search(experiment) else {
+    let Some(search) = crate::spec::recorded_search(&experiment.spec_toml) else {
         return Ok(());
     };
     let metric = search.objective.metric.name();

@@ -22,7 +22,7 @@ mod trial;
 
 pub use liveness::{is_stale, this_host, worker_name};
 use memo::{check_data, DatasetMemo};
-use trial::{execute, Job};
+use trial::{execute, Job, Outcome};
 
 use crate::spec::{self, LoadedSpec, Strategy, TrialConfig};
 use crate::store::{NewTrial, Store, TrialRow, TrialStatus};
@@ -431,15 +431,13 @@ struct Runs<'a> {
 }
 
 impl Runs<'_> {
-    /// Count a trial `execute` ran: failed, or pruned (read back from the store).
-    fn count(&mut self, succeeded: bool, trial_id: i64) -> Result<()> {
-        if !succeeded {
-            self.summary.failed += 1;
-        } else if matches!(self.store.trial(trial_id)?, Some(t) if t.status == TrialStatus::Pruned)
-        {
-            self.summary.pruned += 1;
+    /// Count a trial `execute` ran.
+    fn count(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Done => {}
+            Outcome::Pruned => self.summary.pruned += 1,
+            Outcome::Failed => self.summary.failed += 1,
         }
-        Ok(())
     }
 
     /// Claim each of `trials` (ids in `ids`, same order) that is still pending
@@ -480,8 +478,8 @@ impl Runs<'_> {
             };
             claimed += 1;
             self.summary.ran += 1;
-            let succeeded = execute(self.store, &job, self.opts, self.datasets, on_event)?;
-            self.count(succeeded, trial_id)?;
+            let outcome = execute(self.store, &job, self.opts, self.datasets, on_event)?;
+            self.count(outcome);
         }
         Ok(claimed)
     }

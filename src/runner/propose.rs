@@ -78,9 +78,7 @@ impl Pruning {
     /// The pruner of a spec recorded in the store (its text), for a queue
     /// worker, which has no spec file; `None` when it has none or does not read.
     pub(super) fn of_stored(spec_toml: &str, experiment_id: i64) -> Option<Pruning> {
-        let table: toml::Table = toml::from_str(spec_toml).ok()?;
-        let search: SearchSection = table.get("search")?.clone().try_into().ok()?;
-        Self::of_search(&search, experiment_id)
+        Self::of_search(&spec::recorded_search(spec_toml)?, experiment_id)
     }
 
     fn of_search(search: &SearchSection, experiment_id: i64) -> Option<Pruning> {
@@ -213,8 +211,9 @@ impl Runs<'_> {
             pruning: self.pruning.as_ref(),
         };
         self.summary.ran += 1;
-        let succeeded = execute(self.store, &job, self.opts, self.datasets, on_event)?;
-        self.count(succeeded, row.id)
+        let outcome = execute(self.store, &job, self.opts, self.datasets, on_event)?;
+        self.count(outcome);
+        Ok(())
     }
 }
 

@@ -3,7 +3,7 @@
 //! any experiment, highest priority first, and runs them (`lab worker`).
 
 use super::propose::Pruning;
-use super::{execute, is_stale, record, DatasetMemo, Job, RunEvent, RunOptions};
+use super::{execute, is_stale, record, DatasetMemo, Job, Outcome, RunEvent, RunOptions};
 use crate::spec::{LoadedSpec, TrialConfig};
 use crate::store::{QueueItem, Store};
 use anyhow::{Context, Result};
@@ -160,7 +160,7 @@ pub fn work(
             device: &device,
             pruning: pruning.as_ref(),
         };
-        if !execute(&store, &job, run, &mut datasets, on_event)? {
+        if execute(&store, &job, run, &mut datasets, on_event)? == Outcome::Failed {
             summary.failed += 1;
         }
     }

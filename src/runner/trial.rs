@@ -44,18 +44,29 @@ enum Ended {
     Pruned(String),
 }
 
+/// How a trial `execute` ran ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Outcome {
+    /// Trained and recorded.
+    Done,
+    /// Stopped by the search's pruner and recorded as pruned.
+    Pruned,
+    /// Failed (recorded, unless another worker took the trial over).
+    Failed,
+}
+
 /// Run a claimed trial under a heartbeat and record its result. A failure (an
 /// error or a panic inside the trial) is recorded as the trial's, unless another
 /// worker took the trial over. A stop signal puts the trial back to pending
-/// (resumable) and returns `Err(Interrupted)`. Returns whether the trial
-/// succeeded; other errors are the store's.
+/// (resumable) and returns `Err(Interrupted)`. Returns how the trial ended;
+/// other errors are the store's.
 pub(super) fn execute(
     store: &Store,
     job: &Job,
     opts: &RunOptions,
     datasets: &mut DatasetMemo,
     on_event: &mut dyn FnMut(RunEvent),
-) -> Result<bool> {
+) -> Result<Outcome> {
     let trial_id = job.trial_id;
     on_event(RunEvent::TrialStart {
         trial_id,
@@ -80,7 +91,7 @@ pub(super) fn execute(
                 label: job.label,
                 reason: &reason,
             });
-            Ok(true)
+            Ok(Outcome::Pruned)
         }
         Ok(Ended::Done(test_accuracy)) => {
             on_event(RunEvent::TrialDone {
@@ -89,7 +100,7 @@ pub(super) fn execute(
                 test_accuracy,
                 seconds: started.elapsed().as_secs_f64(),
             });
-            Ok(true)
+            Ok(Outcome::Done)
         }
         Err(err) => {
             // A stop signal is not the trial's failure: back to pending with its
@@ -128,7 +139,7 @@ pub(super) fn execute(
                 label: job.label,
                 error: &message,
             });
-            Ok(false)
+            Ok(Outcome::Failed)
         }
     }
 }

@@ -14,7 +14,7 @@ mod values;
 
 pub use config::*;
 pub use hash::{config_hash, spec_hash};
-pub use search::{apply, Param, ParamKind};
+pub use search::{apply, recorded_search, Param, ParamKind};
 pub use validate::{check_experiment_name, MAX_NAME_LEN};
 pub use values::{nearest, ValueError};
 

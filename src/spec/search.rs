@@ -79,6 +79,15 @@ impl Param {
     }
 }
 
+/// The `[search]` section of a spec's text as the store records it (without
+/// the `--set` and environment layers of its run), for readers that have no
+/// spec file: a queue worker's pruner, the report. `None` when it has none or
+/// it does not read.
+pub fn recorded_search(spec_toml: &str) -> Option<super::config::SearchSection> {
+    let table: toml::Table = toml::from_str(spec_toml).ok()?;
+    table.get("search")?.clone().try_into().ok()
+}
+
 /// How many configurations `[search]` proposes: `trials`, or for a grid the
 /// product of the parameters' sizes. 1 without `[search]`; `None` on overflow.
 pub(crate) fn configurations(spec: &Spec) -> Option<usize> {
