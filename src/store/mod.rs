@@ -5,10 +5,11 @@
 //! `owning` writes while owning a trial (lease checked in the same transaction);
 //! `trials` adds and claims trials and moves them between states (one requeue
 //! mechanism); `results` writes what a trial records (epochs, metrics,
-//! confusion matrices, artifacts); `predictions` holds per-example predictions; `reads` answers compare/show/status; `queue`
+//! confusion matrices, artifacts); `predictions` holds per-example predictions; `reads` answers compare/show/status; `activity` what a live view polls; `queue`
 //! is `lab queue` / `lab worker`; `merge` folds shards in; `rows` holds the row
 //! types.
 
+mod activity;
 mod merge;
 mod owning;
 mod predictions;

@@ -50,3 +50,5 @@ mod store_check;
 mod store_check_self;
 mod train;
 mod trial_state;
+mod ui;
+mod ui_browser;
