@@ -6,10 +6,12 @@
 //! `trials` adds and claims trials and moves them between states (one requeue
 //! mechanism); `results` writes what a trial records (epochs, metrics,
 //! confusion matrices, artifacts); `predictions` holds per-example predictions; `reads` answers compare/show/status; `queue`
-//! is `lab queue` / `lab worker`; `merge` folds shards in; `rows` holds the row
+//! is `lab queue` / `lab worker`; `merge` folds shards in; `notes` holds the
+//! tags and notes people attach to experiments and trials; `rows` holds the row
 //! types.
 
 mod merge;
+mod notes;
 mod owning;
 mod predictions;
 mod queue;
@@ -23,6 +25,7 @@ mod trials;
 
 pub use crate::train::EpochRecord;
 pub use merge::MergeSummary;
+pub use notes::{valid_tag, Target, MAX_NOTE_BYTES, MAX_TAG_CHARS};
 pub use owning::{LostLease, Owned};
 pub use predictions::Predictions;
 pub use queue::{Cancelled, QueueEntry, QueueItem, QueuedTrial};
