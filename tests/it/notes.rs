@@ -7,6 +7,7 @@ use lab::store::{
     valid_tag, MetricRow, NewTrial, Store, Target, TrialResult, MAX_NOTE_BYTES, MIGRATIONS,
 };
 use rusqlite::Connection;
+use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -18,6 +19,16 @@ fn lab(db: &Path, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("lab runs")
+}
+
+fn ok(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "lab failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
 }
 
 fn result(f1: f64) -> TrialResult {
@@ -399,4 +410,63 @@ fn merge_unites_tags_and_keeps_both_of_two_notes() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("holds a comma"), "{stderr}");
+}
+
+// ---------------------------------------------------------------- show
+
+#[test]
+fn show_prints_tags_and_the_note_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("lab.db");
+    let store = Store::open(&db).unwrap();
+    let (exp, ids) = experiment(&store, "e", &[("lstm", 0.6), ("gru", 0.7)]);
+    let id = ids[0];
+    store.add_tag(Target::Trial(id), "paper").unwrap();
+    store.add_tag(Target::Trial(id), "baseline").unwrap();
+    store.add_tag(Target::Experiment(exp), "sweep-1").unwrap();
+    let note = "lr looks high\n```\ncode, with \"quotes\"\n```";
+    store.set_note(Target::Trial(id), note).unwrap();
+    let show = |format: &str| ok(&lab(&db, &["show", &id.to_string(), "--format", format]));
+
+    let json: Value = serde_json::from_str(&show("json")).unwrap();
+    assert_eq!(json["tags"], serde_json::json!(["baseline", "paper"]));
+    assert_eq!(json["experiment_tags"], serde_json::json!(["sweep-1"]));
+    assert_eq!(json["note"], note);
+    assert_eq!(json["status"], "done", "the old keys stay");
+
+    let table = show("table");
+    assert!(table.contains("baseline, paper"), "{table}");
+    assert!(table.contains("experiment tags"), "{table}");
+    assert!(table.contains("sweep-1"), "{table}");
+    assert!(table.contains(&format!("note\n{note}")), "{table}");
+    assert!(
+        table.find("config").unwrap() < table.find("note\n").unwrap(),
+        "{table}"
+    );
+
+    let md = show("markdown");
+    assert!(
+        md.contains(&format!("## note\n\n````text\n{note}\n````")),
+        "a fence longer than the note's: {md}"
+    );
+
+    let csv = show("csv");
+    let block = csv.split("# note\n").nth(1).expect("a note block");
+    let mut reader = csv::Reader::from_reader(block.as_bytes());
+    let first = reader.records().next().unwrap().unwrap();
+    assert_eq!(&first[0], note);
+
+    // A trial with neither: JSON says so, the table has no such lines.
+    let other = ok(&lab(
+        &db,
+        &["show", &ids[1].to_string(), "--format", "json"],
+    ));
+    let json: Value = serde_json::from_str(&other).unwrap();
+    assert_eq!(json["tags"], serde_json::json!([]));
+    assert_eq!(json["note"], Value::Null);
+    let table = ok(&lab(&db, &["show", &ids[1].to_string()]));
+    assert!(
+        !table.contains("\nnote\n") && !table.contains("│ tags"),
+        "{table}"
+    );
 }
