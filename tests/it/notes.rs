@@ -3,6 +3,7 @@
 //! with their trial, carried by `lab merge` (two different notes both kept),
 //! shown by `lab show` in every format and filtered on by `lab compare --tag`.
 
+use lab::report::{leaderboard, render_all, Format, LeaderboardOptions};
 use lab::store::{
     valid_tag, MetricRow, NewTrial, Store, Target, TrialResult, MAX_NOTE_BYTES, MIGRATIONS,
 };
@@ -469,4 +470,112 @@ fn show_prints_tags_and_the_note_in_every_format() {
         !table.contains("\nnote\n") && !table.contains("│ tags"),
         "{table}"
     );
+}
+
+// ---------------------------------------------------------------- compare
+
+fn tagged(tags: &[&str]) -> LeaderboardOptions {
+    LeaderboardOptions {
+        tag: tags.first().map(|t| t.to_string()),
+        more_tags: tags.iter().skip(1).map(|t| t.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn compare_ranks_only_tagged_trials() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("lab.db");
+    let store = Store::open(&db).unwrap();
+    let cells = [("lstm", 0.6), ("gru", 0.7), ("rnn", 0.8)];
+    let (_, ids) = experiment(&store, "a", &cells);
+    let (b, _) = experiment(&store, "b", &cells);
+    experiment(&store, "c", &cells);
+    store.add_tag(Target::Trial(ids[0]), "paper").unwrap();
+    store.add_tag(Target::Trial(ids[1]), "paper").unwrap();
+    store.add_tag(Target::Trial(ids[1]), "final").unwrap();
+    store.add_tag(Target::Experiment(b), "paper").unwrap();
+
+    let exp_a = store.experiment_by_name("a").unwrap().unwrap();
+    let board = leaderboard(&store, &exp_a, &tagged(&["paper"])).unwrap();
+    let best: Vec<i64> = board.rows.iter().map(|r| r.best_trial).collect();
+    assert_eq!(best, [ids[1], ids[0]]);
+    assert_eq!(board.counts.done, 2, "counts are of the tagged trials");
+    assert_eq!(board.counts.pending, 0);
+    assert_eq!(board.tags, ["paper"]);
+    // Repeated: all of them.
+    let board = leaderboard(&store, &exp_a, &tagged(&["paper", "final"])).unwrap();
+    assert_eq!(board.rows.len(), 1);
+    assert_eq!(board.rows[0].best_trial, ids[1]);
+    // An experiment's tag is its trials'.
+    let exp_b = store.experiment_by_name("b").unwrap().unwrap();
+    let board = leaderboard(&store, &exp_b, &tagged(&["paper"])).unwrap();
+    assert_eq!((board.rows.len(), board.counts.pending), (3, 1));
+    let err = leaderboard(&store, &exp_b, &tagged(&["paper", "final"]))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "no trial of experiment `b` is tagged `paper` and `final`, nor is the experiment"
+    );
+
+    // No experiment named: the experiments with the tag or tagged trials.
+    let json: Value =
+        serde_json::from_str(&render_all(&store, &tagged(&["paper"]), Format::Json).unwrap())
+            .unwrap();
+    let names: Vec<&String> = json.as_object().unwrap().keys().collect();
+    assert_eq!(names, ["a", "b"]);
+    assert_eq!(json["a"].as_array().unwrap().len(), 2);
+    let table = render_all(&store, &tagged(&["final"]), Format::Table).unwrap();
+    assert!(table.contains("experiment a") && !table.contains("experiment b"));
+    assert!(
+        table.contains("only trials tagged `final` (on the trial or its experiment)"),
+        "{table}"
+    );
+
+    // Through the command.
+    let out = ok(&lab(
+        &db,
+        &["compare", "a", "--tag", "paper", "--format", "json"],
+    ));
+    let rows: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 2);
+    assert_eq!(rows[0]["best_trial"], ids[1]);
+    let out = ok(&lab(
+        &db,
+        &[
+            "compare", "--tag", "paper", "--tag", "final", "--format", "csv",
+        ],
+    ));
+    assert!(
+        out.contains("# experiment: a") && !out.contains("# experiment: b"),
+        "{out}"
+    );
+    let out = lab(&db, &["compare", "--tag", "nowhere"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no experiment or trial in") && stderr.contains("tagged `nowhere`"),
+        "{stderr}"
+    );
+    let out = lab(&db, &["compare", "c", "--tag", "paper"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no trial of experiment `c` is tagged"),
+        "{out:?}"
+    );
+    let out = lab(&db, &["compare", "--tag", "a,b"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a malformed tag is a usage error"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("holds a comma"),
+        "{out:?}"
+    );
+    // Untagged output is unchanged by the feature.
+    let all: Value =
+        serde_json::from_str(&ok(&lab(&db, &["compare", "--format", "json"]))).unwrap();
+    assert_eq!(all.as_object().unwrap().len(), 3);
 }
