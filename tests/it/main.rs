@@ -28,6 +28,7 @@ mod labels;
 mod liveness;
 mod merge_safety;
 mod model;
+mod notes;
 mod pinned;
 mod plots;
 mod predict_formats;
