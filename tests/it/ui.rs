@@ -224,12 +224,17 @@ fn a_token_guards_every_route() {
 fn a_shard_directory_is_shown_read_only() {
     let t = trained();
     let dir = tempfile::tempdir().unwrap();
+    // A shard is a store with its runs directory (`lab merge` checks the files).
     let shard = dir.path().join("shard-0");
-    std::fs::create_dir_all(&shard).unwrap();
-    for suffix in ["", "-wal"] {
-        let from = format!("{}{suffix}", t.db.display());
-        if Path::new(&from).exists() {
-            std::fs::copy(&from, format!("{}{suffix}", shard.join("lab.db").display())).unwrap();
+    copy_dir(t.db.parent().unwrap(), &shard);
+    std::fs::rename(shard.join(t.db.file_name().unwrap()), shard.join("lab.db")).unwrap();
+    for suffix in ["-wal", "-shm"] {
+        let from = shard.join(format!(
+            "{}{suffix}",
+            t.db.file_name().unwrap().to_str().unwrap()
+        ));
+        if from.exists() {
+            std::fs::rename(&from, shard.join(format!("lab.db{suffix}"))).unwrap();
         }
     }
     let server = Server::start(&["ui", "--shards", dir.path().to_str().unwrap()]);

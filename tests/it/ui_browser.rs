@@ -15,10 +15,14 @@ use std::time::{Duration, Instant};
 async fn wait(client: &Client, script: &str, secs: u64) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while js(client, script).await != json!(true) {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {secs} s waiting for: {script}"
-        );
+        if Instant::now() > deadline {
+            let page = js(
+                client,
+                "return location.href + ' ' + document.body.innerHTML.slice(0, 3000)",
+            )
+            .await;
+            panic!("timed out after {secs} s waiting for: {script}\non the page {page}");
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -80,7 +84,12 @@ async fn the_experiment_page_follows_a_live_run() {
     let _run = Running(
         Command::new(env!("CARGO_BIN_EXE_lab"))
             .args(["run", spec.to_str().unwrap(), "--db", db.to_str().unwrap()])
-            .args(["--set", "experiment.name=live", "--set", "train.epochs=60"])
+            .args([
+                "--set",
+                "experiment.name=live",
+                "--set",
+                "train.epochs=2000",
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -99,13 +108,14 @@ async fn the_experiment_page_follows_a_live_run() {
     client.goto(&server.url("/experiments/live")).await.unwrap();
     js(&client, "window.samePage = true; return true").await;
     // The running trials' epochs as the chart last drew them.
-    let epochs = "(() => { const r = document.querySelector('#live .running'); return r ? Number(r.dataset.epochs) : 0; })()";
+    let epochs = "(() => { const r = document.querySelector('#live .running-curves'); return r ? Number(r.dataset.epochs) : 0; })()";
     wait(&client, &format!("return {epochs} >= 1"), 60).await;
     let first = js(&client, &format!("return {epochs}"))
         .await
         .as_u64()
         .unwrap();
-    let points = "return [...document.querySelectorAll('#live .running svg polyline.series')]
+    let points =
+        "return [...document.querySelectorAll('#live .running-curves svg polyline.series')]
         .reduce((n, p) => n + p.getAttribute('points').trim().split(' ').length, 0)";
     let first_points = js(&client, points).await.as_u64().unwrap();
     assert!(first_points > 0, "the running trial's curve is drawn");

@@ -29,6 +29,8 @@ pub struct Line {
 }
 
 const AXIS_GAP: f64 = 120.0;
+/// The least distance from the first axis to the last.
+const MIN_SPAN: f64 = 360.0;
 const MARGIN: f64 = 60.0;
 const TOP: f64 = 44.0;
 const PLOT_H: f64 = 230.0;
@@ -43,7 +45,14 @@ enum Scale {
 
 impl Scale {
     fn of(values: impl Iterator<Item = AxisValue>) -> Scale {
-        let values: Vec<AxisValue> = values.filter(|v| *v != AxisValue::Missing).collect();
+        // A non-finite number is drawn as missing, not as a category.
+        let values: Vec<AxisValue> = values
+            .filter(|v| match v {
+                AxisValue::Missing => false,
+                AxisValue::Number(x) => x.is_finite(),
+                AxisValue::Text(_) => true,
+            })
+            .collect();
         let numbers: Option<Vec<f64>> = values
             .iter()
             .map(|v| match v {
@@ -162,7 +171,9 @@ pub fn parallel_coordinates(
     lines: &[Line],
 ) -> String {
     let axes = params.len() + 1;
-    let width = 2.0 * MARGIN + AXIS_GAP * (axes.saturating_sub(1)) as f64;
+    // Few axes spread over a readable width.
+    let gap = AXIS_GAP.max(MIN_SPAN / params.len().max(1) as f64);
+    let width = 2.0 * MARGIN + gap * params.len() as f64;
     let height = TOP + PLOT_H + 50.0;
     let scales: Vec<Scale> = (0..params.len())
         .map(|i| {
@@ -176,7 +187,7 @@ pub fn parallel_coordinates(
             lines.iter().map(|l| AxisValue::Number(l.metric)),
         )))
         .collect();
-    let x = |i: usize| MARGIN + AXIS_GAP * i as f64;
+    let x = |i: usize| MARGIN + gap * i as f64;
     let y = |h: f64| TOP + PLOT_H * (1.0 - h);
     let mut out = String::new();
     open(&mut out, title, width, height);
@@ -286,7 +297,11 @@ mod tests {
         // Best (loss 0.2) is drawn last; its metric point is at the top (y = TOP).
         let points = &svg[last..];
         assert!(
-            points.contains(&format!("{:.1},{:.1}\"", MARGIN + 2.0 * AXIS_GAP, TOP)),
+            points.contains(&format!(
+                "{:.1},{:.1}\"",
+                MARGIN + 2.0 * AXIS_GAP.max(MIN_SPAN / 2.0),
+                TOP
+            )),
             "{points}"
         );
     }

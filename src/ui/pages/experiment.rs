@@ -277,7 +277,7 @@ fn running(store: &Store, e: &ExperimentRow) -> anyhow::Result<Markup> {
     Ok(html! {
         h2 { "Running trials" }
         p.muted { (leases.len()) " running: " @for l in &leases { a href={ "/trials/" (l.id) } { (l.id) } " " } }
-        div.charts.running data-epochs=(epochs) {
+        div.charts.running-curves data-epochs=(epochs) {
             (raw(line_chart("Running trials: loss (train solid, valid dashed)", "epoch", "loss", &loss)))
             (raw(line_chart("Running trials: valid F1 (solid), accuracy (dashed)", "epoch", "valid metric", &metric)))
         }
