@@ -99,3 +99,49 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }
+
+impl Store {
+    /// The first trial's recorded config (JSON), for the keys a page offers to
+    /// group by; `None` for an experiment without trials.
+    ///
+    /// # Errors
+    /// The database cannot be read.
+    pub fn first_config(&self, experiment_id: i64) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT config_json FROM trials WHERE experiment_id = ?1 ORDER BY id LIMIT 1",
+                [experiment_id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// `split`.`name` of every done trial of the experiment that recorded it as
+    /// a finite number: `(trial id, value)` by trial id. One metric, where
+    /// `experiment_metrics` reads them all.
+    ///
+    /// # Errors
+    /// The database cannot be read.
+    pub fn metric_values(
+        &self,
+        experiment_id: i64,
+        split: &str,
+        name: &str,
+    ) -> Result<Vec<(i64, f64)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT m.trial_id, m.value FROM metrics m JOIN trials t ON t.id = m.trial_id
+             WHERE t.experiment_id = ?1 AND t.status = 'done' AND m.split = ?2 AND m.name = ?3
+               AND typeof(m.value) IN ('real', 'integer')
+             ORDER BY m.trial_id",
+        )?;
+        let rows = stmt.query_map(rusqlite::params![experiment_id, split, name], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        Ok(rows
+            .collect::<rusqlite::Result<Vec<(i64, f64)>>>()?
+            .into_iter()
+            .filter(|(_, v)| v.is_finite())
+            .collect())
+    }
+}

@@ -51,10 +51,8 @@ pub fn samples(
     params: &[String],
 ) -> Result<Vec<Sample>> {
     let metric: HashMap<i64, f64> = store
-        .experiment_metrics(experiment.id, &board.split)?
+        .metric_values(experiment.id, &board.split, &board.metric)?
         .into_iter()
-        .filter(|m| m.name == board.metric)
-        .map(|m| (m.trial_id, m.value))
         .collect();
     let mut out = Vec::new();
     for t in store.readable_trials(experiment.id)? {

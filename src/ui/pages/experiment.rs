@@ -166,9 +166,8 @@ fn controls(store: &Store, e: &ExperimentRow, view: &View) -> anyhow::Result<Mar
         .collect();
     let current = view.metric.clone().unwrap_or_else(|| "macro_f1".into());
     let keys: Vec<String> = store
-        .trials(e.id)?
-        .first()
-        .and_then(|t| serde_json::from_str(&t.config_json).ok())
+        .first_config(e.id)?
+        .and_then(|c| serde_json::from_str(&c).ok())
         .map(|c| crate::report::flatten_config(&c).into_keys().collect())
         .unwrap_or_default();
     Ok(html! {
