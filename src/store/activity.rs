@@ -145,3 +145,23 @@ impl Store {
             .collect())
     }
 }
+
+impl Store {
+    /// A token that changes when any of the experiment's trials finishes, or
+    /// a finished one is reset: what depends only on finished trials (the
+    /// leaderboard) can be kept while it stays the same.
+    ///
+    /// # Errors
+    /// The database cannot be read.
+    pub fn finished_stamp(&self, experiment_id: i64) -> Result<String> {
+        let (done, finished, last): (i64, i64, Option<String>) = self.conn.query_row(
+            "SELECT COALESCE(SUM(status = 'done'), 0),
+                    COALESCE(SUM(status IN ('done', 'failed', 'pruned')), 0),
+                    MAX(CASE WHEN status IN ('done', 'failed', 'pruned') THEN finished_at END)
+             FROM trials WHERE experiment_id = ?1",
+            [experiment_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        Ok(format!("{done}.{finished}.{}", last.unwrap_or_default()))
+    }
+}

@@ -2,11 +2,11 @@
 //! Reads answer from a read-only connection; tags and notes are the only writes.
 
 use super::failure::BadRequest;
-use super::pages::experiment::{experiment as find_experiment, View};
+use super::pages::experiment::{experiment as find_experiment, finished, View};
 use super::pages::experiments::overviews;
 use super::pages::trial::{trial as trial_row, trial_stamp as stamp_of_trial};
 use super::{Failure, Shared};
-use crate::report::{flatten_config, leaderboards, render_boards, Format};
+use crate::report::{flatten_config, render_boards, Format};
 use crate::store::{Store, Target};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -53,12 +53,16 @@ pub async fn experiment(
     Query(view): Query<View>,
 ) -> Answer {
     let opts = view.options()?;
+    let cache = ui.clone();
     ui.read(move |store| {
         let e = find_experiment(store, &name)?;
         let counts = store.status_counts(e.id)?;
-        let boards = leaderboards(store, &e, &opts)
-            .map_err(|err| BadRequest(StatusCode::BAD_REQUEST, format!("{err:#}")))?;
-        let board: Value = serde_json::from_str(&render_boards(&boards, Format::Json))?;
+        let done = finished(&cache, store, &e, &opts)?;
+        let boards = done
+            .boards
+            .as_ref()
+            .map_err(|err| BadRequest(StatusCode::BAD_REQUEST, err.clone()))?;
+        let board: Value = serde_json::from_str(&render_boards(boards, Format::Json))?;
         Ok(Json(json!({
             "name": e.name,
             "created_at": e.created_at,
@@ -84,14 +88,21 @@ pub async fn experiment_stamp(State(ui): State<Shared>, Path(name): Path<String>
     .await
 }
 
-/// `?status=` of `GET /api/experiments/{name}/trials`.
+/// `?status=&limit=&offset=` of `GET /api/experiments/{name}/trials`.
 #[derive(Deserialize)]
 pub struct TrialFilter {
     /// Only trials in this status.
     status: Option<String>,
+    /// At most this many (default [`TRIALS_PAGE`]).
+    limit: Option<usize>,
+    /// Skip this many first (by id).
+    offset: Option<usize>,
 }
 
-/// `GET /api/experiments/{name}/trials[?status=running]`: id, status, seed,
+/// Trials one `GET /api/experiments/{name}/trials` answers unless `limit` says.
+pub const TRIALS_PAGE: usize = 1000;
+
+/// `GET /api/experiments/{name}/trials[?status=running&limit=&offset=]`: id, status, seed,
 /// flattened config and test metrics of each trial.
 pub async fn trials(
     State(ui): State<Shared>,
@@ -109,14 +120,18 @@ pub async fn trials(
                 .insert(m.name, json!(m.value));
         }
         let mut out = Vec::new();
-        for t in store.readable_trials(e.id)? {
-            if filter
-                .status
-                .as_deref()
-                .is_some_and(|s| s != t.status.as_str())
-            {
-                continue;
-            }
+        let chosen = store
+            .readable_trials(e.id)?
+            .into_iter()
+            .filter(|t| {
+                filter
+                    .status
+                    .as_deref()
+                    .is_none_or(|s| s == t.status.as_str())
+            })
+            .skip(filter.offset.unwrap_or(0))
+            .take(filter.limit.unwrap_or(TRIALS_PAGE));
+        for t in chosen {
             let config = serde_json::from_str::<Value>(&t.config_json)
                 .map(|c| flatten_config(&c))
                 .unwrap_or_default();

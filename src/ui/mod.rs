@@ -10,6 +10,7 @@
 mod analysis;
 mod api;
 mod auth;
+mod cache;
 mod failure;
 mod pages;
 mod source;
@@ -38,6 +39,7 @@ pub struct UiOptions {
 
 struct Ui {
     source: Source,
+    cache: cache::Cache,
     token: Option<String>,
     db_arg: Option<String>,
 }
@@ -90,6 +92,7 @@ impl Ui {
 pub fn router(opts: UiOptions) -> Router {
     let ui: Shared = Arc::new(Ui {
         source: opts.source,
+        cache: cache::Cache::default(),
         token: opts.token.filter(|t| !t.is_empty()),
         db_arg: opts.db_arg,
     });

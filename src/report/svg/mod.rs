@@ -658,6 +658,31 @@ fn x_tick(out: &mut String, frame: &Frame, x: f64, label: &str) {
     );
 }
 
+/// Past this many dots a chart draws them as one path without tooltips: a
+/// search of thousands of trials stays a chart of kilobytes, not megabytes.
+pub const MAX_TIPPED_DOTS: usize = 1000;
+
+/// The dots of a search chart: each a `circle.trial` with its tooltip, or,
+/// past [`MAX_TIPPED_DOTS`], one `path.trials` of round zero-length strokes.
+fn trial_dots(out: &mut String, dots: &[(f64, f64, String)]) {
+    if dots.len() <= MAX_TIPPED_DOTS {
+        for (x, y, tip) in dots {
+            trial_dot(out, *x, *y, tip);
+        }
+        return;
+    }
+    let mut d = String::with_capacity(dots.len() * 16);
+    for (x, y, _) in dots {
+        let _ = write!(d, "M{x:.1},{y:.1}h0");
+    }
+    let _ = write!(
+        out,
+        r#"<path class="trials" d="{d}" stroke="{c}" stroke-opacity="0.6" stroke-width="7" stroke-linecap="round"><title>{} trials</title></path>"#,
+        dots.len(),
+        c = PALETTE[0]
+    );
+}
+
 /// A dot of a search chart (`circle.trial`) with its tooltip.
 fn trial_dot(out: &mut String, x: f64, y: f64, tip: &str) {
     let _ = write!(
@@ -732,14 +757,11 @@ pub fn optimization_history(
             PALETTE[1]
         );
     }
-    for &(n, y) in &points {
-        trial_dot(
-            &mut out,
-            xs.at(n as f64),
-            ys.at(y),
-            &format!("trial {n}: {}", num(y)),
-        );
-    }
+    let dots: Vec<(f64, f64, String)> = points
+        .iter()
+        .map(|&(n, y)| (xs.at(n as f64), ys.at(y), format!("trial {n}: {}", num(y))))
+        .collect();
+    trial_dots(&mut out, &dots);
     let keys = [
         Key {
             name: "trial",
@@ -797,14 +819,11 @@ pub fn slice_plot(title: &str, param: &str, y_label: &str, x: &SliceX, y: &[f64]
     y_grid(&mut out, frame, &ys);
     out.push_str(&ticks);
     axes(&mut out, frame, param, y_label);
-    for (px, v, label) in &points {
-        trial_dot(
-            &mut out,
-            *px,
-            ys.at(*v),
-            &format!("{param} = {label}: {}", num(*v)),
-        );
-    }
+    let dots: Vec<(f64, f64, String)> = points
+        .iter()
+        .map(|(px, v, label)| (*px, ys.at(*v), format!("{param} = {label}: {}", num(*v))))
+        .collect();
+    trial_dots(&mut out, &dots);
     out.push_str("</svg>");
     out
 }
@@ -1114,5 +1133,17 @@ mod tests {
         assert_eq!(trial_xs(&svg), [223.0]);
         assert!(svg.contains(">1e-4</text>") && svg.contains(">1e-2</text>"));
         assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
+    }
+
+    #[test]
+    fn thousands_of_trials_are_one_path() {
+        let many: Vec<(i64, f64)> = (0..5000).map(|i| (i, (i % 97) as f64)).collect();
+        let svg = optimization_history("h", "f1", &many, true);
+        assert_eq!(svg.matches("<circle class=\"trial\"").count(), 0);
+        assert_eq!(svg.matches("<path class=\"trials\"").count(), 1);
+        assert_eq!(svg.matches("h0").count(), 5000);
+        assert!(svg.len() < 150_000, "{} bytes", svg.len());
+        let few = optimization_history("h", "f1", &many[..10], true);
+        assert_eq!(few.matches("<circle class=\"trial\"").count(), 10);
     }
 }

@@ -9,7 +9,7 @@ use crate::report::svg::{line_chart, Series, PALETTE};
 use crate::report::{leaderboards, Leaderboard, LeaderboardOptions};
 use crate::store::{ExperimentRow, Store, Target};
 use crate::ui::failure::NotFound;
-use crate::ui::{analysis, Failure, Shared};
+use crate::ui::{analysis, Failure, Shared, Ui};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use maud::{html, Markup};
@@ -116,9 +116,10 @@ pub async fn live(
 ) -> Response {
     let result = async {
         let opts = view.options()?;
+        let cache = ui.clone();
         ui.read(move |store| {
             let e = experiment(store, &name)?;
-            live_part(store, &e, &opts)
+            live_part(&cache, store, &e, &opts)
         })
         .await
     };
@@ -128,10 +129,11 @@ pub async fn live(
 async fn render_page(ui: &Shared, name: String, view: View) -> Result<Markup, Failure> {
     let opts = view.options()?;
     let query = view.query();
+    let cache = ui.clone();
     ui.read(move |store| {
         let e = experiment(store, &name)?;
         let stamp = store.experiment_stamp(e.id)?;
-        let live = live_part(store, &e, &opts)?;
+        let live = live_part(&cache, store, &e, &opts)?;
         let api = format!("/api/experiments/{}", urlencode(&e.name));
         let body = html! {
             h1 { "Experiment " (e.name) }
@@ -202,38 +204,84 @@ fn compare_form(e: &ExperimentRow) -> Markup {
     }
 }
 
+/// The leaderboards and the charts of finished trials: kept per view (see
+/// `ui::cache`) until one of the experiment's trials finishes.
+pub struct Finished {
+    /// The boards, or why there are none (an unknown metric, say).
+    pub boards: Result<Vec<Leaderboard>, String>,
+    board_html: String,
+    charts_html: String,
+}
+
+/// The experiment's [`Finished`] part for `opts`, from the cache when no
+/// trial finished since it was made.
+///
+/// # Errors
+/// The store cannot be read.
+pub fn finished(
+    ui: &Ui,
+    store: &Store,
+    e: &ExperimentRow,
+    opts: &LeaderboardOptions,
+) -> anyhow::Result<std::sync::Arc<Finished>> {
+    let key = format!(
+        "experiment {}|{}|{:?}|{:?}|{}",
+        e.id,
+        opts.metric,
+        opts.group_by,
+        opts.top,
+        store.finished_stamp(e.id)?
+    );
+    ui.cache.get_or(key, || {
+        let boards = leaderboards(store, e, opts).map_err(|err| format!("{err:#}"));
+        let board_html = html! {
+            @match &boards {
+                Err(err) => p.error { (err) },
+                Ok(boards) => {
+                    @for b in boards {
+                        (raw({ let mut s = String::new(); crate::report::leaderboard_table(&mut s, b, Some("/trials/")); s }))
+                    }
+                    @if let Some(board) = boards.first() {
+                        @if board.groups > board.rows.len() {
+                            p.muted { "Showing " (board.rows.len()) " of " (board.groups) " configurations: " a href="?top=all" { "show all" } }
+                        }
+                    }
+                }
+            }
+        };
+        let mut search = String::new();
+        crate::report::search_section(&mut search, store, e)?;
+        let charts_html = match &boards {
+            Ok(boards) => html! {
+                (curves(store, boards)?)
+                @if let Some(board) = boards.first() { (parameters(store, e, board)?) }
+                (raw(search))
+            },
+            Err(_) => raw(search),
+        };
+        Ok(Finished {
+            board_html: board_html.into_string(),
+            charts_html: charts_html.into_string(),
+            boards,
+        })
+    })
+}
+
 /// Counts, leaderboards, curves, parameters and the search: all that moves.
 fn live_part(
+    ui: &Ui,
     store: &Store,
     e: &ExperimentRow,
     opts: &LeaderboardOptions,
 ) -> anyhow::Result<Markup> {
     let counts = store.status_counts(e.id)?;
-    let boards = leaderboards(store, e, opts);
-    let mut search = String::new();
-    crate::report::search_section(&mut search, store, e)?;
+    let done = finished(ui, store, e, opts)?;
     Ok(html! {
         p.summary { (super::counts(&counts)) @if let Some(line) = counts.pruned_line() { " · " (line) } }
         h2 { "Leaderboard" }
-        @match &boards {
-            Err(err) => p.error { (format!("{err:#}")) },
-            Ok(boards) => {
-                @for b in boards {
-                    (raw({ let mut s = String::new(); crate::report::leaderboard_table(&mut s, b, Some("/trials/")); s }))
-                }
-                @if let Some(board) = boards.first() {
-                    @if board.groups > board.rows.len() {
-                        p.muted { "Showing " (board.rows.len()) " of " (board.groups) " configurations: " a href="?top=all" { "show all" } }
-                    }
-                }
-            }
-        }
+        (raw(done.board_html.clone()))
         (running(store, e)?)
-        @if let Ok(boards) = &boards {
-            (curves(store, boards)?)
-            @if let Some(board) = boards.first() { (parameters(store, e, board)?) }
-        }
-        (raw(search))
+        (raw(done.charts_html.clone()))
     })
 }
 
