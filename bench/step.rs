@@ -3,10 +3,15 @@
 //! measures the GEMM peak. Prints one JSON object.
 //!
 //! cargo run --release --example bench_step -- MODEL [--kernel fused|reference]
-//!     [--steps N] [--batch B] [--time T] [--vocab V] [--infer-only] [--sparse-embedding]
+//!     [--steps N] [--batch B] [--time T] [--vocab V] [--infer-only] [--train-only]
+//!     [--sparse-embedding] [--device cpu|cuda:N]
 //!     MODEL: lstm | gru | bilstm | lstm2 | peak | packed M K N
+//!
+//! On a GPU (`--device cuda:0`, a build with the `cuda` feature: bench/cuda-build.sh)
+//! the model runs its reference layers (the fused kernels are CPU-only) and each
+//! timed phase ends with a device synchronisation, so the times are the GPU's.
 
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 use lab::model::{Classifier, Kernel};
 use lab::spec::{Cell, ModelSection, Pooling, TrainSection};
 use lab::train::{cross_entropy, optim};
@@ -140,7 +145,7 @@ fn main() -> anyhow::Result<()> {
         pooling: Pooling::Last,
         embeddings: None,
     };
-    let device = Device::Cpu;
+    let device = lab::runner::device::select(&arg(&args, "--device", "cpu"))?;
     let mut net = Classifier::new(&cfg, vocab, 2, 1, &device)?;
     net.set_kernel(kernel);
     // `--sparse-embedding`: lazy Adam on the batch's embedding rows only.
@@ -159,7 +164,7 @@ fn main() -> anyhow::Result<()> {
     let lengths = vec![time; batch];
 
     let (mut train, mut fwd, mut bwd) = (Vec::new(), Vec::new(), Vec::new());
-    // `--infer-only` skips training (for profiling inference alone).
+    // `--infer-only` skips training, `--train-only` inference (for profiling one alone).
     let train_steps = if args.iter().any(|a| a == "--infer-only") {
         0
     } else {
@@ -169,13 +174,16 @@ fn main() -> anyhow::Result<()> {
         let start = Instant::now();
         let logits = net.forward(&ids, &lengths, None)?;
         let loss = cross_entropy(&logits, &labels, None)?;
+        device.synchronize()?;
         let t1 = start.elapsed().as_secs_f64() * 1e3;
         let grads = loss.backward()?;
+        device.synchronize()?;
         let t2 = start.elapsed().as_secs_f64() * 1e3;
         opt.step(&grads)?;
         if let Some((var, rows)) = net.take_sparse_embedding_grad() {
             opt.step_rows(&var, &rows)?;
         }
+        device.synchronize()?;
         if i >= 2 {
             train.push(start.elapsed().as_secs_f64() * 1e3);
             fwd.push(t1);
@@ -183,7 +191,12 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let mut infer = Vec::new();
-    for i in 0..steps + 2 {
+    let infer_steps = if args.iter().any(|a| a == "--train-only") {
+        0
+    } else {
+        steps + 2
+    };
+    for i in 0..infer_steps {
         let start = Instant::now();
         let logits = net.forward_inference(&ids, &lengths)?;
         let _ = logits.to_vec2::<f32>()?;
@@ -192,7 +205,13 @@ fn main() -> anyhow::Result<()> {
         }
     }
     println!(
-        "{{\"model\": \"{model}\", \"train_ms\": {:.2}, \"infer_ms\": {:.2}, \"threads\": {}, \"fwd_ms\": {:.2}, \"bwd_ms\": {:.2}}}",
+        "{{\"model\": \"{model}\", \"device\": \"{}\", \"kernel\": \"{}\", \"train_ms\": {:.2}, \"infer_ms\": {:.2}, \"threads\": {}, \"fwd_ms\": {:.2}, \"bwd_ms\": {:.2}}}",
+        lab::runner::device::label(&device),
+        // The fused kernels run on CPU f32 only; elsewhere the reference layers do.
+        match (device.is_cpu(), kernel) {
+            (true, Kernel::Fused) => "fused",
+            _ => "reference",
+        },
         median(train),
         median(infer),
         lab::kernels::matmul::threads(),

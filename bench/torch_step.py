@@ -1,6 +1,9 @@
-"""PyTorch's side of bench/compare.sh: the same models and shapes as bench/step.rs
+"""PyTorch's side of bench/compare.sh (CPU) and bench/gpu.sh (`--device cuda`: cuDNN's
+fused recurrent kernels): the same models and shapes as bench/step.rs
 (Embedding(20000, 100) -> LSTM/GRU(128) -> Linear(.., 2), batch 64, 128 tokens,
-Adam, no dropout). Prints one JSON object like the Rust side."""
+Adam, no dropout). Prints one JSON object like the Rust side.
+    python3 bench/torch_step.py MODEL [--steps N] [--batch B] [--time T] [--threads N]
+        [--device cpu|cuda|cuda:N]"""
 import json
 import statistics
 import sys
@@ -33,6 +36,7 @@ def main():
     steps = int(args.get("--steps", 10))
     batch, steps_t = int(args.get("--batch", 64)), int(args.get("--time", 128))
     threads = int(args.get("--threads", 2))
+    device = torch.device(args.get("--device", "cpu"))
     torch.set_num_threads(threads)
     torch.manual_seed(1)
     cell, bi, layers = {
@@ -41,10 +45,16 @@ def main():
         "bilstm": ("lstm", True, 1),
         "lstm2": ("lstm", False, 2),
     }[model]
-    net = Net(cell, bi, layers)
+    net = Net(cell, bi, layers).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    ids = torch.randint(1, VOCAB, (steps_t, batch))
-    labels = torch.arange(batch) % 2
+    ids = torch.randint(1, VOCAB, (steps_t, batch)).to(device)
+    labels = (torch.arange(batch) % 2).to(device)
+
+    def sync():
+        # CUDA runs asynchronously: a time is the GPU's only once it has caught up.
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     train, infer = [], []
     for i in range(steps + 2):
         start = time.perf_counter()
@@ -52,6 +62,7 @@ def main():
         loss = torch.nn.functional.cross_entropy(net(ids), labels)
         loss.backward()
         opt.step()
+        sync()
         if i >= 2:
             train.append((time.perf_counter() - start) * 1e3)
     with torch.inference_mode():
@@ -60,8 +71,13 @@ def main():
             net(ids).tolist()
             if i >= 2:
                 infer.append((time.perf_counter() - start) * 1e3)
-    print(json.dumps({"model": model, "train_ms": statistics.median(train),
-                      "infer_ms": statistics.median(infer), "threads": torch.get_num_threads()}))
+    out = {"model": model, "device": str(device), "train_ms": statistics.median(train),
+           "infer_ms": statistics.median(infer), "threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        out.update(gpu=torch.cuda.get_device_name(device), torch=torch.__version__,
+                   cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(),
+                   cudnn_enabled=torch.backends.cudnn.enabled)
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,11 @@
 //! Device selection: `cpu`, `cuda`, `cuda:N` or `auto`. Asking for CUDA from a
-//! build without the `cuda` feature is an error, never a silent CPU fallback.
+//! build without the `cuda` feature is an error, never a silent CPU fallback; so is
+//! a CUDA build on a machine without an NVIDIA driver, its libraries or a GPU.
+//!
+//! A CUDA build made by `bench/cuda-build.sh` (cfg `cuda_dynamic_loading`) opens the
+//! driver and the CUDA libraries only when a GPU is asked for: it starts and runs
+//! on the CPU anywhere, and says here which library is missing instead of letting
+//! cudarc panic.
 
 use crate::spec;
 use anyhow::{Context, Result};
@@ -33,10 +39,68 @@ fn cuda(ordinal: usize) -> Result<Device> {
     if !candle_core::utils::cuda_is_available() {
         anyhow::bail!(
             "device cuda:{ordinal} requested, but this lab was built without CUDA support; \
-             rebuild with `cargo build --release --features cuda` on a machine with the CUDA toolkit"
+             rebuild with `cargo build --release --features cuda` on a machine with the CUDA toolkit, \
+             or build one without a GPU: `bash bench/cuda-build.sh` (docs/devices.md)"
         );
     }
-    Device::new_cuda(ordinal).with_context(|| format!("cannot open CUDA device {ordinal}"))
+    #[cfg(all(feature = "cuda", cuda_dynamic_loading))]
+    libraries::check(ordinal)?;
+    Device::new_cuda(ordinal).with_context(|| {
+        format!(
+            "cannot open CUDA device cuda:{ordinal} (is there a GPU numbered {ordinal}? \
+             `nvidia-smi -L` lists them)"
+        )
+    })
+}
+
+/// The libraries a CUDA device opens, checked before candle opens them (cudarc's
+/// dynamic loading panics on a missing one).
+#[cfg(all(feature = "cuda", cuda_dynamic_loading))]
+mod libraries {
+    use candle_core::cuda_backend::cudarc;
+
+    /// Whether cudarc finds the driver, cuBLAS and cuRAND under any of the names it
+    /// tries (`libcuda.so.1`, `libcublas.so.13`, `.12`, ...).
+    ///
+    /// # Errors
+    /// The first one missing, named, with what to do about it.
+    pub(super) fn check(ordinal: usize) -> anyhow::Result<()> {
+        // SAFETY: each call only tries to dlopen the library, under cudarc's names;
+        // loading a shared library runs its initialisers, as opening the device would.
+        let driver = unsafe { cudarc::driver::sys::is_culib_present() };
+        if !driver {
+            anyhow::bail!(
+                "device cuda:{ordinal} requested, but there is no NVIDIA driver on this machine \
+                 (libcuda.so.1 not found by the dynamic loader): no GPU can be used here; \
+                 `--device cpu` runs on the CPU"
+            );
+        }
+        // SAFETY: as above.
+        let present = unsafe {
+            [
+                (
+                    "cuBLAS",
+                    "libcublas.so",
+                    cudarc::cublas::sys::is_culib_present(),
+                ),
+                (
+                    "cuRAND",
+                    "libcurand.so",
+                    cudarc::curand::sys::is_culib_present(),
+                ),
+            ]
+        };
+        for (name, file, found) in present {
+            if !found {
+                anyhow::bail!(
+                    "device cuda:{ordinal} requested: the NVIDIA driver is here, but not {name} \
+                     ({file}.13 or .12 ...): add its directory to LD_LIBRARY_PATH (PyTorch's pip \
+                     wheels carry it under site-packages/nvidia/*/lib; bench/gpu.sh finds it)"
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The name recorded in the store for a device.

@@ -10,6 +10,7 @@ mod cli;
 mod cluster;
 mod common;
 mod crash;
+mod cuda;
 mod data;
 mod data_report;
 mod dialects;
