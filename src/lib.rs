@@ -25,6 +25,7 @@ pub mod spec;
 pub mod stats;
 pub mod store;
 pub mod train;
+pub mod ui;
 
 /// Training allocates and frees buffers of tens of MB at every step; glibc's malloc
 /// hands each back to the OS and page-faults it in again (a third of a training

@@ -1,4 +1,5 @@
-//! `lab compare [EXPERIMENT]`: leaderboards from the store.
+//! `lab compare [EXPERIMENT]`: leaderboards from the store, of every trial or
+//! of the tagged ones (`--tag`).
 
 use super::args::Experiment;
 use crate::report::evidence::{CiMethod, EvidenceOptions};
@@ -32,6 +33,11 @@ pub struct Args {
     /// Rank rows scored on different test splits together (a warning says so).
     #[arg(long)]
     allow_mixed_splits: bool,
+    /// Rank only trials tagged TAG, on the trial or on its experiment
+    /// (repeatable: all of them); without EXPERIMENT, the experiments with
+    /// such trials.
+    #[arg(long = "tag", value_name = "TAG", value_parser = tag)]
+    tags: Vec<String>,
     /// How to print the leaderboard.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -59,6 +65,8 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
             ..Default::default()
         },
         allow_mixed_splits: args.allow_mixed_splits,
+        tag: args.tags.first().cloned(),
+        more_tags: args.tags.iter().skip(1).cloned().collect(),
     };
     let output = match args.experiment.name() {
         Some(name) => {
@@ -72,6 +80,11 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
     };
     super::out::line(output)?;
     Ok(super::exit::OK)
+}
+
+/// A tag as `store::valid_tag` accepts it, trimmed.
+fn tag(s: &str) -> Result<String, String> {
+    crate::store::valid_tag(s).map_err(|e| e.to_string())
 }
 
 /// A probability strictly between 0 and 1.

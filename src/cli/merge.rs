@@ -42,13 +42,14 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
         };
         merged += 1;
         super::out::line(format_args!(
-            "{}: {} added, {} updated, {} unchanged, {} unfinished, {} refused",
+            "{}: {} added, {} updated, {} unchanged, {} unfinished, {} refused{}",
             file.display(),
             s.added,
             s.updated,
             s.unchanged,
             s.unfinished,
-            s.refused.len()
+            s.refused.len(),
+            annotations(&s)
         ))?;
         for note in &s.notes {
             tracing::info!("note: {note}");
@@ -63,10 +64,13 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
         total.unchanged += s.unchanged;
         total.unfinished += s.unfinished;
         total.files += s.files;
+        total.tags_added += s.tags_added;
+        total.notes_copied += s.notes_copied;
+        total.notes_joined += s.notes_joined;
     }
     super::out::line(format_args!(
         "merged {merged} of {} shards into {}: {} trials added, {} updated, {} unchanged, {} unfinished \
-         (pending or running in their shard: merge again later); {} new experiments, {} files copied",
+         (pending or running in their shard: merge again later); {} new experiments, {} files copied{}",
         files.len(),
         into.display(),
         total.added,
@@ -74,7 +78,8 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
         total.unchanged,
         total.unfinished,
         total.experiments,
-        total.files
+        total.files,
+        annotations(&total)
     ))?;
     if refused.is_empty() {
         return Ok(super::exit::OK);
@@ -87,6 +92,25 @@ pub fn execute(args: Args, db: &Path) -> anyhow::Result<i32> {
         refused.len()
     );
     Ok(super::exit::BAD_INPUT)
+}
+
+/// "; 3 tags added, 1 note copied, 1 note joined to this store's (both
+/// kept)" when a merge carried tags or notes, else nothing (the line reads as
+/// before).
+fn annotations(s: &MergeSummary) -> String {
+    if s.tags_added + s.notes_copied + s.notes_joined == 0 {
+        return String::new();
+    }
+    let plural = |n: usize, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+    let joined = match s.notes_joined {
+        0 => String::new(),
+        n => format!(", {} joined to this store's (both kept)", plural(n, "note")),
+    };
+    format!(
+        "; {} added, {} copied{joined}",
+        plural(s.tags_added, "tag"),
+        plural(s.notes_copied, "note")
+    )
 }
 
 /// Merge one shard database into `target`, unless it is the target itself.

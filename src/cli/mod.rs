@@ -24,6 +24,7 @@ mod show;
 mod spec_args;
 mod status;
 mod submit;
+mod ui;
 mod worker;
 
 use clap::{Parser, Subcommand};
@@ -152,6 +153,12 @@ enum Command {
         lab serve -e quick --metric accuracy --addr 0.0.0.0:8080 --token SECRET\n  \
         lab serve --model exported/")]
     Serve(serve::Args),
+    /// A live web dashboard over the store: experiments, leaderboards, curves,
+    /// trials, comparisons, tags and notes.
+    #[command(after_help = "Examples:\n  lab ui\n  \
+        lab ui --db runs/lab.db --addr 127.0.0.1:8081\n  \
+        lab ui --shards runs/shards/quick --token SECRET")]
+    Ui(ui::Args),
     /// Copy a trained trial into a directory usable without the database.
     #[command(after_help = "Example:\n  lab export 3 -o exported/")]
     Export(export::Args),
@@ -219,6 +226,7 @@ pub fn main() -> i32 {
         Command::Data(args) => data::execute(args, db),
         Command::Status(args) => status::execute(args, db),
         Command::Serve(args) => serve::execute(args, db),
+        Command::Ui(args) => ui::execute(args, db),
         Command::Export(args) => export::execute(args, db),
         Command::Report(args) => report::execute(args, db),
         Command::Plot(args) => plot::execute(args, db),

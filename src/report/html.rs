@@ -29,7 +29,7 @@ fn esc(s: &str) -> String {
     html_escape::encode_text(s).into_owned()
 }
 
-const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;max-width:72rem;margin:1.5rem auto;padding:0 1rem;color:#222}\
+pub(crate) const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;max-width:72rem;margin:1.5rem auto;padding:0 1rem;color:#222}\
 h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2.2rem;border-bottom:1px solid #ddd}h3{font-size:1rem}\
 table{border-collapse:collapse;margin:.6rem 0}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}\
 th{background:#f4f4f4}td.k,th.k{text-align:left}tr.best{background:#fff6d6;font-weight:bold}\
@@ -78,7 +78,7 @@ pub fn html_report(
     );
     out.push_str("<h2>Leaderboard</h2>");
     for b in &boards {
-        leaderboard_table(&mut out, b);
+        leaderboard_table(&mut out, b, None);
     }
     if boards.len() > 1 {
         let _ = write!(
@@ -118,7 +118,8 @@ pub fn html_report(
 
 /// One board: its split note as the caption, the rows with their interval and
 /// verdict against the best, the methods under it, then its interval plot.
-fn leaderboard_table(out: &mut String, board: &Leaderboard) {
+/// With `trial_href` (`/trials/`), best-trial ids link to that path + the id.
+pub(crate) fn leaderboard_table(out: &mut String, board: &Leaderboard, trial_href: Option<&str>) {
     let evidence = board.evidence_note.is_some();
     out.push_str("<table class=\"leaderboard\">");
     if let Some(note) = &board.split_note {
@@ -141,7 +142,7 @@ fn leaderboard_table(out: &mut String, board: &Leaderboard) {
     }
     out.push_str("<th>best trial</th></tr>");
     for (i, row) in board.rows.iter().enumerate() {
-        leaderboard_row(out, row, i == 0, evidence);
+        leaderboard_row(out, row, i == 0, evidence, trial_href);
     }
     out.push_str("</table>");
     if board.rows.is_empty() {
@@ -170,7 +171,13 @@ fn row_class(first: bool, row: &LeaderboardRow) -> &'static str {
     }
 }
 
-fn leaderboard_row(out: &mut String, row: &LeaderboardRow, first: bool, evidence: bool) {
+fn leaderboard_row(
+    out: &mut String,
+    row: &LeaderboardRow,
+    first: bool,
+    evidence: bool,
+    trial_href: Option<&str>,
+) {
     let mark = if first { "★ best" } else { "" };
     let _ = write!(
         out,
@@ -198,7 +205,18 @@ fn leaderboard_row(out: &mut String, row: &LeaderboardRow, first: bool, evidence
             );
         }
     }
-    let _ = write!(out, "<td>{}</td></tr>", row.best_trial);
+    match trial_href {
+        Some(href) => {
+            let _ = write!(
+                out,
+                "<td><a href=\"{href}{t}\">{t}</a></td></tr>",
+                t = row.best_trial
+            );
+        }
+        None => {
+            let _ = write!(out, "<td>{}</td></tr>", row.best_trial);
+        }
+    }
 }
 
 /// The board's interval plot: each row's mean and interval of the ranked metric.
@@ -234,7 +252,7 @@ fn interval_plot(board: &Leaderboard) -> String {
 }
 
 /// `key = value, ...` of a row's group, or "all trials" without keys.
-fn row_label(keys: &[String], values: &[String]) -> String {
+pub(crate) fn row_label(keys: &[String], values: &[String]) -> String {
     let parts: Vec<String> = keys
         .iter()
         .zip(values)
@@ -316,10 +334,14 @@ fn curves(
 
 /// Confusion matrices and per-class precision/recall/F1 of the best trial.
 fn best_section(out: &mut String, store: &Store, trial_id: i64) -> Result<()> {
-    let _ = write!(
-        out,
-        "<h2>Best configuration: trial {trial_id}</h2><div class=\"charts\">"
-    );
+    let _ = write!(out, "<h2>Best configuration: trial {trial_id}</h2>");
+    class_scores(out, store, trial_id)
+}
+
+/// A trial's confusion matrices (test first), then its per-class precision,
+/// recall, F1 and support on the test split as a table and a bar chart.
+pub(crate) fn class_scores(out: &mut String, store: &Store, trial_id: i64) -> Result<()> {
+    out.push_str("<div class=\"charts\">");
     let confusion = store.confusion(trial_id)?;
     // Test first, then valid.
     for c in confusion
@@ -391,7 +413,7 @@ fn best_section(out: &mut String, store: &Store, trial_id: i64) -> Result<()> {
 
 /// The best trial's most confidently wrong test texts as a table, or the
 /// sentence that says why there are none.
-fn wrong_texts(out: &mut String, trial_id: i64, errors: &WrongTexts) {
+pub(crate) fn wrong_texts(out: &mut String, trial_id: i64, errors: &WrongTexts) {
     out.push_str("<h3>Most confidently wrong test texts</h3>");
     let e = match errors {
         Ok(e) => e,

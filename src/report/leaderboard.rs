@@ -1,7 +1,7 @@
 //! Leaderboards: done trials grouped by config keys, mean ± sample std over seeds.
 
 use super::flatten::flatten_config;
-use crate::store::{ExperimentRow, StatusCounts, Store};
+use crate::store::{ExperimentRow, StatusCounts, Store, Target, TrialRow, TrialStatus};
 use anyhow::{bail, Result};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -27,6 +27,23 @@ pub struct LeaderboardOptions {
     pub evidence: super::evidence::EvidenceOptions,
     /// Rank rows scored on different test splits together (`--allow-mixed-splits`).
     pub allow_mixed_splits: bool,
+    /// Rank only the trials carrying this tag, on themselves or on their
+    /// experiment (`--tag`); None: every trial.
+    pub tag: Option<String>,
+    /// Further tags every ranked trial must carry as well (a repeated
+    /// `--tag`: all of them).
+    pub more_tags: Vec<String>,
+}
+
+impl LeaderboardOptions {
+    /// Every tag a ranked trial must carry: `tag` then `more_tags`.
+    pub fn tags(&self) -> Vec<&str> {
+        self.tag
+            .iter()
+            .chain(&self.more_tags)
+            .map(String::as_str)
+            .collect()
+    }
 }
 
 impl Default for LeaderboardOptions {
@@ -37,6 +54,8 @@ impl Default for LeaderboardOptions {
             top: None,
             evidence: Default::default(),
             allow_mixed_splits: false,
+            tag: None,
+            more_tags: Vec::new(),
         }
     }
 }
@@ -123,6 +142,10 @@ pub struct Leaderboard {
     pub split_note: Option<String>,
     /// The methods behind the rows' evidence, for the lines under the table.
     pub evidence_note: Option<String>,
+    /// The tags every ranked trial carries (`LeaderboardOptions::tags`);
+    /// empty when the trials were not filtered. `counts` then counts the
+    /// tagged trials only.
+    pub tags: Vec<String>,
 }
 
 fn column_name(split: &str, name: &str) -> String {
@@ -166,6 +189,23 @@ pub(super) fn leaderboard_by_split(
     let (split, metric) = parse_metric(&opts.metric)?;
     let lower_is_better = metric == "loss" || metric.ends_with("_loss");
     let mut trials = store.readable_trials(experiment.id)?;
+    let tags = opts.tags();
+    // None: every trial (none filtered, or the experiment has every tag).
+    let keep = if tags.is_empty() {
+        None
+    } else {
+        tagged_trials(store, experiment, &tags)?
+    };
+    if let Some(keep) = &keep {
+        if keep.is_empty() {
+            bail!(
+                "no trial of experiment `{}` is tagged {}, nor is the experiment",
+                experiment.name,
+                tag_list(&tags)
+            );
+        }
+        trials.retain(|t| keep.contains(&t.id));
+    }
     let mut configs = Vec::with_capacity(trials.len());
     // One garbled row is skipped with a warning, not the whole experiment.
     trials.retain(|t| match serde_json::from_str::<serde_json::Value>(&t.config_json) {
@@ -212,7 +252,7 @@ pub(super) fn leaderboard_by_split(
 
     let mut groups: BTreeMap<(Vec<String>, Option<String>), Vec<i64>> = BTreeMap::new();
     for (t, config) in trials.iter().zip(&configs) {
-        if t.status != crate::store::TrialStatus::Done {
+        if t.status != TrialStatus::Done {
             continue;
         }
         let key = group_by
@@ -278,11 +318,69 @@ pub(super) fn leaderboard_by_split(
         group_by,
         rows,
         groups: total,
-        counts: store.status_counts(experiment.id)?,
+        counts: if keep.is_some() {
+            counts_of(store, &trials)?
+        } else {
+            store.status_counts(experiment.id)?
+        },
         test_split: None,
         split_note: None,
         evidence_note: None,
+        tags: tags.iter().map(|t| t.to_string()).collect(),
     })
+}
+
+/// The ids of the experiment's trials that carry every one of `tags`, on
+/// themselves or on the experiment; `None` when the experiment has every tag
+/// (all its trials do). At most two queries.
+///
+/// # Errors
+/// The store cannot be read.
+pub(super) fn tagged_trials(
+    store: &Store,
+    experiment: &ExperimentRow,
+    tags: &[&str],
+) -> Result<Option<BTreeSet<i64>>> {
+    let own = store.tags(Target::Experiment(experiment.id))?;
+    let missing: Vec<&str> = tags
+        .iter()
+        .copied()
+        .filter(|t| !own.iter().any(|o| o == t))
+        .collect();
+    if missing.is_empty() {
+        return Ok(None);
+    }
+    let of_trials = store.trial_tags(experiment.id)?;
+    Ok(Some(
+        of_trials
+            .into_iter()
+            .filter(|(_, have)| missing.iter().all(|t| have.iter().any(|h| h == t)))
+            .map(|(id, _)| id)
+            .collect(),
+    ))
+}
+
+/// Tags for a message: "`a`", "`a` and `b`", "`a`, `b` and `c`".
+pub(super) fn tag_list(tags: &[&str]) -> String {
+    let quoted: Vec<String> = tags.iter().map(|t| format!("`{t}`")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        Some((last, _)) => last.clone(),
+        None => String::new(),
+    }
+}
+
+/// Status counts of these trials; pruned ones by their last recorded epoch.
+fn counts_of(store: &Store, trials: &[TrialRow]) -> Result<StatusCounts> {
+    let mut counts = StatusCounts::default();
+    for t in trials {
+        counts.add(t.status, 1);
+        if t.status == TrialStatus::Pruned {
+            let epoch = store.epochs(t.id)?.last().map_or(0, |e| e.epoch);
+            *counts.pruned_at.entry(epoch).or_default() += 1;
+        }
+    }
+    Ok(counts)
 }
 
 /// Better values first; missing values last.

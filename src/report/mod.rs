@@ -12,15 +12,17 @@ mod png;
 mod render;
 mod search;
 mod splits;
-mod svg;
+pub(crate) mod svg;
 mod trial;
 
 pub use flatten::flatten_config;
 pub use grid::grid as render_rows;
+pub(crate) use html::{class_scores, leaderboard_table, row_label, wrong_texts, STYLE};
 pub use html::{html_report, trial_chart, ClassDistribution, WrongTexts};
 pub use leaderboard::{leaderboard, Leaderboard, LeaderboardOptions, LeaderboardRow, Summary};
 pub use png::{png_support, svg_to_png};
 pub use render::{render, render_all, render_boards};
+pub(crate) use search::search_section;
 pub use splits::leaderboards;
 pub use trial::render_trial;
 

@@ -2,18 +2,21 @@
 
 use super::evidence::Mark;
 use super::grid::grid;
-use super::leaderboard::{Leaderboard, LeaderboardOptions, LeaderboardRow, Summary};
+use super::leaderboard::{
+    tag_list, tagged_trials, Leaderboard, LeaderboardOptions, LeaderboardRow, Summary,
+};
 use super::splits::leaderboards;
 use super::Format;
 use crate::store::Store;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde_json::{json, Map, Value};
 
 /// Print one leaderboard. Table and markdown show "mean ± std" cells and a
 /// footer with trial counts (and a line counting pruned trials by epoch, when
-/// any was pruned); CSV and JSON carry `<stat>_mean` and `<stat>_std`
-/// separately and no footer; each JSON row carries the experiment's `pruned`
-/// count.
+/// any was pruned, and one naming the tags the trials were filtered on); CSV
+/// and JSON carry `<stat>_mean` and `<stat>_std` separately and no footer;
+/// each JSON row carries the experiment's `pruned` count (of its tagged
+/// trials when filtered).
 pub fn render(board: &Leaderboard, format: Format) -> String {
     render_boards(std::slice::from_ref(board), format)
 }
@@ -259,6 +262,13 @@ fn footer(board: &Leaderboard) -> String {
         text.push('\n');
         text.push_str(&line);
     }
+    if !board.tags.is_empty() {
+        let tags: Vec<&str> = board.tags.iter().map(String::as_str).collect();
+        text.push_str(&format!(
+            "\nonly trials tagged {} (on the trial or its experiment)",
+            tag_list(&tags)
+        ));
+    }
     text
 }
 
@@ -289,12 +299,31 @@ fn json_rows(board: &Leaderboard) -> Vec<Value> {
 /// Every experiment's leaderboard, for `lab compare` without an experiment: a
 /// heading and a board per experiment (CSV blocks are preceded by a
 /// `# experiment: NAME` line), or for JSON one object keyed by experiment name.
+///
+/// With tags (`opts.tags()`), only the experiments that carry them or have
+/// trials that do, each ranking its tagged trials.
+///
+/// # Errors
+/// No experiment or trial carries the tags; a leaderboard cannot be built.
 pub fn render_all(store: &Store, opts: &LeaderboardOptions, format: Format) -> Result<String> {
+    let tags = opts.tags();
     let mut boards = Vec::new();
     for exp in store.experiments()? {
+        if !tags.is_empty()
+            && tagged_trials(store, &exp, &tags)?.is_some_and(|trials| trials.is_empty())
+        {
+            continue;
+        }
         let sections = leaderboards(store, &exp, opts)
             .with_context(|| format!("experiment `{}`", exp.name))?;
         boards.push((exp.name, sections));
+    }
+    if !tags.is_empty() && boards.is_empty() {
+        bail!(
+            "no experiment or trial in {} is tagged {}",
+            store.path().display(),
+            tag_list(&tags)
+        );
     }
     if format == Format::Json {
         let obj: Map<String, Value> = boards

@@ -14,7 +14,7 @@ use std::fmt::Write;
 ///
 /// # Errors
 /// The store cannot be read.
-pub(super) fn search_section(
+pub(crate) fn search_section(
     out: &mut String,
     store: &Store,
     experiment: &ExperimentRow,

@@ -1,8 +1,9 @@
-//! `lab show TRIAL`: everything the store knows about one trial.
+//! `lab show TRIAL`: everything the store knows about one trial, and what
+//! people said about it (tags, note).
 
 use super::grid::grid;
 use super::Format;
-use crate::store::{ArtifactRow, ConfusionRow, EpochRecord, MetricRow, Store, TrialRow};
+use crate::store::{ArtifactRow, ConfusionRow, EpochRecord, MetricRow, Store, Target, TrialRow};
 use anyhow::{anyhow, Context, Result};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -27,6 +28,11 @@ struct TrialView {
     metrics: Vec<MetricRow>,
     confusion: Vec<ConfusionRow>,
     artifacts: Vec<ArtifactRow>,
+    /// The trial's tags and its experiment's, sorted.
+    tags: Vec<String>,
+    experiment_tags: Vec<String>,
+    /// The trial's note.
+    note: Option<String>,
 }
 
 impl TrialView {
@@ -47,6 +53,9 @@ impl TrialView {
             metrics: store.metrics(trial_id)?,
             confusion: store.confusion(trial_id)?,
             artifacts: store.artifacts(trial_id)?,
+            tags: store.tags(Target::Trial(trial_id))?,
+            experiment_tags: store.tags(Target::Experiment(trial.experiment_id))?,
+            note: store.note(Target::Trial(trial_id))?,
             trial,
         })
     }
@@ -66,6 +75,9 @@ impl TrialView {
             "pruned_reason": t.pruned_reason,
             "search_number": t.search_number,
             "config_hash": t.config_hash,
+            "tags": self.tags,
+            "experiment_tags": self.experiment_tags,
+            "note": self.note,
             "config": self.config,
             "epochs": self.epochs.iter().map(|e| json!({
                 "epoch": e.epoch, "train_loss": e.train_loss, "valid_loss": e.valid_loss,
@@ -86,7 +98,16 @@ impl TrialView {
 
     /// The titled tables, in print order (the config is placed by `render_trial`).
     fn sections(&self) -> Vec<Section> {
-        let mut sections = vec![header_section(&self.trial, &self.experiment)];
+        let mut header = header_section(&self.trial, &self.experiment);
+        for (field, tags) in [
+            ("tags", &self.tags),
+            ("experiment tags", &self.experiment_tags),
+        ] {
+            if !tags.is_empty() {
+                header.rows.push(vec![field.into(), tags.join(", ")]);
+            }
+        }
+        let mut sections = vec![header];
         if !self.epochs.is_empty() {
             sections.push(epochs_section(&self.epochs));
         }
@@ -109,8 +130,9 @@ impl TrialView {
     }
 }
 
-/// Print one trial: header, resolved config, epochs, metrics by split, confusion
-/// matrices (rows true, columns predicted) and artifacts. CSV prints each table
+/// Print one trial: header (with its tags and its experiment's), resolved
+/// config, its note, epochs, metrics by split, confusion matrices (rows true,
+/// columns predicted) and artifacts. CSV prints each table
 /// after a `# title` line; JSON prints one object.
 ///
 /// # Errors
@@ -136,6 +158,7 @@ pub fn render_trial(store: &Store, trial_id: i64, format: Format) -> Result<Stri
                 Format::Markdown => format!("## config\n\n```json\n{config_text}\n```"),
                 _ => format!("config\n{config_text}"),
             });
+            out.extend(view.note.as_deref().map(|n| note_block(n, format)));
         }
     }
     if format == Format::Csv {
@@ -145,8 +168,32 @@ pub fn render_trial(store: &Store, trial_id: i64, format: Format) -> Result<Stri
             .collect::<Vec<_>>();
         let table = grid(&strings(["key", "value"]), &rows, format);
         out.insert(1, format!("# config\n{table}"));
+        if let Some(note) = &view.note {
+            out.insert(2, note_block(note, format));
+        }
     }
     Ok(out.join("\n\n"))
+}
+
+/// The trial's note after its config, as written: in a fence longer than any
+/// run of backticks in it (markdown), as a one-cell `note` table (CSV), or
+/// under a `note` title.
+fn note_block(note: &str, format: Format) -> String {
+    let note = note.trim_end();
+    match format {
+        Format::Markdown => {
+            let mut fence = "```".to_string();
+            while note.contains(fence.as_str()) {
+                fence.push('`');
+            }
+            format!("## note\n\n{fence}text\n{note}\n{fence}")
+        }
+        Format::Csv => format!(
+            "# note\n{}",
+            grid(&strings(["note"]), &[vec![note.to_string()]], format)
+        ),
+        _ => format!("note\n{note}"),
+    }
 }
 
 fn epochs_section(epochs: &[EpochRecord]) -> Section {

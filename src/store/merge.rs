@@ -8,12 +8,19 @@
 //! brings its epochs and its reason. Artifact files are copied beside the
 //! target database.
 //!
+//! Tags and notes come along with their experiment or trial (of any state,
+//! once the target has it): tags are united, and two different notes of one
+//! target are joined into one and said in [`MergeSummary::notes`], never
+//! dropped.
+//!
 //! A shard is untrusted input: an experiment name must be one `lab run` would
 //! accept (it becomes a directory), an artifact path must stay inside the
-//! shard's directory, and a copied file must have the sha256 recorded for it.
-//! A trial (or experiment) that fails a check is refused and named in
+//! shard's directory, a copied file must have the sha256 recorded for it,
+//! and a tag must be one [`valid_tag`] accepts (a refused tag is named, the
+//! rest merged). A trial (or experiment) that fails a check is refused and named in
 //! [`MergeSummary::refused`]; the others are merged.
 
+use super::notes::{insert_tag, upsert_note, valid_tag, Target};
 use super::reads::resolve_inside;
 use super::results::{insert_artifact, insert_confusion, insert_epoch, insert_metric};
 use super::{ArtifactRow, Result, Store, TrialRow, TrialStatus};
@@ -39,6 +46,14 @@ pub struct MergeSummary {
     pub unfinished: usize,
     /// Artifact files copied.
     pub files: usize,
+    /// Tags of the shard's experiments and trials new to the target.
+    pub tags_added: usize,
+    /// Notes copied from the shard where the target had none (or had one the
+    /// shard's contains: an earlier join).
+    pub notes_copied: usize,
+    /// Notes that differ between the shard and the target: both kept, joined
+    /// into one, each named in `notes`.
+    pub notes_joined: usize,
     /// Things the user should know (a spec that differs, a trial running in the target).
     pub notes: Vec<String>,
     /// Trials and experiments of the shard refused (bad names, paths or files),
@@ -93,13 +108,26 @@ impl Store {
                     short(&target_exp.1)
                 ));
             }
-            for trial in shard.trials(experiment.id)? {
+            let what = format!("experiment `{}`", experiment.name);
+            let annotations = Annotations {
+                tags: shard.tags(Target::Experiment(experiment.id))?,
+                note: shard.note(Target::Experiment(experiment.id))?,
+            };
+            self.merge_annotations(
+                shard,
+                Target::Experiment(target_exp.0),
+                &annotations,
+                &what,
+                &mut summary,
+            )?;
+            let trials = shard.trials(experiment.id)?;
+            for trial in &trials {
                 if rank(trial.status) == 0 {
                     summary.unfinished += 1;
                     continue;
                 }
                 let merged =
-                    self.merge_trial(shard, &trial, target_exp.0, &experiment.name, &mut summary);
+                    self.merge_trial(shard, trial, target_exp.0, &experiment.name, &mut summary);
                 if let Err(err) = merged {
                     summary.refused.push(format!(
                         "{}: trial {} of `{}` not merged: {err:#}",
@@ -109,8 +137,116 @@ impl Store {
                     ));
                 }
             }
+            self.merge_trial_annotations(
+                shard,
+                (experiment.id, target_exp.0),
+                &experiment.name,
+                &trials,
+                &mut summary,
+            )?;
         }
         Ok(summary)
+    }
+
+    /// Carry the tags and notes of the shard experiment's trials (`ids`: the
+    /// shard's and the target's experiment id) to the target's trials of the
+    /// same config hash, whatever their states; a trial the target does not
+    /// have (unfinished or refused in the shard) brings them when it is merged.
+    fn merge_trial_annotations(
+        &self,
+        shard: &Store,
+        ids: (i64, i64),
+        experiment: &str,
+        trials: &[TrialRow],
+        summary: &mut MergeSummary,
+    ) -> Result<()> {
+        let (mut tags, mut notes) = (shard.trial_tags(ids.0)?, shard.trial_notes(ids.0)?);
+        if tags.is_empty() && notes.is_empty() {
+            return Ok(());
+        }
+        for trial in trials {
+            let annotations = Annotations {
+                tags: tags.remove(&trial.id).unwrap_or_default(),
+                note: notes.remove(&trial.id),
+            };
+            if annotations.tags.is_empty() && annotations.note.is_none() {
+                continue;
+            }
+            let target: Option<i64> = self
+                .conn
+                .query_row(
+                    "SELECT id FROM trials WHERE experiment_id = ?1 AND config_hash = ?2",
+                    params![ids.1, trial.config_hash],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(id) = target {
+                let what = format!("trial {id} of `{experiment}`");
+                self.merge_annotations(shard, Target::Trial(id), &annotations, &what, summary)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Put a shard's tags and note on `to` (named `what` in messages), in one
+    /// transaction: tags are united (a tag [`valid_tag`] refuses is named in
+    /// `summary.refused` and left out); the note is copied where `to` has
+    /// none, and where both have different notes they are joined, this
+    /// store's first, and said in `summary.notes`: neither is lost. Merging
+    /// again changes nothing (a note already part of ours is not joined twice).
+    fn merge_annotations(
+        &self,
+        shard: &Store,
+        to: Target,
+        from: &Annotations,
+        what: &str,
+        summary: &mut MergeSummary,
+    ) -> Result<()> {
+        if from.tags.is_empty() && from.note.is_none() {
+            return Ok(());
+        }
+        let tx = self.write()?;
+        for tag in &from.tags {
+            match valid_tag(tag) {
+                Ok(tag) => summary.tags_added += usize::from(insert_tag(&tx, to, &tag)?),
+                Err(why) => summary.refused.push(format!(
+                    "{}: a tag of {what} (key `tags.tag`) not merged: {why:#}",
+                    shard.path.display()
+                )),
+            }
+        }
+        if let Some(theirs) = from.note.as_deref().filter(|n| !n.trim().is_empty()) {
+            let (column, id) = to.column();
+            let ours: Option<String> = tx
+                .query_row(
+                    &format!("SELECT text FROM notes WHERE {column} = ?1"),
+                    [id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match ours {
+                Some(ours) if ours.contains(theirs) => {}
+                Some(ours) if !theirs.contains(&ours) => {
+                    let joined = format!(
+                        "{ours}\n\n--- merged from {} ---\n{theirs}",
+                        shard.path.display()
+                    );
+                    upsert_note(&tx, to, &joined)?;
+                    summary.notes_joined += 1;
+                    summary.notes.push(format!(
+                        "{what}: its note in {} differs from the one here; both are kept, \
+                         joined into one note (this store's first)",
+                        shard.path.display()
+                    ));
+                }
+                _ => {
+                    upsert_note(&tx, to, theirs)?;
+                    summary.notes_copied += 1;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// The target experiment of that name as (id, spec hash), created from the
@@ -270,6 +406,12 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// A shard target's tags and note.
+struct Annotations {
+    tags: Vec<String>,
+    note: Option<String>,
 }
 
 /// The first 12 characters of a hash, for messages.

@@ -5,11 +5,15 @@
 //! `owning` writes while owning a trial (lease checked in the same transaction);
 //! `trials` adds and claims trials and moves them between states (one requeue
 //! mechanism); `results` writes what a trial records (epochs, metrics,
-//! confusion matrices, artifacts); `predictions` holds per-example predictions; `reads` answers compare/show/status; `queue`
-//! is `lab queue` / `lab worker`; `merge` folds shards in; `rows` holds the row
+//! confusion matrices, artifacts); `predictions` holds per-example predictions;
+//! `reads` answers compare/show/status; `activity` what a live view polls;
+//! `queue` is `lab queue` / `lab worker`; `merge` folds shards in; `notes` holds
+//! the tags and notes people attach to experiments and trials; `rows` holds the row
 //! types.
 
+mod activity;
 mod merge;
+mod notes;
 mod owning;
 mod predictions;
 mod queue;
@@ -23,6 +27,7 @@ mod trials;
 
 pub use crate::train::EpochRecord;
 pub use merge::MergeSummary;
+pub use notes::{valid_tag, Target, MAX_NOTE_BYTES, MAX_TAG_CHARS};
 pub use owning::{LostLease, Owned};
 pub use predictions::Predictions;
 pub use queue::{Cancelled, QueueEntry, QueueItem, QueuedTrial};

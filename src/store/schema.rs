@@ -154,6 +154,34 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE trials_v7 RENAME TO trials;
     CREATE INDEX trials_experiment_status ON trials(experiment_id, status);
     ",
+    // 8: what people say about their runs (`lab ui`, shown by `lab show` and
+    // filtered on by `lab compare --tag`): tags and one note per experiment or
+    // trial. Each row belongs to exactly one of the two (CHECK); the partial
+    // unique indexes keep one tag per target and one note per target and serve
+    // the lookups by trial and by experiment; `tags_tag` finds a tag's targets.
+    "
+    CREATE TABLE tags (
+        experiment_id INTEGER REFERENCES experiments(id) ON DELETE CASCADE,
+        trial_id      INTEGER REFERENCES trials(id) ON DELETE CASCADE,
+        tag           TEXT NOT NULL,
+        created_at    TEXT NOT NULL,
+        CHECK ((experiment_id IS NULL) <> (trial_id IS NULL))
+    );
+    CREATE UNIQUE INDEX tags_trial ON tags(trial_id, tag) WHERE trial_id IS NOT NULL;
+    CREATE UNIQUE INDEX tags_experiment ON tags(experiment_id, tag)
+        WHERE experiment_id IS NOT NULL;
+    CREATE INDEX tags_tag ON tags(tag);
+    CREATE TABLE notes (
+        experiment_id INTEGER REFERENCES experiments(id) ON DELETE CASCADE,
+        trial_id      INTEGER REFERENCES trials(id) ON DELETE CASCADE,
+        text          TEXT NOT NULL,
+        updated_at    TEXT NOT NULL,
+        CHECK ((experiment_id IS NULL) <> (trial_id IS NULL))
+    );
+    CREATE UNIQUE INDEX notes_trial ON notes(trial_id) WHERE trial_id IS NOT NULL;
+    CREATE UNIQUE INDEX notes_experiment ON notes(experiment_id)
+        WHERE experiment_id IS NOT NULL;
+    ",
 ];
 
 /// The schema version this build writes.

@@ -11,11 +11,11 @@ use std::time::Duration;
 
 /// One Chromium at a time: two starting together on a loaded 2-core machine made
 /// chromedriver reset the second session's connection (CI, 2026-12-01).
-static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A new session, retried: chromedriver may accept the connection before it can
 /// start Chromium, and then resets it.
-async fn browser(driver: &Driver) -> Client {
+pub(crate) async fn browser(driver: &Driver) -> Client {
     let mut last = None;
     for attempt in 0..5u64 {
         match ClientBuilder::new(HttpConnector::new())
@@ -34,12 +34,12 @@ async fn browser(driver: &Driver) -> Client {
     );
 }
 
-async fn js(client: &Client, script: &str) -> Value {
+pub(crate) async fn js(client: &Client, script: &str) -> Value {
     client.execute(script, vec![]).await.expect(script)
 }
 
 /// Wait until `script` returns true.
-async fn until(client: &Client, script: &str) {
+pub(crate) async fn until(client: &Client, script: &str) {
     for _ in 0..100 {
         if js(client, script).await == json!(true) {
             return;

@@ -115,9 +115,11 @@ fn open_creates_dirs_tables_and_version_and_reopens() {
             "epochs",
             "experiments",
             "metrics",
+            "notes",
             "predictions",
             "queue",
             "store_meta",
+            "tags",
             "trials"
         ]
     );

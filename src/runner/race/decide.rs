@@ -191,6 +191,7 @@ mod tests {
             test_split: None,
             split_note: None,
             evidence_note: None,
+            tags: Vec::new(),
         }
     }
 

@@ -1,10 +1,17 @@
 //! Hand-written SVG charts (line, grouped bar, heatmap, interval plot, and a
-//! search's optimisation history and slice plots): small,
+//! search's optimisation history and slice plots; parallel coordinates and
+//! parameter effects in `parallel` and `effects`): small,
 //! dependency-free and self-contained, so a report opens offline. Every chart is
 //! one `<svg class="chart">` element with a title and drawn marks.
 
 use super::evidence::Mark;
 use std::fmt::Write;
+
+mod effects;
+mod parallel;
+
+pub use effects::{effect_chart, Effect};
+pub use parallel::{parallel_coordinates, AxisValue, Line};
 
 pub const PALETTE: [&str; 8] = [
     "#3b6ea5", "#d9822b", "#3a9e5c", "#b84a4a", "#7d5ba6", "#8c6d4f", "#c25b9b", "#6b6b6b",
@@ -608,6 +615,12 @@ fn x_scale(frame: &Frame, (d0, d1): (f64, f64)) -> Linear {
 /// A tick label: up to three decimals without trailing zeros, or `1.5e-4`
 /// style for very small and very large magnitudes.
 fn num(v: f64) -> String {
+    short_num(v)
+}
+
+/// A value as a chart labels it: up to three decimals without trailing
+/// zeros, or `1.5e-4` style for very small and very large magnitudes.
+pub fn short_num(v: f64) -> String {
     if v == 0.0 {
         return "0".into();
     }
