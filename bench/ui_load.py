@@ -5,13 +5,16 @@ library only), and prints one row per URL: n, p50, p95 and max milliseconds
 and the body's bytes.
 
     python3 bench/ui_load.py http://127.0.0.1:PORT [--experiment big]
-        [--requests 30] [--warmup 3] [--bar-ms 300] [--json OUT.json]
-        [--markdown OUT.md] [--strict]
+        [--requests 30] [--warmup 3] [--budget-s 60] [--bar-ms 300]
+        [--json OUT.json] [--markdown OUT.md] [--strict]
 
 The trials are found through the API: T and T2 the first two done trials of
-the experiment, R its first running one (`/api/experiments/E/trials?status=`).
+the experiment, R its first running one (`/api/experiments/E/trials?status=`);
+the page of every other experiment of the store (`/api/experiments`) is timed
+too.
 A response of type text/event-stream (a live stream) is timed to its first
-event. Exit status 1 when a URL answered anything but 2xx (or nothing), and
+event. A URL stops being sampled once its requests have taken --budget-s
+seconds (the n column says how many were timed; at least 3). Exit status 1 when a URL answered anything but 2xx (or nothing), and
 with --strict also when a p95 is over the bar.
 """
 import argparse
@@ -76,6 +79,11 @@ def urls(base, experiment):
         sys.exit(f"experiment {experiment} has no running trial")
     e = urllib.parse.quote(experiment, safe="")
     t, t2, r = done[0], done[1], running[0]
+    others = [
+        "/experiments/" + urllib.parse.quote(x["name"], safe="")
+        for x in get_json(base, "/api/experiments")
+        if x["name"] != experiment
+    ]
     return [
         "/",
         "/api/experiments",
@@ -94,7 +102,7 @@ def urls(base, experiment):
         f"/api/trials/{t}",
         f"/api/trials/{t}/stamp",
         f"/compare?a={t}&b={t2}",
-    ]
+    ] + others
 
 
 def percentile(sorted_ms, q):
@@ -107,10 +115,13 @@ def percentile(sorted_ms, q):
     return sorted_ms[lo] + (sorted_ms[hi] - sorted_ms[lo]) * (at - lo)
 
 
-def measure(base, path, requests, warmup):
+def measure(base, path, requests, warmup, budget_s):
     for _ in range(warmup):
         fetch(base + path)
-    samples = [fetch(base + path) for _ in range(requests)]
+    samples, spent = [], 0.0
+    while len(samples) < requests and (len(samples) < 3 or spent < budget_s * 1000.0):
+        samples.append(fetch(base + path))
+        spent += samples[-1][2]
     ms = sorted(s[2] for s in samples)
     statuses = sorted({s[0] for s in samples})
     return {
@@ -147,6 +158,7 @@ def main():
     ap.add_argument("--experiment", default="big")
     ap.add_argument("--requests", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--budget-s", type=float, default=60.0)
     ap.add_argument("--bar-ms", type=float, default=300.0)
     ap.add_argument("--json")
     ap.add_argument("--markdown")
@@ -156,7 +168,7 @@ def main():
 
     rows = []
     for path in urls(base, args.experiment):
-        row = measure(base, path, args.requests, args.warmup)
+        row = measure(base, path, args.requests, args.warmup, args.budget_s)
         print(f"{path}: p95 {row['p95_ms']:.1f} ms", file=sys.stderr)
         rows.append(row)
 
@@ -183,6 +195,7 @@ def main():
                     "experiment": args.experiment,
                     "requests": args.requests,
                     "warmup": args.warmup,
+                    "budget_s": args.budget_s,
                     "bar_ms": args.bar_ms,
                     "python": platform.python_version(),
                     "rows": rows,

@@ -6,8 +6,10 @@
 # and times each page and JSON endpoint with sequential requests
 # (bench/ui_load.py): URL, n, p50/p95/max ms, bytes.
 #
-#   bench/ui_load.sh [--trials N] [--requests N] [--store FILE] [--strict]
+#   bench/ui_load.sh [--trials N] [--requests N] [--budget-s S] [--store FILE] [--strict]
 #
+# Each URL gets 3 warm-up requests, then up to --requests (30) timed ones, fewer
+# when they take over --budget-s (60) seconds together (at least 3).
 # --store FILE: use that store, generating it first (and keeping it) when it
 # does not exist; without it the store lives in a temporary directory.
 # --strict: exit 1 when a p95 is over the bar (always: when a URL is not 2xx).
@@ -16,14 +18,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-trials=10000 requests=30 store="" strict=()
+trials=10000 requests=30 budget=60 store="" strict=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --trials) trials="$2"; shift ;;
     --requests) requests="$2"; shift ;;
+    --budget-s) budget="$2"; shift ;;
     --store) store="$2"; shift ;;
     --strict) strict=(--strict) ;;
-    *) echo "unknown option $1 (--trials N, --requests N, --store FILE, --strict)" >&2; exit 2 ;;
+    *) echo "unknown option $1 (--trials N, --requests N, --budget-s S, --store FILE, --strict)" >&2; exit 2 ;;
   esac
   shift
 done
@@ -63,9 +66,9 @@ for _ in $(seq 600); do
 done
 [ -n "$base" ] || { echo "lab ui did not say where it listens:" >&2; cat "$work/ui.log" >&2; exit 1; }
 
-echo "+ bench/ui_load.py $base --requests $requests"
+echo "+ bench/ui_load.py $base --requests $requests --budget-s $budget"
 status=0
-python3 bench/ui_load.py "$base" --requests "$requests" \
+python3 bench/ui_load.py "$base" --requests "$requests" --budget-s "$budget" \
   --json "$out/result.json" --markdown "$out/result.md" ${strict[@]+"${strict[@]}"} || status=$?
 cp "$work/ui.log" "$out/ui.log"
 exit "$status"
