@@ -35,7 +35,7 @@ impl Dir {
         self.0.path()
     }
 
-    fn db(&self) -> PathBuf {
+    pub fn db(&self) -> PathBuf {
         self.path().join("lab.db")
     }
 

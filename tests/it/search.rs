@@ -206,6 +206,26 @@ fn tpe_with_asha_runs_prunes_and_reruns_nothing() {
         trials,
         "a finished search proposes nothing more"
     );
+
+    // `lab ui` draws the search: history, parameters against the objective, effects.
+    let db = dir.db();
+    let server = crate::common::Server::start(&["ui", "--db", db.to_str().unwrap()]);
+    let html = ureq::get(&server.url("/experiments/search"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    for wanted in [
+        "Optimisation history",
+        "Parameters against macro_f1",
+        "Effect of train.lr",
+        &format!("{} pruned", pruned.len()),
+    ] {
+        assert!(
+            html.contains(wanted),
+            "{wanted} missing from the page:\n{html}"
+        );
+    }
 }
 
 fn spawn(dir: &Dir) -> std::process::Child {

@@ -124,7 +124,7 @@ fn the_api_and_pages_show_a_trained_store() {
     let (a, b) = (t.trials[0], t.trials[1]);
     let (status, html) = get(&server, &format!("/compare?a={a}&b={b}"));
     assert_eq!(status, 200, "{html}");
-    assert!(html.contains("B − A"));
+    assert!(html.contains("<th>A − B</th>"), "{html}");
     assert!(html.contains("class=\"contingency\""), "{html}");
     let (status, html) = get(
         &server,

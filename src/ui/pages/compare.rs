@@ -1,6 +1,6 @@
 //! `/compare?experiment=E&a=A&b=B`: two trials or configurations (`3`, or
 //! `model.cell=gru,model.hidden=128` as `lab diff` takes them): their curves
-//! overlaid, their test metrics side by side with the difference, and `lab
+//! overlaid, their test metrics side by side with the difference A − B, and `lab
 //! diff`'s paired test, contingency table and disagreeing rows.
 
 use super::experiments::urlencode;
@@ -112,7 +112,7 @@ fn curves(store: &Store, ta: &[i64], tb: &[i64]) -> anyhow::Result<Markup> {
     })
 }
 
-/// Test metrics averaged over each side's trials, and B − A.
+/// Test metrics averaged over each side's trials, and A − B (as `lab diff`).
 fn metrics(store: &Store, ta: &[i64], tb: &[i64]) -> anyhow::Result<Markup> {
     let mean = |trials: &[i64]| -> anyhow::Result<BTreeMap<String, f64>> {
         let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
@@ -133,11 +133,11 @@ fn metrics(store: &Store, ta: &[i64], tb: &[i64]) -> anyhow::Result<Markup> {
     Ok(html! {
         h2 { "Test metrics (mean over each side's trials)" }
         table.sortable.metric-diff {
-            tr { th.k { "metric" } th { "A" } th { "B" } th { "B − A" } }
+            tr { th.k { "metric" } th { "A" } th { "B" } th { "A − B" } }
             @for k in names {
                 tr {
                     td.k { (k) } td { (format!("{:.4}", ma[k])) } td { (format!("{:.4}", mb[k])) }
-                    td { (format!("{:+.4}", mb[k] - ma[k])) }
+                    td { (format!("{:+.4}", ma[k] - mb[k])) }
                 }
             }
         }
