@@ -234,7 +234,16 @@ async fn experiment_target(ui: &Shared, name: String) -> Result<Target, Failure>
         .await
 }
 
+/// A 404 for a trial that does not exist (experiments are found by name first).
+async fn exists(ui: &Shared, target: Target) -> Result<(), Failure> {
+    match target {
+        Target::Trial(id) => ui.read(move |store| trial_row(store, id).map(|_| ())).await,
+        Target::Experiment(_) => Ok(()),
+    }
+}
+
 async fn add_tag(ui: Shared, target: Target, tag: String) -> Answer {
+    exists(&ui, target).await?;
     ui.write(move |store| {
         store
             .add_tag(target, &tag)
@@ -245,6 +254,7 @@ async fn add_tag(ui: Shared, target: Target, tag: String) -> Answer {
 }
 
 async fn remove_tag(ui: Shared, target: Target, tag: String) -> Answer {
+    exists(&ui, target).await?;
     ui.write(move |store| {
         store.remove_tag(target, &tag)?;
         Ok(Json(json!({ "tags": store.tags(target)? })))
@@ -253,6 +263,7 @@ async fn remove_tag(ui: Shared, target: Target, tag: String) -> Answer {
 }
 
 async fn set_note(ui: Shared, target: Target, note: String) -> Answer {
+    exists(&ui, target).await?;
     ui.write(move |store| {
         store
             .set_note(target, &note)

@@ -160,6 +160,11 @@ fn tags_and_notes_are_written_and_read_back() {
     assert_eq!(status, 400, "{body}");
     let (status, body) = call(ureq::post(&tags).set("Content-Type", "text/plain"), None);
     assert_eq!(status, 415, "{body}");
+    let (status, body) = call(
+        ureq::post(&server.url("/api/trials/999999/tags")),
+        Some(json!({"tag": "x"})),
+    );
+    assert_eq!(status, 404, "{body}");
     let note = server.url(&format!("/api/trials/{trial}/note"));
     let (status, body) = call(
         ureq::put(&note),
