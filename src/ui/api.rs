@@ -224,7 +224,13 @@ fn json_only(headers: &HeaderMap) -> Result<(), Failure> {
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8], example: &str) -> Result<T, Failure> {
+/// A JSON write's body: refused unless sent as JSON and shaped as `example`.
+fn parse<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &[u8],
+    example: &str,
+) -> Result<T, Failure> {
+    json_only(headers)?;
     serde_json::from_slice(body)
         .map_err(|e| Failure::bad_request(format!("the body is not {example}: {e}")))
 }
@@ -280,8 +286,7 @@ pub async fn tag_trial(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Answer {
-    json_only(&headers)?;
-    let b: TagBody = parse(&body, r#"{"tag": "..."}"#)?;
+    let b: TagBody = parse(&headers, &body, r#"{"tag": "..."}"#)?;
     add_tag(ui, Target::Trial(id), b.tag).await
 }
 
@@ -297,8 +302,7 @@ pub async fn note_trial(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Answer {
-    json_only(&headers)?;
-    let b: NoteBody = parse(&body, r#"{"note": "..."}"#)?;
+    let b: NoteBody = parse(&headers, &body, r#"{"note": "..."}"#)?;
     set_note(ui, Target::Trial(id), b.note).await
 }
 
@@ -309,8 +313,7 @@ pub async fn tag_experiment(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Answer {
-    json_only(&headers)?;
-    let b: TagBody = parse(&body, r#"{"tag": "..."}"#)?;
+    let b: TagBody = parse(&headers, &body, r#"{"tag": "..."}"#)?;
     let target = experiment_target(&ui, name).await?;
     add_tag(ui, target, b.tag).await
 }
@@ -331,8 +334,7 @@ pub async fn note_experiment(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Answer {
-    json_only(&headers)?;
-    let b: NoteBody = parse(&body, r#"{"note": "..."}"#)?;
+    let b: NoteBody = parse(&headers, &body, r#"{"note": "..."}"#)?;
     let target = experiment_target(&ui, name).await?;
     set_note(ui, target, b.note).await
 }

@@ -49,6 +49,24 @@ pub(crate) async fn until(client: &Client, script: &str) {
     panic!("timed out waiting for: {script}");
 }
 
+/// A full-page screenshot under the artifacts directory.
+pub(crate) async fn screenshot(client: &Client, name: &str) {
+    let height = js(client, "return document.documentElement.scrollHeight").await;
+    client
+        .set_window_size(
+            1300,
+            height.as_u64().unwrap_or(3000).min(12000) as u32 + 150,
+        )
+        .await
+        .unwrap();
+    let png = client.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"));
+    let shot = artifacts_dir().join(name);
+    std::fs::write(&shot, png).unwrap();
+    eprintln!("screenshot: {}", shot.display());
+    client.set_window_size(1300, 900).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_page_predicts_a_review_and_a_csv() {
     let t = trained();
@@ -251,19 +269,7 @@ async fn the_report_draws_every_chart() {
     );
 
     // A full-page screenshot for people to look at.
-    let height = js(&client, "return document.documentElement.scrollHeight").await;
-    client
-        .set_window_size(
-            1300,
-            height.as_u64().unwrap_or(3000).min(12000) as u32 + 150,
-        )
-        .await
-        .unwrap();
-    let png = client.screenshot().await.unwrap();
-    assert!(png.starts_with(b"\x89PNG"));
-    let shot = artifacts_dir().join("report-quick.png");
-    std::fs::write(&shot, png).unwrap();
+    screenshot(&client, "report-quick.png").await;
     std::fs::copy(&file, artifacts_dir().join("report-quick.html")).unwrap();
-    eprintln!("screenshot: {}", shot.display());
     client.close().await.unwrap();
 }

@@ -6,6 +6,7 @@
 //! stored name; one garbled row does not stop `compare`. Real `lab run`
 //! stores, edited with rusqlite as an attacker would.
 
+use crate::common::copy_dir;
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -54,19 +55,6 @@ fn real_store(dir: &Path) -> PathBuf {
     }
     ok(&lab(&db, &args));
     db
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dst = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &dst);
-        } else {
-            std::fs::copy(entry.path(), dst).unwrap();
-        }
-    }
 }
 
 /// A copy of the store directory `base` at `to`, edited by `sql`.

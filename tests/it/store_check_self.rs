@@ -2,6 +2,7 @@
 //! store from the real `lab` binary passes, and each check fails on the damage
 //! it is for (so a checker that passes everything would be caught).
 
+use crate::common::copy_dir;
 use crate::store_check::{self, has, Check};
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
@@ -35,19 +36,6 @@ fn clean_store() -> &'static Path {
         ]));
         dir
     })
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// A copy of the clean store, to damage by SQL (foreign keys off) or by hand.

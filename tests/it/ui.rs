@@ -2,9 +2,8 @@
 //! (ureq): the pages and the JSON API on a trained store, tags and notes
 //! written and read back, the token, a shard directory shown read-only.
 
-use crate::common::{trained, Server};
+use crate::common::{copy_dir, trained, Server};
 use serde_json::{json, Value};
-use std::path::Path;
 
 /// Status and body of a request (4xx and 5xx included).
 fn call(req: ureq::Request, body: Option<Value>) -> (u16, String) {
@@ -37,19 +36,6 @@ fn writable_copy() -> (tempfile::TempDir, std::path::PathBuf) {
     copy_dir(src, dir.path());
     let db = dir.path().join(t.db.file_name().unwrap());
     (dir, db)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 #[test]

@@ -3,8 +3,8 @@
 //! leaderboard sorts, a trial opens, a tag survives a reload; a screenshot of
 //! each page is saved as a test artifact.
 
-use crate::browser::{browser, js, ONE_BROWSER};
-use crate::common::{artifacts_dir, trained, Driver, Server};
+use crate::browser::{browser, js, screenshot, ONE_BROWSER};
+use crate::common::{copy_dir, trained, Driver, Server};
 use fantoccini::{Client, Locator};
 use serde_json::json;
 use std::path::Path;
@@ -25,24 +25,6 @@ async fn wait(client: &Client, script: &str, secs: u64) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// A full-page screenshot under the artifacts directory.
-async fn screenshot(client: &Client, name: &str) {
-    let height = js(client, "return document.documentElement.scrollHeight").await;
-    client
-        .set_window_size(
-            1300,
-            height.as_u64().unwrap_or(3000).min(12000) as u32 + 150,
-        )
-        .await
-        .unwrap();
-    let png = client.screenshot().await.unwrap();
-    assert!(png.starts_with(b"\x89PNG"));
-    let shot = artifacts_dir().join(name);
-    std::fs::write(&shot, png).unwrap();
-    eprintln!("screenshot: {}", shot.display());
-    client.set_window_size(1300, 900).await.unwrap();
 }
 
 /// Every chart on the page has a size and drawn marks.
@@ -148,13 +130,7 @@ async fn the_experiment_page_follows_a_live_run() {
 async fn the_pages_sort_open_a_trial_and_keep_a_tag() {
     let t = trained();
     let dir = tempfile::tempdir().unwrap();
-    for entry in walk(t.db.parent().unwrap()) {
-        let to = dir
-            .path()
-            .join(entry.strip_prefix(t.db.parent().unwrap()).unwrap());
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(&entry, &to).unwrap();
-    }
+    copy_dir(t.db.parent().unwrap(), dir.path());
     let db = dir.path().join(t.db.file_name().unwrap());
     let server = Server::start(&["ui", "--db", db.to_str().unwrap()]);
     let _one = ONE_BROWSER.lock().await;
@@ -282,18 +258,4 @@ async fn the_pages_sort_open_a_trial_and_keep_a_tag() {
     );
     screenshot(&client, "ui-compare.png").await;
     client.close().await.unwrap();
-}
-
-/// Every file under `dir`.
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
